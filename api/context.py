@@ -1,0 +1,11 @@
+"""Typed keys for what the application holds."""
+
+from aiohttp import web
+from temporalio.client import Client
+
+from config.settings import Settings
+from store.facade import Store
+
+SETTINGS = web.AppKey("settings", Settings)
+STORE = web.AppKey("store", Store)
+TEMPORAL = web.AppKey("temporal", Client)

@@ -1,0 +1,58 @@
+"""API.md §2: health, the OpenAPI document and its reading page. No auth."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from importlib.resources import files
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel
+
+from api.context import STORE, TEMPORAL
+from api.endpoints import Reply, Resource
+
+resource = Resource("operations")
+log = structlog.get_logger("api.health")
+CHECK_TIMEOUT_S = 3.0
+OPENAPI = web.AppKey("openapi", str)
+
+
+class Health(BaseModel):
+    status: str
+    temporal: str
+    database: str
+
+
+async def _check(name: str, probe: asyncio.Future | asyncio.Task | object) -> str:
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)  # type: ignore[arg-type]
+        return "ok"
+    except Exception as exc:  # any failure of a dependency is a "down", never a 500
+        log.warning("health_check_failed", part=name, error=type(exc).__name__)
+        return "unavailable"
+
+
+@resource.route("GET", "/healthz", summary="Liveness and dependencies", answers={200: Health, 503: Health})
+async def healthz(request: web.Request) -> Reply:
+    temporal, database = await asyncio.gather(
+        _check("temporal", request.app[TEMPORAL].service_client.check_health()),
+        _check("database", request.app[STORE].ping()),
+    )
+    healthy = temporal == database == "ok"
+    return Reply(200 if healthy else 503, Health(status="ok" if healthy else "degraded", temporal=temporal, database=database))
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[OPENAPI], content_type="application/json")
+
+
+async def docs(request: web.Request) -> web.Response:
+    return web.Response(text=files("api").joinpath("static/docs.html").read_text(), content_type="text/html")
+
+
+def add_documents(app: web.Application, openapi: dict) -> None:
+    app[OPENAPI] = json.dumps(openapi)
+    app.router.add_get("/v1/openapi.json", openapi_json)
+    app.router.add_get("/docs", docs)

@@ -1,0 +1,90 @@
+"""OpenAPI 3.1 document generated from the declared endpoints and their pydantic models."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from api.endpoints import Endpoint
+
+_PROBLEM = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
+    models: set[type[BaseModel]] = set()
+    for endpoint in endpoints:
+        models.update(m for m in (endpoint.body, endpoint.query, *endpoint.answers.values()) if m is not None)
+    ordered = sorted(models, key=lambda m: m.__name__)
+    keyed, schema = models_json_schema(
+        [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
+    )
+    components = dict(schema.get("$defs", {}))
+    components["Problem"] = _PROBLEM
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return keyed[(model, "validation")]
+
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in endpoints:
+        operation: dict[str, Any] = {
+            "summary": endpoint.summary,
+            "tags": [endpoint.tag],
+            "operationId": endpoint.handler.__name__,
+            "responses": {},
+        }
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in re.findall(r"{(\w+)}", endpoint.path)
+        ]
+        if endpoint.query is not None:
+            for name, info in endpoint.query.model_fields.items():
+                parameters.append({"name": name, "in": "query", "required": info.is_required(), "schema": {"type": "string"}})
+        if endpoint.method in ("POST", "PATCH", "PUT"):
+            parameters.append(
+                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}
+            )
+        if parameters:
+            operation["parameters"] = parameters
+        if endpoint.body is not None:
+            operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(endpoint.body)}}}
+        if endpoint.roles:
+            operation["security"] = [{"bearer": []}]
+            operation["description"] = f"Roles: {', '.join(sorted(endpoint.roles))}."
+        for status, model in endpoint.answers.items():
+            content = {"application/json": {"schema": ref(model)}} if model is not None else None
+            operation["responses"][str(status)] = {"description": "OK" if status < 300 else "", **({"content": content} if content else {})}
+        operation["responses"]["default"] = {
+            "description": "An error (RFC 9457 problem details)",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = operation
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Aftersales", "version": version, "description": "After-sales orchestrator for travel partners."},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

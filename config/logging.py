@@ -1,0 +1,47 @@
+"""structlog set-up shared by every process: console lines in the sandbox, JSON in production."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from config.settings import Settings
+
+_SECRET_KEYS = re.compile(r"(authorization|api_key|secret|password|token)", re.IGNORECASE)
+
+
+def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Last line of defence: whatever a caller binds under a secret-looking name never reaches the log."""
+    for key in list(event):
+        if _SECRET_KEYS.search(key):
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(settings: Settings, process: str) -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if settings.log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(process=process, env=settings.env)
+    # Libraries (temporalio, aiohttp, sqlalchemy) log through stdlib logging: keep their warnings.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,165 @@
+"""Every variable of API.md §2, read and validated once at start-up into one typed object.
+
+A wrong value stops the process with one line naming the variable and what it expects
+(see :func:`exit_on_bad_settings`), so an operator never meets a half-configured service.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from domain.durations import parse_duration
+
+SANDBOX_ADMIN_KEY = "sandbox-admin-key"
+TASK_QUEUE = "aftersales"
+
+
+class SettingsError(ValueError):
+    """A configuration value is wrong; ``str()`` is the one line an operator reads."""
+
+    def __init__(self, variable: str, expectation: str) -> None:
+        super().__init__(f"{variable}: {expectation}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "sandbox"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    data_dir: Path = Path("./.data")
+    database_url: str = ""
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    temporal_port: int = 7233
+    admin_key: str = field(default=SANDBOX_ADMIN_KEY, repr=False)
+    quote_ttl: timedelta = timedelta(minutes=15)
+    agent_quote_window: timedelta = timedelta(hours=24)
+    decision_window: timedelta = timedelta(hours=72)
+    change_context_ttl: timedelta = timedelta(minutes=20)
+    checkout_ttl: timedelta = timedelta(hours=24)
+    rescheduling_window: timedelta = timedelta(hours=72)
+    sandbox_supplier_delay: timedelta = timedelta(seconds=2)
+    sync_wait: timedelta = timedelta(seconds=10)
+    webhook_retry_for: timedelta = timedelta(hours=72)
+    supplier: str = "sandbox"
+    log_format: str = "console"
+    task_queue: str = TASK_QUEUE
+
+    @property
+    def sandbox(self) -> bool:
+        return self.env == "sandbox"
+
+    @property
+    def embedded_temporal(self) -> bool:
+        return self.temporal_address is None
+
+    @property
+    def temporal_target(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+
+_DURATIONS = {
+    "AFTERSALES_QUOTE_TTL": "quote_ttl",
+    "AFTERSALES_AGENT_QUOTE_WINDOW": "agent_quote_window",
+    "AFTERSALES_DECISION_WINDOW": "decision_window",
+    "AFTERSALES_CHANGE_CONTEXT_TTL": "change_context_ttl",
+    "AFTERSALES_CHECKOUT_TTL": "checkout_ttl",
+    "AFTERSALES_RESCHEDULING_WINDOW": "rescheduling_window",
+    "AFTERSALES_SANDBOX_SUPPLIER_DELAY": "sandbox_supplier_delay",
+    "AFTERSALES_SYNC_WAIT": "sync_wait",
+    "AFTERSALES_WEBHOOK_RETRY_FOR": "webhook_retry_for",
+}
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise SettingsError(name, f"expected a TCP port between 1 and 65535, got {raw!r}")
+    return int(raw)
+
+
+def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = environ.get(name) or default
+    if raw not in choices:
+        raise SettingsError(name, f"expected one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the environment; raise :class:`SettingsError` on the first bad value."""
+    environ = os.environ if environ is None else environ
+    env = _choice(environ, "AFTERSALES_ENV", "sandbox", ("sandbox", "production"))
+
+    admin_key = environ.get("AFTERSALES_ADMIN_KEY") or ""
+    if env == "production":
+        if not admin_key:
+            raise SettingsError("AFTERSALES_ADMIN_KEY", "required when AFTERSALES_ENV=production")
+        if admin_key == SANDBOX_ADMIN_KEY or len(admin_key) < 16:
+            raise SettingsError(
+                "AFTERSALES_ADMIN_KEY",
+                "expected a secret of at least 16 characters other than the sandbox key in production",
+            )
+    admin_key = admin_key or SANDBOX_ADMIN_KEY
+
+    data_dir = Path(environ.get("AFTERSALES_DATA_DIR") or "./.data")
+    database_url = environ.get("AFTERSALES_DATABASE_URL") or ""
+    if database_url and not database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        raise SettingsError(
+            "AFTERSALES_DATABASE_URL",
+            "expected sqlite+aiosqlite:///<path> or postgresql+asyncpg://<user>@<host>/<db>",
+        )
+    database_url = database_url or f"sqlite+aiosqlite:///{(data_dir / 'aftersales.db').resolve()}"
+
+    temporal_address = environ.get("TEMPORAL_ADDRESS") or None
+    if temporal_address is not None:
+        host, _, port = temporal_address.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise SettingsError("TEMPORAL_ADDRESS", f"expected host:port, got {temporal_address!r}")
+
+    durations: dict[str, timedelta] = {}
+    for name, attribute in _DURATIONS.items():
+        raw = environ.get(name)
+        if raw:
+            try:
+                durations[attribute] = parse_duration(raw)
+            except ValueError as exc:
+                raise SettingsError(name, str(exc)) from None
+
+    supplier = environ.get("AFTERSALES_SUPPLIER") or "sandbox"
+    if supplier != "sandbox" and ":" not in supplier:
+        raise SettingsError("AFTERSALES_SUPPLIER", f"expected 'sandbox' or 'package.module:Factory', got {supplier!r}")
+
+    return Settings(
+        env=env,
+        http_host=environ.get("AFTERSALES_HTTP_HOST") or "127.0.0.1",
+        http_port=_port(environ, "AFTERSALES_HTTP_PORT", 8080),
+        data_dir=data_dir,
+        database_url=database_url,
+        temporal_address=temporal_address,
+        temporal_namespace=environ.get("TEMPORAL_NAMESPACE") or "default",
+        temporal_port=_port(environ, "AFTERSALES_TEMPORAL_PORT", 7233),
+        admin_key=admin_key,
+        supplier=supplier,
+        log_format=_choice(
+            environ, "AFTERSALES_LOG_FORMAT", "json" if env == "production" else "console", ("console", "json")
+        ),
+        task_queue=environ.get("AFTERSALES_TASK_QUEUE") or TASK_QUEUE,
+        **durations,
+    )
+
+
+def exit_on_bad_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """For process entry points: load settings or exit 2 with the one-line reason on stderr."""
+    try:
+        return load_settings(environ)
+    except SettingsError as exc:
+        print(f"aftersales: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,28 @@
+"""Durations as operators write them: ``<int><s|m|h|d>`` (``90s``, ``15m``, ``72h``, ``7d``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``<int><s|m|h|d>``; raise ``ValueError`` for anything else (including zero)."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"expected a duration like 90s, 15m, 72h or 7d, got {text!r}")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"expected a positive duration, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"

@@ -1,0 +1,142 @@
+"""What was sold: reservations, travellers and products (flights, hotels, other services) with their policies.
+
+These models validate the sandbox supplier's input and are what the supplier port hands back.
+A product's start is its first departure / check-in; its end its last arrival / check-out.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from typing import Annotated, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from domain.money import Money
+from domain.penalty import CancellationTier
+
+ReservationStatus = Literal["pending", "confirmed"]
+ProductStatus = Literal["pending", "confirmed", "cancelled"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Traveller(_Strict):
+    traveller_id: str = Field(min_length=1, max_length=40)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class Segment(_Strict):
+    origin: str = Field(pattern=r"^[A-Z]{3}$", description="IATA airport code")
+    destination: str = Field(pattern=r"^[A-Z]{3}$")
+    departure: AwareDatetime
+    arrival: AwareDatetime
+    flight_number: str = Field(pattern=r"^[A-Z0-9]{2}[0-9]{1,4}$")
+
+    @model_validator(mode="after")
+    def _arrives_after_departing(self) -> Segment:
+        if self.arrival <= self.departure:
+            raise ValueError("arrival must be after departure")
+        return self
+
+
+class CancellationPolicy(_Strict):
+    mode: Literal["automatic", "manual", "none"]
+    tiers: list[CancellationTier] = Field(default_factory=list, max_length=20)
+
+
+class ChangePolicy(_Strict):
+    changeable: bool
+    manual: bool = False
+    change_fee: Money | None = None
+
+
+class SpecialRequestOption(_Strict):
+    code: str = Field(pattern=r"^[A-Z0-9]{2,8}$")
+    name: str = Field(min_length=1, max_length=100)
+    price: Money | None = None
+
+
+class _ProductBase(_Strict):
+    price: Money
+    vat_rate: Decimal = Field(ge=0, le=1, description="VAT included in the price, e.g. \"0.10\"")
+    cancellation_policy: CancellationPolicy
+    change_policy: ChangePolicy = ChangePolicy(changeable=False)
+    special_request_options: list[SpecialRequestOption] = Field(default_factory=list, max_length=50)
+
+    @field_validator("vat_rate", mode="before")
+    @classmethod
+    def _rate_is_a_string(cls, value: object) -> object:
+        if isinstance(value, (float, int)) and not isinstance(value, bool):
+            raise ValueError("vat_rate must be a decimal string such as \"0.10\", not a number")
+        return value
+
+
+class FlightProduct(_ProductBase):
+    kind: Literal["flight"]
+    carrier: str = Field(pattern=r"^[A-Z0-9]{2}$")
+    segments: list[Segment] = Field(min_length=1, max_length=10)
+
+    @property
+    def start(self) -> datetime:
+        return self.segments[0].departure
+
+    @property
+    def end(self) -> datetime:
+        return self.segments[-1].arrival
+
+
+class HotelProduct(_ProductBase):
+    kind: Literal["hotel"]
+    hotel: str = Field(min_length=1, max_length=200)
+    check_in: date
+    check_out: date
+
+    @model_validator(mode="after")
+    def _nights(self) -> HotelProduct:
+        if self.check_out <= self.check_in:
+            raise ValueError("check_out must be after check_in")
+        return self
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.check_in, time(0), timezone.utc)
+
+    @property
+    def end(self) -> datetime:
+        return datetime.combine(self.check_out, time(0), timezone.utc)
+
+
+class OtherProduct(_ProductBase):
+    """Any other service sold with the trip (transfer, insurance, activity)."""
+
+    kind: Literal["other"]
+    name: str = Field(min_length=1, max_length=200)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+    @property
+    def start(self) -> datetime:
+        return self.starts_at
+
+    @property
+    def end(self) -> datetime:
+        return self.ends_at
+
+
+ProductSpec = Annotated[Union[FlightProduct, HotelProduct, OtherProduct], Field(discriminator="kind")]
+
+
+class ReservationSpec(_Strict):
+    status: ReservationStatus = "confirmed"
+    travellers: list[Traveller] = Field(min_length=1, max_length=20)
+    products: list[ProductSpec] = Field(min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _unique_travellers(self) -> ReservationSpec:
+        ids = [t.traveller_id for t in self.travellers]
+        if len(ids) != len(set(ids)):
+            raise ValueError("traveller_id values must be unique")
+        return self

@@ -1,0 +1,45 @@
+"""One object the processes open at start-up: the engine, migrated, and the repositories over it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from store.accounts import Accounts
+from store.db import create_engine, migrate
+from store.flows import Events, Flows
+from store.idempotency import IdempotencyRecords
+from store.reservations import Reservations
+
+
+@dataclass(frozen=True)
+class Store:
+    engine: AsyncEngine
+    accounts: Accounts
+    reservations: Reservations
+    idempotency: IdempotencyRecords
+    flows: Flows
+    events: Events
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_store(database_url: str) -> Store:
+    """Create the engine and run pending migrations before anything else touches the database."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    return Store(
+        engine=engine,
+        accounts=Accounts(engine),
+        reservations=Reservations(engine),
+        idempotency=IdempotencyRecords(engine),
+        flows=Flows(engine),
+        events=Events(engine),
+    )

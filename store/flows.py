@@ -1,0 +1,222 @@
+"""The flows index, the one-active-flow-per-product lock, cancellation quotes, and the event outbox.
+
+``record_flow`` is the outbox write: the flow's new state and the event reporting it land in
+one transaction, so an event is never lost nor reported for a state that was not stored.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from activities.ports import DeliveryTarget
+from domain.flows import FlowRecord, event_body
+from store.schema import events, flows, partners, product_locks, quotes
+
+
+class FlowInProgress(Exception):
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"product has an active flow {holder}")
+        self.holder = holder
+
+
+@dataclass(frozen=True)
+class Quote:
+    quote_id: str
+    product_id: str
+    partner_id: str
+    resolution: str
+    paid: dict[str, str]
+    penalty: dict[str, str] | None
+    refund: dict[str, str] | None
+    created_at: datetime
+    expires_at: datetime
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def _insert_once(conn: AsyncConnection, statement: sa.Insert) -> bool:
+    """Insert, or report False when the row exists (a savepoint keeps the outer transaction usable)."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(statement)
+        return True
+    except sa.exc.IntegrityError:
+        return False
+
+
+class Flows:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    # --- starting a flow ------------------------------------------------------------------
+
+    async def open(self, record: FlowRecord) -> None:
+        """Take the product's lock and index the flow, atomically; raise :class:`FlowInProgress`."""
+        async with self._engine.begin() as conn:
+            locked = await _insert_once(
+                conn,
+                product_locks.insert().values(product_id=record.product_id, flow_code=record.code, acquired_at=record.at),
+            )
+            if not locked:
+                holder = (
+                    await conn.execute(
+                        sa.select(product_locks.c.flow_code).where(product_locks.c.product_id == record.product_id)
+                    )
+                ).scalar_one_or_none()
+                raise FlowInProgress(holder or "unknown")
+            await conn.execute(
+                flows.insert().values(
+                    code=record.code,
+                    kind=str(record.kind),
+                    product_id=record.product_id,
+                    reservation_id=record.reservation_id,
+                    partner_id=record.partner_id,
+                    status=record.status,
+                    info=record.info,
+                    created_at=record.at,
+                    updated_at=record.at,
+                )
+            )
+
+    async def abandon(self, code: str) -> None:
+        """Undo :meth:`open` for a flow whose workflow never started (the gateway failed to start it)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(product_locks.delete().where(product_locks.c.flow_code == code))
+            await conn.execute(flows.delete().where(flows.c.code == code))
+
+    async def lock_holder(self, product_id: str) -> str | None:
+        async with self._engine.connect() as conn:
+            return (
+                await conn.execute(sa.select(product_locks.c.flow_code).where(product_locks.c.product_id == product_id))
+            ).scalar_one_or_none()
+
+    # --- the FlowStore port ---------------------------------------------------------------
+
+    async def record_flow(self, record: FlowRecord) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                flows.update()
+                .where(flows.c.code == record.code)
+                .values(status=record.status, info=record.info, updated_at=record.at)
+            )
+            if record.event_type and record.event_id:
+                await _insert_once(
+                    conn,
+                    events.insert().values(
+                        event_id=record.event_id,
+                        partner_id=record.partner_id,
+                        type=record.event_type,
+                        flow_code=record.code,
+                        payload=event_body(record.event_id, record.event_type, record.at, record.info),
+                        created_at=record.at,
+                        delivery_status="pending",
+                        attempts=0,
+                    ),
+                )
+            if record.terminal:
+                await conn.execute(
+                    product_locks.delete().where(
+                        product_locks.c.product_id == record.product_id, product_locks.c.flow_code == record.code
+                    )
+                )
+
+    # --- reading flows --------------------------------------------------------------------
+
+    async def info(self, code: str) -> tuple[str, dict[str, Any]] | None:
+        """The flow's partner id and its info as last recorded."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(sa.select(flows.c.partner_id, flows.c.info).where(flows.c.code == code))).first()
+        return None if row is None else (row.partner_id, row.info)
+
+    async def infos(self, kind: str, status: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
+        query = sa.select(flows.c.info).where(flows.c.kind == kind).order_by(flows.c.code).limit(limit)
+        if status:
+            query = query.where(flows.c.status == status)
+        if after:
+            query = query.where(flows.c.code > after)
+        async with self._engine.connect() as conn:
+            return [row.info for row in (await conn.execute(query)).all()]
+
+    # --- quotes ---------------------------------------------------------------------------
+
+    async def save_quote(self, quote: Quote) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(quotes.insert().values(**quote.__dict__))
+
+    async def quote(self, quote_id: str) -> tuple[Quote, bool] | None:
+        """The quote and whether it is still the newest of its product (only the newest can be used)."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(sa.select(quotes).where(quotes.c.quote_id == quote_id))).first()
+            if row is None:
+                return None
+            newest = (
+                await conn.execute(sa.select(sa.func.max(quotes.c.seq)).where(quotes.c.product_id == row.product_id))
+            ).scalar_one()
+        values = {k: getattr(row, k) for k in Quote.__dataclass_fields__}
+        return Quote(**values), newest == row.seq
+
+
+class Events:
+    """The outbox as the trigger activities see it, and the partner's pull feed."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def delivery_target(self, event_id: str) -> DeliveryTarget | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(events.c.payload, partners.c.webhook_url, partners.c.webhook_secret)
+                    .join(partners, partners.c.partner_id == events.c.partner_id)
+                    .where(events.c.event_id == event_id)
+                )
+            ).first()
+        if row is None or not row.webhook_url:
+            return None
+        return DeliveryTarget(url=row.webhook_url, secret=row.webhook_secret, body=json.dumps(row.payload).encode())
+
+    async def record_attempt(self, event_id: str, delivered: bool, detail: str) -> None:
+        values: dict[str, Any] = {"attempts": events.c.attempts + 1, "last_error": None if delivered else detail[:500]}
+        if delivered:
+            values |= {"delivery_status": "delivered", "delivered_at": _now()}
+        async with self._engine.begin() as conn:
+            await conn.execute(events.update().where(events.c.event_id == event_id).values(**values))
+
+    async def mark_failed(self, event_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                events.update()
+                .where(events.c.event_id == event_id, events.c.delivery_status != "delivered")
+                .values(delivery_status="failed")
+            )
+
+    async def feed(self, partner_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """The caller's events in the order they were stored, after the given event id."""
+        query = (
+            sa.select(events.c.payload, events.c.delivery_status, events.c.attempts)
+            .where(events.c.partner_id == partner_id)
+            .order_by(events.c.seq)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            if after:
+                seq = (
+                    await conn.execute(
+                        sa.select(events.c.seq).where(events.c.event_id == after, events.c.partner_id == partner_id)
+                    )
+                ).scalar_one_or_none()
+                if seq is None:
+                    return []
+                query = query.where(events.c.seq > seq)
+            rows = (await conn.execute(query)).all()
+        return [
+            {**row.payload, "delivery": {"status": row.delivery_status, "attempts": row.attempts}} for row in rows
+        ]

@@ -1,0 +1,173 @@
+"""Reservations and products of the embedded sandbox supplier, and the reservation view of API.md §5."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.products import ProductSpec, ReservationSpec
+from store.schema import flows, products, reservations
+
+_PRODUCT = TypeAdapter(ProductSpec)
+_ALPHABET = string.digits + string.ascii_uppercase
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+@dataclass(frozen=True)
+class ProductRecord:
+    product_id: str
+    reservation_id: str
+    partner_id: str
+    reservation_status: str
+    kind: str
+    status: str
+    start: datetime
+    end: datetime
+    details: dict[str, Any]
+    cancelled_by: str | None
+
+    @property
+    def spec(self) -> ProductSpec:
+        return _PRODUCT.validate_python(self.details)
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "product_id": self.product_id,
+            "kind": self.kind,
+            "status": self.status,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            **{k: v for k, v in self.details.items() if k != "kind"},
+        }
+
+
+_PRODUCT_COLUMNS = (
+    products.c.product_id,
+    products.c.reservation_id,
+    reservations.c.partner_id,
+    reservations.c.status.label("reservation_status"),
+    products.c.kind,
+    products.c.status,
+    products.c.start_at,
+    products.c.end_at,
+    products.c.details,
+    products.c.cancelled_by,
+)
+
+
+def _product(row: sa.Row[Any]) -> ProductRecord:
+    return ProductRecord(
+        product_id=row.product_id,
+        reservation_id=row.reservation_id,
+        partner_id=row.partner_id,
+        reservation_status=row.reservation_status,
+        kind=row.kind,
+        status=row.status,
+        start=row.start_at,
+        end=row.end_at,
+        details=row.details,
+        cancelled_by=row.cancelled_by,
+    )
+
+
+class Reservations:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(self, partner_id: str, spec: ReservationSpec) -> str:
+        reservation_id = _new_id("RES-")
+        now = datetime.now(timezone.utc)
+        product_status = "pending" if spec.status == "pending" else "confirmed"
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                reservations.insert().values(
+                    reservation_id=reservation_id,
+                    partner_id=partner_id,
+                    status=spec.status,
+                    travellers=[t.model_dump(mode="json") for t in spec.travellers],
+                    created_at=now,
+                )
+            )
+            await conn.execute(
+                products.insert(),
+                [
+                    {
+                        "product_id": _new_id("PRD-"),
+                        "reservation_id": reservation_id,
+                        "position": position,
+                        "kind": product.kind,
+                        "status": product_status,
+                        "start_at": product.start,
+                        "end_at": product.end,
+                        "details": product.model_dump(mode="json"),
+                        "cancelled_by": None,
+                        "updated_at": now,
+                    }
+                    for position, product in enumerate(spec.products)
+                ],
+            )
+        return reservation_id
+
+    async def view(self, reservation_id: str) -> dict[str, Any] | None:
+        """The reservation as API.md §5 shows it, with ``partner_id`` for the caller's ownership check."""
+        async with self._engine.connect() as conn:
+            reservation = (
+                await conn.execute(sa.select(reservations).where(reservations.c.reservation_id == reservation_id))
+            ).first()
+            if reservation is None:
+                return None
+            product_rows = (
+                await conn.execute(
+                    sa.select(*_PRODUCT_COLUMNS)
+                    .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
+                    .where(products.c.reservation_id == reservation_id)
+                    .order_by(products.c.position)
+                )
+            ).all()
+            flow_rows = (
+                await conn.execute(
+                    sa.select(flows)
+                    .where(flows.c.reservation_id == reservation_id)
+                    .order_by(flows.c.created_at.desc(), flows.c.code)
+                )
+            ).all()
+        return {
+            "reservation_id": reservation.reservation_id,
+            "partner_id": reservation.partner_id,
+            "status": reservation.status,
+            "created_at": reservation.created_at.isoformat(),
+            "travellers": reservation.travellers,
+            "products": [_product(row).view() for row in product_rows],
+            "flows": [
+                {
+                    "code": row.code,
+                    "kind": row.kind,
+                    "product_id": row.product_id,
+                    "status": row.status,
+                    "created_at": row.created_at.isoformat(),
+                    "updated_at": row.updated_at.isoformat(),
+                }
+                for row in flow_rows
+            ],
+        }
+
+    async def product(self, product_id: str) -> ProductRecord | None:
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(*_PRODUCT_COLUMNS)
+                    .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
+                    .where(products.c.product_id == product_id)
+                )
+            ).first()
+        return None if row is None else _product(row)

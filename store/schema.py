@@ -1,0 +1,150 @@
+"""The database schema (SQLAlchemy Core). Migrations in ``store/migrations`` create exactly this."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which forgets the offset) as on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: store times with an offset")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+partners = sa.Table(
+    "partners",
+    metadata,
+    sa.Column("partner_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("webhook_url", sa.String(2000)),
+    sa.Column("webhook_secret", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("agent_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    # SHA-256 of the key: keys are 32 random bytes, so a fast hash is enough and lookups stay indexed.
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("principal_id", sa.String(40), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("reservation_id", sa.String(40), primary_key=True),
+    sa.Column("partner_id", sa.String(40), sa.ForeignKey("partners.partner_id"), nullable=False, index=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("travellers", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("product_id", sa.String(40), primary_key=True),
+    sa.Column("reservation_id", sa.String(40), sa.ForeignKey("reservations.reservation_id"), nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("start_at", UtcDateTime, nullable=False),
+    sa.Column("end_at", UtcDateTime, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+    # The flow that cancelled it: makes the supplier's cancel idempotent by flow code.
+    sa.Column("cancelled_by", sa.String(20)),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+flows = sa.Table(
+    "flows",
+    metadata,
+    sa.Column("code", sa.String(20), primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("product_id", sa.String(40), nullable=False, index=True),
+    sa.Column("reservation_id", sa.String(40), nullable=False, index=True),
+    sa.Column("partner_id", sa.String(40), nullable=False, index=True),
+    sa.Column("status", sa.String(40), nullable=False, index=True),
+    sa.Column("info", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One active mutating flow per product: the primary key is the lock.
+product_locks = sa.Table(
+    "product_locks",
+    metadata,
+    sa.Column("product_id", sa.String(40), primary_key=True),
+    sa.Column("flow_code", sa.String(20), nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+)
+
+quotes = sa.Table(
+    "quotes",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("quote_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("product_id", sa.String(40), nullable=False, index=True),
+    sa.Column("partner_id", sa.String(40), nullable=False),
+    sa.Column("resolution", sa.String(20), nullable=False),
+    sa.Column("paid", sa.JSON, nullable=False),
+    sa.Column("penalty", sa.JSON),
+    sa.Column("refund", sa.JSON),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    # seq orders the pull feed; id is what partners see and deduplicate on.
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(60), nullable=False, unique=True),
+    sa.Column("partner_id", sa.String(40), nullable=False, index=True),
+    sa.Column("type", sa.String(60), nullable=False),
+    sa.Column("flow_code", sa.String(20), index=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("delivery_status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_error", sa.String(500)),
+    sa.Column("delivered_at", UtcDateTime),
+)
+
+idempotency_records = sa.Table(
+    "idempotency_records",
+    metadata,
+    sa.Column("principal", sa.String(60), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+)
