@@ -50,8 +50,11 @@ class Endpoint:
     handler: Handler
 
 
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
 def principal(request: web.Request) -> Principal | None:
-    return request.get("principal")
+    return request.get(PRINCIPAL)
 
 
 def _require(request: web.Request, roles: frozenset[str]) -> Principal | None:

@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 
 from api.context import SETTINGS, STORE
+from api.endpoints import PRINCIPAL, principal
 from api.problems import Problem
 from store.accounts import Principal
 from store.idempotency import StoredResponse
@@ -37,7 +38,7 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         response.headers["X-Request-Id"] = request_id
         return response
     finally:
-        who: Principal | None = request.get("principal")
+        who: Principal | None = principal(request)
         log.info(
             "request",
             method=request.method,
@@ -81,12 +82,12 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             raise Problem(401, "unauthorized", "expected Authorization: Bearer <api key>")
         settings = request.app[SETTINGS]
         if hmac.compare_digest(key.encode(), settings.admin_key.encode()):
-            request["principal"] = Principal("admin", "admin")
+            request[PRINCIPAL] = Principal("admin", "admin")
         else:
             found = await request.app[STORE].accounts.principal_for(key)
             if found is None:
                 raise Problem(401, "unauthorized", "unknown API key")
-            request["principal"] = found
+            request[PRINCIPAL] = found
             if found.role == "partner":
                 structlog.contextvars.bind_contextvars(partner_id=found.principal_id)
     try:
@@ -106,7 +107,7 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
             422, "validation_failed", "Idempotency-Key must be 1 to 255 characters",
             errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}],
         )
-    who: Principal | None = request.get("principal")
+    who: Principal | None = principal(request)
     owner = f"{who.role}:{who.principal_id}" if who else "anonymous"
     body = await request.read()
     request_hash = hashlib.sha256(request.method.encode() + b" " + request.path_qs.encode() + b"\n" + body).hexdigest()

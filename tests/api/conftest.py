@@ -1,0 +1,106 @@
+"""Actors of the HTTP tests: an admin, partners, an agent, and sandbox reservations."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient
+
+ADMIN = {"Authorization": "Bearer sandbox-admin-key"}
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    key: str
+    body: dict[str, Any]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def flight(days_ahead: float = 30, *, mode: str = "automatic", carrier: str = "ZZ", amount: str = "240.00",
+           currency: str = "EUR") -> dict[str, Any]:
+    departure = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=days_ahead)
+    return {
+        "kind": "flight",
+        "carrier": carrier,
+        "segments": [{
+            "origin": "MAD", "destination": "CDG",
+            "departure": departure.isoformat(), "arrival": (departure + timedelta(hours=2, minutes=5)).isoformat(),
+            "flight_number": f"{carrier}101",
+        }],
+        "price": {"amount": amount, "currency": currency},
+        "vat_rate": "0.081",
+        "cancellation_policy": {"mode": mode, "tiers": [
+            {"hours_before_start": 168, "penalty_percent": "50"},
+            {"hours_before_start": 24, "penalty_percent": "100"},
+        ]} if mode == "automatic" else {"mode": mode},
+        "change_policy": {"changeable": True, "manual": False, "change_fee": {"amount": "30", "currency": currency}},
+        "special_request_options": [{"code": "WCHR", "name": "Wheelchair", "price": None}],
+    }
+
+
+def hotel(days_ahead: int = 30, *, mode: str = "manual") -> dict[str, Any]:
+    check_in = (datetime.now(timezone.utc) + timedelta(days=days_ahead)).date()
+    return {
+        "kind": "hotel", "hotel": "Hotel Lutetia",
+        "check_in": check_in.isoformat(), "check_out": (check_in + timedelta(days=3)).isoformat(),
+        "price": {"amount": "600.00", "currency": "EUR"}, "vat_rate": "0.10",
+        "cancellation_policy": {"mode": mode}, "change_policy": {"changeable": False},
+    }
+
+
+def reservation_body(*products: dict[str, Any], status: str = "confirmed") -> dict[str, Any]:
+    return copy.deepcopy({
+        "status": status,
+        "travellers": [{"traveller_id": "T1", "name": "Ada Lovelace"}],
+        "products": list(products) or [flight(), hotel()],
+    })
+
+
+async def new_partner(http: TestClient, name: str = "Acme Travel", webhook_url: str | None = None) -> Actor:
+    body: dict[str, Any] = {"name": name}
+    if webhook_url:
+        body["webhook_url"] = webhook_url
+    response = await http.post("/v1/admin/partners", json=body, headers=ADMIN)
+    assert response.status == 201, await response.text()
+    created = await response.json()
+    return Actor(created["partner_id"], created["api_key"], created)
+
+
+@pytest_asyncio.fixture
+async def partner(http: TestClient) -> Actor:
+    return await new_partner(http)
+
+
+@pytest_asyncio.fixture
+async def other_partner(http: TestClient) -> Actor:
+    return await new_partner(http, "Other Partner")
+
+
+@pytest_asyncio.fixture
+async def agent(http: TestClient) -> Actor:
+    response = await http.post("/v1/admin/agents", json={"name": "Grace"}, headers=ADMIN)
+    assert response.status == 201
+    created = await response.json()
+    return Actor(created["agent_id"], created["api_key"], created)
+
+
+@pytest.fixture
+def book(http: TestClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def create(owner: Actor, *products: dict[str, Any], status: str = "confirmed") -> dict[str, Any]:
+        response = await http.post(
+            "/v1/sandbox/reservations", json=reservation_body(*products, status=status), headers=owner.headers
+        )
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+    return create
