@@ -8,7 +8,7 @@ from aiohttp import web
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api import admin, health, reservations
+from api import admin, cancellations, events, health, reservations
 from api.context import SETTINGS, STORE, TEMPORAL
 from api.endpoints import Resource
 from api.middlewares import authenticate, idempotency, problems, request_log
@@ -21,7 +21,7 @@ VERSION = "1.0.0"
 
 
 def resources(settings: Settings) -> list[Resource]:
-    found = [health.resource, admin.resource, reservations.resource]
+    found = [health.resource, admin.resource, reservations.resource, cancellations.resource, events.resource]
     if settings.sandbox:
         found.append(reservations.sandbox)
     return found

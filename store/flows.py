@@ -26,6 +26,14 @@ class FlowInProgress(Exception):
 
 
 @dataclass(frozen=True)
+class FlowRow:
+    partner_id: str
+    status: str
+    info: dict[str, Any]  # the flow info as last recorded
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Quote:
     quote_id: str
     product_id: str
@@ -130,11 +138,16 @@ class Flows:
 
     # --- reading flows --------------------------------------------------------------------
 
-    async def info(self, code: str) -> tuple[str, dict[str, Any]] | None:
-        """The flow's partner id and its info as last recorded."""
+    async def flow(self, code: str) -> FlowRow | None:
         async with self._engine.connect() as conn:
-            row = (await conn.execute(sa.select(flows.c.partner_id, flows.c.info).where(flows.c.code == code))).first()
-        return None if row is None else (row.partner_id, row.info)
+            row = (
+                await conn.execute(
+                    sa.select(flows.c.partner_id, flows.c.status, flows.c.info, flows.c.created_at).where(
+                        flows.c.code == code
+                    )
+                )
+            ).first()
+        return None if row is None else FlowRow(row.partner_id, row.status, row.info, row.created_at)
 
     async def infos(self, kind: str, status: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
         query = sa.select(flows.c.info).where(flows.c.kind == kind).order_by(flows.c.code).limit(limit)

@@ -1,0 +1,70 @@
+"""Trigger delivery: one signed POST of a stored event to the partner's webhook per attempt.
+
+Retrying, backoff and giving up belong to the ``TriggerDeliveryWorkflow``'s retry policy;
+this activity only reports each attempt and raises when it was not a 2xx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Literal
+
+import aiohttp
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.ports import DeliveryTarget, EventOutbox
+from domain.flows import DELIVER_EVENT, MARK_EVENT_FAILED
+from domain.signature import SIGNATURE_HEADER, sign
+
+DELIVERY_TIMEOUT = aiohttp.ClientTimeout(total=10)
+WEBHOOK_FAILED = "webhook_failed"
+
+DeliveryOutcome = Literal["delivered", "no_webhook"]
+
+
+class TriggerActivities:
+    def __init__(self, outbox: EventOutbox, http: aiohttp.ClientSession | None = None) -> None:
+        """``http`` is the worker's long-lived session; without one each attempt opens its own."""
+        self._outbox = outbox
+        self._http = http
+
+    @activity.defn(name=DELIVER_EVENT)
+    async def deliver_event(self, event_id: str) -> DeliveryOutcome:
+        target = await self._outbox.delivery_target(event_id)
+        if target is None:
+            return "no_webhook"
+        try:
+            if self._http is not None:
+                status = await self._post(self._http, target)
+            else:
+                async with aiohttp.ClientSession() as http:
+                    status = await self._post(http, target)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            detail = f"{type(exc).__name__}: {exc}"[:500]
+            await self._outbox.record_attempt(event_id, delivered=False, detail=detail)
+            raise ApplicationError(f"webhook unreachable: {detail}", type=WEBHOOK_FAILED) from exc
+        if 200 <= status < 300:
+            await self._outbox.record_attempt(event_id, delivered=True, detail=f"HTTP {status}")
+            return "delivered"
+        await self._outbox.record_attempt(event_id, delivered=False, detail=f"HTTP {status}")
+        raise ApplicationError(f"webhook answered HTTP {status}", type=WEBHOOK_FAILED)
+
+    @activity.defn(name=MARK_EVENT_FAILED)
+    async def mark_failed(self, event_id: str) -> None:
+        await self._outbox.mark_failed(event_id)
+
+    @staticmethod
+    async def _post(http: aiohttp.ClientSession, target: DeliveryTarget) -> int:
+        headers = {
+            "Content-Type": "application/json",
+            # A fresh timestamp per attempt: receivers reject stale signatures.
+            SIGNATURE_HEADER: sign(target.secret, int(time.time()), target.body),
+        }
+        # Redirects are not followed: a 3xx is not a delivery, and following it would
+        # let a webhook URL bounce our signed request to another host.
+        async with http.post(
+            target.url, data=target.body, headers=headers, timeout=DELIVERY_TIMEOUT, allow_redirects=False
+        ) as response:
+            return response.status

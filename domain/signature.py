@@ -1,0 +1,41 @@
+"""The ``Aftersales-Signature`` header on triggers (API.md §10).
+
+``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``: the timestamp is signed
+with the body so a captured request cannot be replayed later than the receiver's tolerance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+SIGNATURE_HEADER = "Aftersales-Signature"
+
+
+def _digest(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    return f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+
+
+def verify(secret: str, header: str, body: bytes, tolerance_s: int, now: float) -> bool:
+    """True when one ``v1`` of ``header`` signs ``body`` and ``t`` is within ``tolerance_s`` of ``now``.
+
+    Several ``v1`` entries are allowed so a sender can sign with an old and a new secret
+    while a partner rotates it.
+    """
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates or abs(now - timestamp) > tolerance_s:
+        return False
+    expected = _digest(secret, timestamp, body)
+    # compare_digest on every candidate, without short-circuit, keeps the timing flat.
+    return sum(hmac.compare_digest(expected, candidate) for candidate in candidates) > 0

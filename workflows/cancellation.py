@@ -1,0 +1,170 @@
+"""Cancellation of one product (API.md §6, seed 001 "Cancellations service"). Workflow id = the flow code.
+
+Automatic: processing → cancelled | failed.
+Manual: awaiting_agent_quote → expired, or → awaiting_partner_decision → no_response | rejected
+| cancelled | failed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.codes import FlowKind
+    from domain.flows import (
+        CANCELLATION_COMPLETED,
+        CANCELLATION_EXPIRED,
+        CANCELLATION_FAILED,
+        CANCELLATION_NO_RESPONSE,
+        CANCELLATION_QUOTED,
+        CANCELLATION_REJECTED,
+        INVALID_QUOTE,
+        NOT_AWAITING_DECISION,
+        NOT_AWAITING_QUOTE,
+        AgentQuote,
+        CancellationInfo,
+        CancellationInput,
+        CancellationStatus,
+        Decision,
+        PartnerDecision,
+        is_terminal,
+    )
+    from domain.penalty import check_agent_quote
+
+from workflows import mechanics
+
+
+@workflow.defn(name="CancellationWorkflow")
+class CancellationWorkflow:
+    @workflow.init
+    def __init__(self, input: CancellationInput) -> None:
+        # Built here, not in run(): an update may arrive in the very first activation.
+        self._input = input
+        self._info = CancellationInfo(
+            code=input.code,
+            product_id=input.product_id,
+            reservation_id=input.reservation_id,
+            partner_id=input.partner_id,
+            status="processing" if input.resolution == "automatic" else "awaiting_agent_quote",
+            resolution=input.resolution,
+            paid=input.paid,
+            penalty=input.penalty,
+            refund=input.refund,
+        )
+        # What the flow is listening for right now. Validators check this rather than the
+        # status, which changes only once the store has it: a decision arriving after the
+        # window closed, while ``no_response`` is being recorded, must be refused.
+        self._awaiting: Literal["quote", "decision"] | None = (
+            "quote" if input.resolution == "manual" else None
+        )
+        self._quote: AgentQuote | None = None
+        self._decision: Decision | None = None
+
+    @workflow.run
+    async def run(self, input: CancellationInput) -> CancellationInfo:
+        if input.resolution == "automatic":
+            await self._move("processing")
+            await self._cancel_at_supplier()
+        else:
+            await self._run_manual()
+        # Let update callers get their answer before the workflow closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._info
+
+    async def _run_manual(self) -> None:
+        await self._move("awaiting_agent_quote")
+        await mechanics.wait_until(lambda: self._quote is not None, self._input.agent_quote_window, "agent-quote-window")
+        self._awaiting = None
+        # Read after the wait, not from its result: a quote accepted by the validator in the
+        # same activation as the timer firing is still honoured.
+        quote = self._quote
+        if quote is None:
+            await self._move("expired", CANCELLATION_EXPIRED)
+            return
+
+        deadline = workflow.now() + self._input.decision_window
+        await self._move(
+            "awaiting_partner_decision",
+            CANCELLATION_QUOTED,
+            penalty=quote.penalty,
+            refund=quote.refund,
+            agent_note=quote.note or None,
+            decision_deadline=deadline,
+        )
+        self._awaiting = "decision"
+        await mechanics.wait_until(lambda: self._decision is not None, deadline, "decision-window")
+        self._awaiting = None
+        if self._decision is None:
+            # The fee was not accepted: the product stays confirmed.
+            await self._move("no_response", CANCELLATION_NO_RESPONSE)
+        elif self._decision == "reject":
+            await self._move("rejected", CANCELLATION_REJECTED)
+        else:
+            await self._cancel_at_supplier()
+
+    async def _cancel_at_supplier(self) -> None:
+        refusal = await mechanics.cancel_at_supplier(self._input.product_id, self._input.code)
+        if refusal is None:
+            await self._move("cancelled", CANCELLATION_COMPLETED)
+        else:
+            await self._move("failed", CANCELLATION_FAILED)
+
+    async def _move(self, status: CancellationStatus, event_type: str | None = None, **changes: object) -> None:
+        self._info = await mechanics.record_transition(
+            self._info,
+            FlowKind.CANCELLATION,
+            status,
+            webhook_retry_for=self._input.webhook_retry_for,
+            event_type=event_type,
+            decision=self._decision,
+            **changes,
+        )
+
+    @workflow.query
+    def info(self) -> CancellationInfo:
+        return self._info
+
+    @workflow.update
+    async def submit_quote(self, quote: AgentQuote) -> CancellationInfo:
+        self._quote = quote
+        await workflow.wait_condition(lambda: self._info.status != "awaiting_agent_quote")
+        return self._info
+
+    @submit_quote.validator
+    def _validate_quote(self, quote: AgentQuote) -> None:
+        if self._awaiting != "quote" or self._quote is not None:
+            raise ApplicationError(
+                f"cancellation {self._info.code} is not awaiting a quote (status {self._info.status})",
+                type=NOT_AWAITING_QUOTE,
+                non_retryable=True,
+            )
+        problems = check_agent_quote(self._info.paid, quote.penalty, quote.refund)
+        if problems:
+            raise ApplicationError(
+                "the quote does not add up",
+                [{"field": field, "message": message} for field, message in problems],
+                type=INVALID_QUOTE,
+                non_retryable=True,
+            )
+
+    @workflow.update
+    async def decide(self, decision: PartnerDecision) -> CancellationInfo:
+        if self._decision is None:
+            self._decision = decision.decision
+        # The partner's PATCH answers with the outcome, not with "accepted for processing".
+        await workflow.wait_condition(lambda: is_terminal(self._info.status))
+        return self._info
+
+    @decide.validator
+    def _validate_decision(self, decision: PartnerDecision) -> None:
+        if self._decision is not None and decision.decision == self._decision:
+            return  # the same decision repeated: answered like the first one
+        if self._decision is not None or self._awaiting != "decision":
+            raise ApplicationError(
+                f"cancellation {self._info.code} is not awaiting a decision (status {self._info.status})",
+                type=NOT_AWAITING_DECISION,
+                non_retryable=True,
+            )

@@ -1,0 +1,132 @@
+"""Mechanics every flow kind shares: waiting with a deadline, recording a transition, emitting its trigger,
+and calling the supplier. Activity options are written out here once, so flows never repeat them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from domain.codes import FlowKind, new_id
+    from domain.flows import (
+        CANCEL_AT_SUPPLIER,
+        RECORD_FLOW,
+        SUPPLIER_REFUSED,
+        FlowInfo,
+        FlowRecord,
+        HistoryEntry,
+        is_terminal,
+    )
+
+from workflows.triggers import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
+
+InfoT = TypeVar("InfoT", bound=FlowInfo)
+
+# A transition must reach the store however long the database is away: retry without limit.
+RECORD_TIMEOUT = timedelta(seconds=30)
+RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+# The supplier's cancel is idempotent by flow code, so retrying an outage is safe and giving up
+# is not (a timed-out call may have cancelled). Only a refusal ends it.
+SUPPLIER_TIMEOUT = timedelta(minutes=2)
+SUPPLIER_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=[SUPPLIER_REFUSED],
+)
+
+
+async def wait_until(condition: Callable[[], bool], limit: timedelta | datetime, summary: str) -> bool:
+    """Wait for ``condition`` until ``limit`` (a timeout, or a deadline); False when the time ran out."""
+    timeout = limit - workflow.now() if isinstance(limit, datetime) else limit
+    if timeout <= timedelta(0):
+        return condition()
+    try:
+        await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+async def record_transition(
+    info: InfoT,
+    kind: FlowKind,
+    status: str,
+    *,
+    webhook_retry_for: timedelta,
+    event_type: str | None = None,
+    **changes: object,
+) -> InfoT:
+    """Move ``info`` to ``status`` (plus ``changes``), persist it with its event, and emit the trigger.
+
+    Returns the new info and leaves ``info`` untouched: the caller swaps it in only once the
+    store has it, so a query or an update answer never shows a state the store does not have.
+    """
+    now = workflow.now()
+    moved = type(info).model_validate(
+        {
+            **info.model_dump(),
+            **changes,
+            "status": status,
+            "history": [*info.history, HistoryEntry(at=now, event=status)],
+        }
+    )
+    # Drawn from the workflow's seeded random, so a replay computes the same id.
+    event_id = new_id("evt_", workflow.random()) if event_type else None
+    record = FlowRecord(
+        code=moved.code,
+        kind=kind,
+        product_id=moved.product_id,
+        reservation_id=moved.reservation_id,
+        partner_id=moved.partner_id,
+        status=status,
+        terminal=is_terminal(status),
+        info=moved.model_dump(mode="json"),
+        event_id=event_id,
+        event_type=event_type,
+        at=now,
+    )
+    await workflow.execute_activity(
+        RECORD_FLOW, record, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+    )
+    if event_id is not None:
+        await emit_trigger(event_id, webhook_retry_for)
+    return moved
+
+
+async def emit_trigger(event_id: str, retry_for: timedelta) -> None:
+    """Start the delivery of a stored event and return as soon as it has started.
+
+    The child is abandoned: a partner's webhook failing for days must neither hold the flow
+    open nor be cut short when the flow finishes.
+    """
+    await workflow.start_child_workflow(
+        TriggerDeliveryWorkflow.run,
+        TriggerDeliveryInput(event_id=event_id, retry_for=retry_for),
+        id=trigger_workflow_id(event_id),
+        parent_close_policy=ParentClosePolicy.ABANDON,
+    )
+
+
+async def cancel_at_supplier(product_id: str, flow_code: str) -> str | None:
+    """Cancel the product at the supplier; the supplier's reason when it refuses, else None."""
+    try:
+        await workflow.execute_activity(
+            CANCEL_AT_SUPPLIER,
+            args=[product_id, flow_code],
+            start_to_close_timeout=SUPPLIER_TIMEOUT,
+            retry_policy=SUPPLIER_RETRY,
+        )
+    except ActivityError as exc:
+        if isinstance(exc.cause, ApplicationError) and exc.cause.type == SUPPLIER_REFUSED:
+            return exc.cause.message
+        raise
+    return None
