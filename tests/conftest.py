@@ -132,9 +132,15 @@ async def worker(temporal_env: WorkflowEnvironment, settings: Settings, store: S
 
 
 @pytest_asyncio.fixture
-async def http(settings: Settings, store: Store, temporal_env: WorkflowEnvironment, worker: Worker) -> AsyncIterator[TestClient]:
-    """The gateway on a real loopback port, with a worker for its flows."""
+async def gateway(settings: Settings, store: Store, temporal_env: WorkflowEnvironment) -> AsyncIterator[TestClient]:
+    """The gateway on a real loopback port; flows advance only where a worker runs."""
     client: Client = temporal_env.client
     app = create_app(settings, store=store, temporal=client)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
+
+
+@pytest_asyncio.fixture
+async def http(gateway: TestClient, worker: Worker) -> TestClient:
+    """The gateway with an in-process worker running its flows."""
+    return gateway

@@ -1,0 +1,88 @@
+"""Start-up configuration: defaults, every bad value refused with one line naming the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+import structlog
+
+from config.logging import configure_logging, redact_secrets
+from config.settings import SANDBOX_ADMIN_KEY, SettingsError, load_settings
+
+
+def test_defaults_match_the_contract() -> None:
+    settings = load_settings({})
+    assert settings.env == "sandbox" and settings.sandbox
+    assert settings.http_port == 8080 and settings.temporal_port == 7233 and settings.embedded_temporal
+    assert settings.admin_key == SANDBOX_ADMIN_KEY
+    assert settings.quote_ttl == timedelta(minutes=15)
+    assert settings.agent_quote_window == timedelta(hours=24)
+    assert settings.decision_window == timedelta(hours=72)
+    assert settings.change_context_ttl == timedelta(minutes=20)
+    assert settings.checkout_ttl == timedelta(hours=24)
+    assert settings.rescheduling_window == timedelta(hours=72)
+    assert settings.sandbox_supplier_delay == timedelta(seconds=2)
+    assert settings.sync_wait == timedelta(seconds=10)
+    assert settings.webhook_retry_for == timedelta(hours=72)
+    assert settings.database_url.startswith("sqlite+aiosqlite:///") and settings.database_url.endswith("aftersales.db")
+    assert settings.log_format == "console"
+
+
+def test_values_are_read() -> None:
+    settings = load_settings({
+        "AFTERSALES_ENV": "production", "AFTERSALES_ADMIN_KEY": "x" * 20, "AFTERSALES_HTTP_PORT": "9000",
+        "TEMPORAL_ADDRESS": "temporal:7233", "AFTERSALES_DECISION_WINDOW": "7d", "AFTERSALES_SYNC_WAIT": "90s",
+        "AFTERSALES_DATABASE_URL": "postgresql+asyncpg://u@db/aftersales",
+    })
+    assert not settings.sandbox and settings.log_format == "json"
+    assert settings.http_port == 9000 and settings.temporal_target == "temporal:7233"
+    assert settings.decision_window == timedelta(days=7) and settings.sync_wait == timedelta(seconds=90)
+    assert "x" * 20 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"AFTERSALES_DECISION_WINDOW": "soon"}, "AFTERSALES_DECISION_WINDOW"),
+        ({"AFTERSALES_QUOTE_TTL": "15"}, "AFTERSALES_QUOTE_TTL"),
+        ({"AFTERSALES_QUOTE_TTL": "0s"}, "AFTERSALES_QUOTE_TTL"),
+        ({"AFTERSALES_HTTP_PORT": "70000"}, "AFTERSALES_HTTP_PORT"),
+        ({"AFTERSALES_HTTP_PORT": "http"}, "AFTERSALES_HTTP_PORT"),
+        ({"AFTERSALES_TEMPORAL_PORT": "0"}, "AFTERSALES_TEMPORAL_PORT"),
+        ({"AFTERSALES_ENV": "prod"}, "AFTERSALES_ENV"),
+        ({"AFTERSALES_ENV": "production"}, "AFTERSALES_ADMIN_KEY"),
+        ({"AFTERSALES_ENV": "production", "AFTERSALES_ADMIN_KEY": SANDBOX_ADMIN_KEY}, "AFTERSALES_ADMIN_KEY"),
+        ({"TEMPORAL_ADDRESS": "nohost"}, "TEMPORAL_ADDRESS"),
+        ({"AFTERSALES_DATABASE_URL": "mysql://x"}, "AFTERSALES_DATABASE_URL"),
+        ({"AFTERSALES_LOG_FORMAT": "xml"}, "AFTERSALES_LOG_FORMAT"),
+        ({"AFTERSALES_SUPPLIER": "acme"}, "AFTERSALES_SUPPLIER"),
+    ],
+)
+def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(environ)
+    assert error.value.variable == variable
+    assert str(error.value).startswith(f"{variable}: ") and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("module", ["api", "worker"])
+def test_processes_exit_2_with_one_line(module: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", module], env={"AFTERSALES_DECISION_WINDOW": "soon", "PATH": ""},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "AFTERSALES_DECISION_WINDOW" in lines[0] and "90s" in lines[0]
+
+
+def test_secrets_never_reach_the_log(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(load_settings({"AFTERSALES_ENV": "production", "AFTERSALES_ADMIN_KEY": "y" * 20}), "test")
+    structlog.get_logger().info("bound", api_key="ask_secret", webhook_secret="whsec_x", authorization="Bearer z")
+    out = capsys.readouterr().out
+    assert '"api_key": "[redacted]"' in out and "ask_secret" not in out and "whsec_x" not in out
+    assert redact_secrets(None, "info", {"password": "p"}) == {"password": "[redacted]"}
+    structlog.reset_defaults()
