@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.ports import Supplier, SupplierRefused
 from domain.flows import CANCEL_AT_SUPPLIER, SUPPLIER_REFUSED
@@ -18,5 +18,8 @@ class SupplierActivities:
         try:
             await self._supplier.cancel_product(product_id, flow_code)
         except SupplierRefused as refused:
-            # A refusal is an answer, not an outage: the flow turns it into ``failed``.
-            raise ApplicationError(refused.reason, type=SUPPLIER_REFUSED, non_retryable=True) from refused
+            # A refusal is an answer, not an outage: the flow turns it into ``failed``, and
+            # BENIGN keeps it out of error logs and failure metrics.
+            raise ApplicationError(
+                refused.reason, type=SUPPLIER_REFUSED, non_retryable=True, category=ApplicationErrorCategory.BENIGN
+            ) from refused

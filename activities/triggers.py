@@ -12,7 +12,7 @@ from typing import Literal
 
 import aiohttp
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.ports import DeliveryTarget, EventOutbox
 from domain.flows import DELIVER_EVENT, MARK_EVENT_FAILED
@@ -44,12 +44,12 @@ class TriggerActivities:
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             detail = f"{type(exc).__name__}: {exc}"[:500]
             await self._outbox.record_attempt(event_id, delivered=False, detail=detail)
-            raise ApplicationError(f"webhook unreachable: {detail}", type=WEBHOOK_FAILED) from exc
+            raise _failed(f"webhook unreachable: {detail}") from exc
         if 200 <= status < 300:
             await self._outbox.record_attempt(event_id, delivered=True, detail=f"HTTP {status}")
             return "delivered"
         await self._outbox.record_attempt(event_id, delivered=False, detail=f"HTTP {status}")
-        raise ApplicationError(f"webhook answered HTTP {status}", type=WEBHOOK_FAILED)
+        raise _failed(f"webhook answered HTTP {status}")
 
     @activity.defn(name=MARK_EVENT_FAILED)
     async def mark_failed(self, event_id: str) -> None:
@@ -68,3 +68,9 @@ class TriggerActivities:
             target.url, data=target.body, headers=headers, timeout=DELIVERY_TIMEOUT, allow_redirects=False
         ) as response:
             return response.status
+
+
+def _failed(message: str) -> ApplicationError:
+    """Retryable; BENIGN because a partner's webhook being down is not our fault and every
+    attempt is already in the outbox: an error log per retry would only bury real errors."""
+    return ApplicationError(message, type=WEBHOOK_FAILED, category=ApplicationErrorCategory.BENIGN)

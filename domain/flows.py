@@ -123,7 +123,8 @@ class CancellationInput(BaseModel):
     webhook_retry_for: timedelta
 
     def initial_info(self) -> CancellationInfo:
-        """The flow info before the first transition: what the gateway indexes and the workflow starts from."""
+        """The flow info before its first transition: what the gateway indexes when it starts the
+        flow, and the state the workflow starts from, so the two never disagree."""
         return CancellationInfo(
             code=self.code,
             product_id=self.product_id,

@@ -43,23 +43,11 @@ class CancellationWorkflow:
     def __init__(self, input: CancellationInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
         self._input = input
-        self._info = CancellationInfo(
-            code=input.code,
-            product_id=input.product_id,
-            reservation_id=input.reservation_id,
-            partner_id=input.partner_id,
-            status="processing" if input.resolution == "automatic" else "awaiting_agent_quote",
-            resolution=input.resolution,
-            paid=input.paid,
-            penalty=input.penalty,
-            refund=input.refund,
-        )
+        self._info = input.initial_info()
         # What the flow is listening for right now. Validators check this rather than the
         # status, which changes only once the store has it: a decision arriving after the
         # window closed, while ``no_response`` is being recorded, must be refused.
-        self._awaiting: Literal["quote", "decision"] | None = (
-            "quote" if input.resolution == "manual" else None
-        )
+        self._awaiting: Literal["quote", "decision"] | None = "quote" if input.resolution == "manual" else None
         self._quote: AgentQuote | None = None
         self._decision: Decision | None = None
 
@@ -76,7 +64,9 @@ class CancellationWorkflow:
 
     async def _run_manual(self) -> None:
         await self._move("awaiting_agent_quote")
-        await mechanics.wait_until(lambda: self._quote is not None, self._input.agent_quote_window, "agent-quote-window")
+        await mechanics.wait_until(
+            lambda: self._quote is not None, self._input.agent_quote_window, "agent-quote-window"
+        )
         self._awaiting = None
         # Read after the wait, not from its result: a quote accepted by the validator in the
         # same activation as the timer firing is still honoured.

@@ -1,0 +1,100 @@
+"""In-memory ports and a worker wired to them, shared by the tests and the history recorder."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+import aiohttp
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.flows import FlowActivities
+from activities.ports import DeliveryTarget, SupplierRefused
+from activities.supplier import SupplierActivities
+from activities.triggers import TriggerActivities
+from domain.flows import FlowRecord, event_body
+from workflows.cancellation import CancellationWorkflow
+from workflows.triggers import TriggerDeliveryWorkflow
+
+WORKFLOWS = [CancellationWorkflow, TriggerDeliveryWorkflow]
+
+
+@dataclass
+class Attempt:
+    event_id: str
+    delivered: bool
+    detail: str
+
+
+@dataclass
+class InMemoryStore:
+    """FlowStore and EventOutbox at once, as the real store is; a partner webhook is optional."""
+
+    webhook_url: str | None = None
+    webhook_secret: str = "whsec_test"
+    records: list[FlowRecord] = field(default_factory=list)
+    events: dict[str, bytes] = field(default_factory=dict)
+    attempts: list[Attempt] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    async def record_flow(self, record: FlowRecord) -> None:
+        self.records.append(record)
+        if record.event_id is not None and record.event_type is not None and record.event_id not in self.events:
+            self.add_event(record.event_id, event_body(record.event_id, record.event_type, record.at, record.info))
+
+    def add_event(self, event_id: str, body: dict[str, object]) -> None:
+        self.events[event_id] = json.dumps(body).encode()
+
+    async def delivery_target(self, event_id: str) -> DeliveryTarget | None:
+        if self.webhook_url is None:
+            return None
+        return DeliveryTarget(url=self.webhook_url, secret=self.webhook_secret, body=self.events[event_id])
+
+    async def record_attempt(self, event_id: str, delivered: bool, detail: str) -> None:
+        self.attempts.append(Attempt(event_id, delivered, detail))
+
+    async def mark_failed(self, event_id: str) -> None:
+        self.failed.append(event_id)
+
+    def statuses(self, code: str) -> list[str]:
+        return [r.status for r in self.records if r.code == code]
+
+    def event_types(self, code: str) -> list[str | None]:
+        return [r.event_type for r in self.records if r.code == code]
+
+
+@dataclass
+class FakeSupplier:
+    """Refuses when ``refusal`` is set; holds every cancel until ``gate`` opens when one is given."""
+
+    refusal: str | None = None
+    gate: asyncio.Event | None = None
+    cancels: Counter[str] = field(default_factory=Counter)
+
+    async def cancel_product(self, product_id: str, flow_code: str) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.cancels[flow_code] += 1
+        if self.refusal is not None:
+            raise SupplierRefused(self.refusal)
+
+
+def new_worker(
+    client: Client,
+    task_queue: str,
+    store: InMemoryStore,
+    supplier: FakeSupplier,
+    http: aiohttp.ClientSession | None = None,
+) -> Worker:
+    flows = FlowActivities(store)
+    suppliers = SupplierActivities(supplier)
+    triggers = TriggerActivities(store, http)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[flows.record_flow, suppliers.cancel_at_supplier, triggers.deliver_event, triggers.mark_failed],
+    )

@@ -1,0 +1,74 @@
+"""Record one history per main flow path into ``tests/histories/`` for ``test_replay``.
+
+Run ``python -m tests.workflows.record_histories`` after a deliberate change to a flow
+(guarded by ``workflow.patched`` when flows may be running) and commit the files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.flows import event_body
+from tests.workflows import scenarios
+from tests.workflows.conftest import Harness, find_test_server
+from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
+from tests.workflows.receiver import WebhookReceiver
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+Handle = WorkflowHandle[Any, Any]
+
+
+async def automatic_refused(h: Harness) -> Handle:
+    h.supplier.refusal = "ticket already used"
+    return await scenarios.automatic(h.client, h.task_queue, "CAN-HIST0002")
+
+
+async def trigger_delivered(h: Harness) -> Handle:
+    event_id = "evt_hist0000000000000001"
+    created_at = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    async with WebhookReceiver(h.store.webhook_secret, failures=2) as receiver:
+        h.store.webhook_url = receiver.url
+        h.store.add_event(event_id, event_body(event_id, "cancellation.completed", created_at, {}))
+        return await scenarios.deliver(h.client, h.task_queue, event_id, timedelta(hours=1), timedelta(milliseconds=50))
+
+
+SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
+    "cancellation_automatic_cancelled": lambda h: scenarios.automatic(h.client, h.task_queue, "CAN-HIST0001"),
+    "cancellation_automatic_failed": automatic_refused,
+    "cancellation_manual_accepted": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0003", "accept"),
+    "cancellation_manual_rejected": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0004", "reject"),
+    "cancellation_manual_no_response": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0005", None),
+    "cancellation_manual_expired": lambda h: scenarios.unquoted(h.client, h.task_queue, "CAN-HIST0006"),
+    "trigger_delivered": trigger_delivered,
+}
+
+
+async def record(name: str, scenario: Callable[[Harness], Awaitable[Handle]]) -> None:
+    # A fresh server per path: once an abandoned trigger workflow outlives its flow, the
+    # time-skipping server stops skipping time (sdk-typescript issue 1101).
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=find_test_server(), data_converter=pydantic_data_converter
+    ) as env:
+        harness = Harness(env.client, "record-histories", InMemoryStore(), FakeSupplier())
+        async with new_worker(env.client, harness.task_queue, harness.store, harness.supplier):
+            history = await (await scenario(harness)).fetch_history()
+    (HISTORIES / f"{name}.json").write_text(history.to_json() + "\n")
+    print(f"recorded tests/histories/{name}.json ({len(history.events)} events)")
+
+
+async def record_all() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    for name, scenario in SCENARIOS.items():
+        await record(name, scenario)
+
+if __name__ == "__main__":
+    asyncio.run(record_all())

@@ -1,0 +1,86 @@
+"""Inputs and drivers for each main path of a flow, shared by the tests and the history recorder."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio.client import Client, WorkflowHandle
+
+from domain.flows import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision, Resolution
+from domain.money import Money
+from workflows.cancellation import CancellationWorkflow
+from workflows.triggers import TriggerDeliveryInput, TriggerDeliveryWorkflow
+
+# Bounds on waiting for a result: far above what a run takes, so a hang fails instead of blocking.
+RESULT_WAIT = 20.0
+
+PAID = Money.of("240", "EUR")
+AGENT_QUOTE = AgentQuote(
+    penalty=Money.of("40", "EUR"), refund=Money.of("200", "EUR"), note="fare rules", agent_id="agt_1"
+)
+
+CancellationHandle = WorkflowHandle[CancellationWorkflow, CancellationInfo]
+
+
+def cancellation_input(code: str, resolution: Resolution) -> CancellationInput:
+    automatic = resolution == "automatic"
+    return CancellationInput(
+        code=code,
+        product_id="prd_1",
+        reservation_id="res_1",
+        partner_id="ptn_1",
+        resolution=resolution,
+        paid=PAID,
+        penalty=Money.of("120", "EUR") if automatic else None,
+        refund=Money.of("120", "EUR") if automatic else None,
+        agent_quote_window=timedelta(hours=24),
+        decision_window=timedelta(hours=72),
+        webhook_retry_for=timedelta(hours=72),
+    )
+
+
+async def start_cancellation(client: Client, task_queue: str, code: str, resolution: Resolution) -> CancellationHandle:
+    return await client.start_workflow(
+        CancellationWorkflow.run, cancellation_input(code, resolution), id=code, task_queue=task_queue
+    )
+
+
+async def finish(handle: CancellationHandle) -> CancellationInfo:
+    return await asyncio.wait_for(handle.result(), RESULT_WAIT)
+
+
+async def automatic(client: Client, task_queue: str, code: str) -> CancellationHandle:
+    handle = await start_cancellation(client, task_queue, code, "automatic")
+    await finish(handle)
+    return handle
+
+
+async def manual(client: Client, task_queue: str, code: str, decision: Decision | None) -> CancellationHandle:
+    """Agent quotes; the partner decides, or lets the decision window pass when ``decision`` is None."""
+    handle = await start_cancellation(client, task_queue, code, "manual")
+    await handle.execute_update(CancellationWorkflow.submit_quote, AGENT_QUOTE)
+    if decision is not None:
+        await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision=decision))
+    await finish(handle)
+    return handle
+
+
+async def unquoted(client: Client, task_queue: str, code: str) -> CancellationHandle:
+    """No agent quotes within the agent window."""
+    handle = await start_cancellation(client, task_queue, code, "manual")
+    await finish(handle)
+    return handle
+
+
+async def deliver(
+    client: Client, task_queue: str, event_id: str, retry_for: timedelta, initial_interval: timedelta
+) -> WorkflowHandle[TriggerDeliveryWorkflow, str]:
+    handle = await client.start_workflow(
+        TriggerDeliveryWorkflow.run,
+        TriggerDeliveryInput(event_id=event_id, retry_for=retry_for, initial_interval=initial_interval),
+        id=f"trigger-{event_id}",
+        task_queue=task_queue,
+    )
+    await asyncio.wait_for(handle.result(), RESULT_WAIT)
+    return handle

@@ -1,0 +1,94 @@
+"""Trigger delivery (API.md §10) to a real webhook on 127.0.0.1: signed, retried with backoff, failed at the end."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+from temporalio.client import WorkflowHandle
+
+from domain.flows import PartnerDecision, event_body
+from tests.workflows.conftest import Harness
+from tests.workflows.receiver import WebhookReceiver
+from tests.workflows.scenarios import AGENT_QUOTE, RESULT_WAIT, deliver, finish, start_cancellation
+from workflows.cancellation import CancellationWorkflow
+from workflows.triggers import trigger_workflow_id
+
+EVENT_ID = "evt_test0000000000000001"
+FAST = timedelta(milliseconds=50)
+
+
+def store_event(harness: Harness, url: str | None) -> None:
+    harness.store.webhook_url = url
+    info = {"code": "CAN-TEST0001", "status": "cancelled"}
+    harness.store.add_event(EVENT_ID, event_body(EVENT_ID, "cancellation.completed", datetime.now(timezone.utc), info))
+
+
+async def test_delivery_retries_until_the_webhook_answers_2xx(harness: Harness) -> None:
+    async with WebhookReceiver(harness.store.webhook_secret, failures=3) as receiver:
+        store_event(harness, receiver.url)
+
+        handle = await deliver(harness.client, harness.task_queue, EVENT_ID, timedelta(hours=1), FAST)
+
+    assert await handle.result() == "delivered"
+    assert [a.delivered for a in harness.store.attempts] == [False, False, False, True]
+    assert [a.detail for a in harness.store.attempts[:3]] == ["HTTP 500"] * 3
+    assert len(receiver.received) == 4
+    assert all(r.signed and r.content_type == "application/json" for r in receiver.received)
+    assert {r.body["id"] for r in receiver.received} == {EVENT_ID}
+    assert harness.store.failed == []
+
+
+async def test_delivery_marks_the_event_failed_when_the_window_ends(harness: Harness) -> None:
+    async with WebhookReceiver(harness.store.webhook_secret, failures=None) as receiver:
+        store_event(harness, receiver.url)
+
+        handle = await deliver(harness.client, harness.task_queue, EVENT_ID, timedelta(seconds=2), FAST)
+
+    assert await handle.result() == "failed"
+    assert harness.store.failed == [EVENT_ID]
+    assert harness.store.attempts and not any(a.delivered for a in harness.store.attempts)
+
+
+async def test_unreachable_webhook_is_retried_then_failed(harness: Harness) -> None:
+    # A port nobody listens on: closed right after the receiver gave it out.
+    async with WebhookReceiver(harness.store.webhook_secret) as receiver:
+        url = receiver.url
+    store_event(harness, url)
+
+    handle = await deliver(harness.client, harness.task_queue, EVENT_ID, timedelta(seconds=1), FAST)
+
+    assert await handle.result() == "failed"
+    assert harness.store.attempts and all(a.detail.startswith("Client") for a in harness.store.attempts)
+
+
+async def test_partner_without_webhook_is_left_to_the_pull_feed(harness: Harness) -> None:
+    store_event(harness, None)
+
+    handle = await deliver(harness.client, harness.task_queue, EVENT_ID, timedelta(hours=1), FAST)
+
+    assert await handle.result() == "no_webhook"
+    assert harness.store.attempts == []
+    assert harness.store.failed == []
+
+
+async def test_flow_triggers_reach_the_partner_signed(harness: Harness) -> None:
+    async with WebhookReceiver(harness.store.webhook_secret) as receiver:
+        harness.store.webhook_url = receiver.url
+        handle = await start_cancellation(harness.client, harness.task_queue, "CAN-TEST0001", "manual")
+        await handle.execute_update(CancellationWorkflow.submit_quote, AGENT_QUOTE)
+        await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision="accept"))
+        await finish(handle)
+        # The flow does not wait for its triggers; wait for each delivery here.
+        for record in harness.store.records:
+            if record.event_id is not None:
+                trigger: WorkflowHandle[object, str] = harness.client.get_workflow_handle(
+                    trigger_workflow_id(record.event_id)
+                )
+                assert await asyncio.wait_for(trigger.result(), RESULT_WAIT) == "delivered"
+
+    assert sorted(receiver.event_types()) == ["cancellation.completed", "cancellation.quoted"]
+    assert all(r.signed for r in receiver.received)
+    completed = next(r.body for r in receiver.received if r.body["type"] == "cancellation.completed")
+    assert completed["data"]["status"] == "cancelled"
+    assert completed["data"]["penalty"] == {"amount": "40.00", "currency": "EUR"}
