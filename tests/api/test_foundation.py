@@ -198,3 +198,27 @@ async def test_partner_sets_its_webhook(http: TestClient, partner: Actor) -> Non
     assert response.status == 200 and await response.json() == {"url": "https://partner.example/hooks"}
     bad = await http.put("/v1/partner/webhook", json={"url": "not a url"}, headers=partner.headers)
     await problem(bad, 422, "validation_failed")
+
+
+async def test_healthz_names_the_failing_part(settings, store) -> None:  # type: ignore[no-untyped-def]
+    from aiohttp.test_utils import TestServer
+    from temporalio.client import Client
+
+    from api.app import create_app
+
+    # Nothing listens on port 1: Temporal is "down" for this gateway.
+    unreachable = await Client.connect("127.0.0.1:1", lazy=True)
+    async with TestClient(TestServer(create_app(settings, store=store, temporal=unreachable))) as client:
+        response = await client.get("/healthz")
+        assert response.status == 503
+        assert await response.json() == {"status": "degraded", "temporal": "unavailable", "database": "ok"}
+
+
+async def test_keys_and_secrets_never_reach_the_request_log(http: TestClient, capsys) -> None:  # type: ignore[no-untyped-def]
+    response = await http.post("/v1/admin/partners", json={"name": "Quiet"}, headers=ADMIN)
+    created = await response.json()
+    await http.get("/healthz", headers={"Authorization": f"Bearer {created['api_key']}"})
+    out = capsys.readouterr().out
+    assert "request" in out and "/v1/admin/partners" in out
+    for secret in (created["api_key"], created["webhook_secret"], "sandbox-admin-key"):
+        assert secret not in out
