@@ -194,10 +194,10 @@ async def cancel(request: web.Request, who: Principal, body: NewCancellation) ->
 @resource.route("GET", "/v1/cancellations/{code}", summary="A cancellation's flow info",
                 roles=("partner", "agent"), answers={200: CancellationInfo})
 async def get_cancellation(request: web.Request, who: Principal) -> Reply:
-    info = await visible_flow(request, who, request.match_info["code"])
-    if not request.match_info["code"].startswith("CAN-"):
+    code = request.match_info["code"]
+    if not code.startswith("CAN-"):
         raise not_found("cancellation")
-    return Reply(200, info)
+    return Reply(200, await visible_flow(request, who, code))
 
 
 @resource.route("PATCH", "/v1/cancellations/{code}", summary="Accept or reject an agent's quote",
