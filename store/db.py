@@ -29,6 +29,14 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # The driver's own transaction handling never emits BEGIN before a SAVEPOINT, so a
+            # savepoint's RELEASE would commit half a transaction (a product lock without its
+            # flow row). Take transactions over: no implicit BEGIN, ours on every begin().
+            dbapi_connection.isolation_level = None
+
+        @sa.event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
+            connection.exec_driver_sql("BEGIN")
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
