@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import structlog
 from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.ports import FlowStore
-from domain.flows import RECORD_FLOW, FlowRecord
+from domain.flows import ACQUIRE_PRODUCT, PRODUCT_BUSY, RECORD_FLOW, FlowRecord
 
 log = structlog.get_logger("flows")
 
@@ -28,3 +31,17 @@ class FlowActivities:
             event_type=record.event_type,
             event_id=record.event_id,
         )
+
+    @activity.defn(name=ACQUIRE_PRODUCT)
+    async def acquire_product(self, product_id: str, flow_code: str) -> bool:
+        """True once the flow holds the product's lock; False when the product was cancelled meanwhile."""
+        outcome = await self._store.acquire(product_id, flow_code, datetime.now(timezone.utc))
+        if outcome == "busy":
+            # Retryable on purpose: the retry policy is the wait for the holder's flow to end.
+            # BENIGN, because waiting is the expected outcome, not an error to log per attempt.
+            raise ApplicationError(
+                f"product {product_id} has another active flow",
+                type=PRODUCT_BUSY,
+                category=ApplicationErrorCategory.BENIGN,
+            )
+        return outcome == "acquired"

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Literal, Protocol
 
+from domain.changes import Alternative, ChangeSearch
 from domain.flows import FlowRecord
+from domain.products import ProductSpec, Segment
+from domain.special_requests import SpecialRequestAsk, SupplierAnswer
 
 
 class SupplierRefused(Exception):
@@ -16,6 +20,9 @@ class SupplierRefused(Exception):
         self.reason = reason
 
 
+LockOutcome = Literal["acquired", "busy", "product_cancelled"]
+
+
 class FlowStore(Protocol):
     async def record_flow(self, record: FlowRecord) -> None:
         """In one transaction: update the flow row; insert the event row if ``record.event_type``,
@@ -23,11 +30,36 @@ class FlowStore(Protocol):
         product's active-flow lock when ``record.terminal``."""
         ...
 
+    async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
+        """Take the product's active-flow lock for a flow that waits its turn (a schedule change):
+        ``acquired`` (also when ``flow_code`` holds it already: a retried activity asks again),
+        ``busy`` while another flow holds it, ``product_cancelled`` when there is nothing left to lock."""
+        ...
+
 
 class Supplier(Protocol):
     async def cancel_product(self, product_id: str, flow_code: str) -> None:
         """Cancel the product; cancelling again with the same ``flow_code`` succeeds without effect.
         Raises :class:`SupplierRefused` when the supplier refuses."""
+        ...
+
+    async def reschedule_product(self, product_id: str, segments: list[Segment], flow_code: str) -> None:
+        """Move the flight product to ``segments``; asking again with the same ``flow_code`` succeeds
+        without effect. Raises :class:`SupplierRefused` when the supplier refuses."""
+        ...
+
+    async def change_alternatives(self, product_id: str, search: ChangeSearch, now: datetime) -> list[Alternative]:
+        """Itineraries the product could change to on the searched dates, priced (``domain.changes``).
+        Raises ``DateIncompatible`` / ``SearchInvalid`` for dates that cannot give one."""
+        ...
+
+    async def apply_change(self, product_id: str, itinerary: ProductSpec | None, flow_code: str) -> None:
+        """Give the product ``itinerary`` (None: nothing to move); asking again with the same
+        ``flow_code`` succeeds without effect. Raises :class:`SupplierRefused` when the supplier refuses."""
+        ...
+
+    async def answer_special_request(self, ask: SpecialRequestAsk) -> SupplierAnswer:
+        """The airline's answer to a special request: confirmed or declined (with its reason)."""
         ...
 
 

@@ -6,7 +6,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.ports import Supplier, SupplierRefused
-from domain.flows import CANCEL_AT_SUPPLIER, SUPPLIER_REFUSED
+from domain.change_flows import APPLY_CHANGE
+from domain.flows import CANCEL_AT_SUPPLIER, RESCHEDULE_AT_SUPPLIER, SUPPLIER_REFUSED
+from domain.products import ProductSpec, Segment
+from domain.special_requests import ASK_SPECIAL_REQUEST, SpecialRequestAsk, SupplierAnswer
 
 
 class SupplierActivities:
@@ -18,8 +21,30 @@ class SupplierActivities:
         try:
             await self._supplier.cancel_product(product_id, flow_code)
         except SupplierRefused as refused:
-            # A refusal is an answer, not an outage: the flow turns it into ``failed``, and
-            # BENIGN keeps it out of error logs and failure metrics.
-            raise ApplicationError(
-                refused.reason, type=SUPPLIER_REFUSED, non_retryable=True, category=ApplicationErrorCategory.BENIGN
-            ) from refused
+            raise _refusal(refused) from refused
+
+    @activity.defn(name=RESCHEDULE_AT_SUPPLIER)
+    async def reschedule_at_supplier(self, product_id: str, segments: list[Segment], flow_code: str) -> None:
+        try:
+            await self._supplier.reschedule_product(product_id, segments, flow_code)
+        except SupplierRefused as refused:
+            raise _refusal(refused) from refused
+
+    @activity.defn(name=APPLY_CHANGE)
+    async def apply_change(self, product_id: str, itinerary: ProductSpec | None, flow_code: str) -> None:
+        try:
+            await self._supplier.apply_change(product_id, itinerary, flow_code)
+        except SupplierRefused as refused:
+            raise _refusal(refused) from refused
+
+    @activity.defn(name=ASK_SPECIAL_REQUEST)
+    async def ask_special_request(self, ask: SpecialRequestAsk) -> SupplierAnswer:
+        return await self._supplier.answer_special_request(ask)
+
+
+def _refusal(refused: SupplierRefused) -> ApplicationError:
+    """A refusal is an answer, not an outage: the flow turns it into ``failed``, and BENIGN keeps
+    it out of error logs and failure metrics."""
+    return ApplicationError(
+        refused.reason, type=SUPPLIER_REFUSED, non_retryable=True, category=ApplicationErrorCategory.BENIGN
+    )

@@ -3,9 +3,12 @@
 from aiohttp import web
 from temporalio.client import Client
 
+from activities.ports import Supplier
 from config.settings import Settings
 from store.facade import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 TEMPORAL = web.AppKey("temporal", Client)
+# The gateway asks the supplier directly only for what needs no flow (change alternatives).
+SUPPLIER = web.AppKey("supplier", Supplier)

@@ -15,7 +15,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.context import SETTINGS, STORE, TEMPORAL
 from api.problems import Problem, not_found
 from domain.allowance import ProductState
-from domain.flows import FlowRecord
+from domain.codes import FlowKind
+from domain.flows import FlowInfo, FlowRecord
 from store.accounts import Principal
 from store.flows import FlowInProgress
 from store.reservations import ProductRecord
@@ -30,6 +31,15 @@ UPDATE_REFUSALS = {
     "not_awaiting_quote": (409, "not_awaiting_quote"),
     "not_awaiting_decision": (409, "not_awaiting_decision"),
     "invalid_quote": (422, "invalid_quote"),
+    "not_awaiting_choice": (409, "not_awaiting_choice"),
+    "unknown_alternative": (422, "unknown_alternative"),
+    # change (domain.change_flows)
+    "context_expired": (410, "context_expired"),
+    "checkout_expired": (410, "checkout_expired"),
+    "not_awaiting_booking": (409, "not_awaiting_booking"),
+    "not_awaiting_prebook": (409, "not_awaiting_prebook"),
+    "not_prebooked": (409, "not_prebooked"),
+    "invalid_checkout": (422, "validation_failed"),
 }
 
 
@@ -59,19 +69,31 @@ async def visible_flow(request: web.Request, who: Principal, code: str) -> dict[
     return found.info
 
 
+def opening_record(info: FlowInfo, kind: FlowKind) -> FlowRecord:
+    """The flows-index row of a flow about to start, from its initial info."""
+    return FlowRecord(
+        code=info.code, kind=kind, product_id=info.product_id, reservation_id=info.reservation_id,
+        partner_id=info.partner_id, status=info.status, terminal=False, info=info.model_dump(mode="json"),
+        at=datetime.now(timezone.utc),
+    )
+
+
 def flow_in_progress(holder: str) -> Problem:
     return Problem(409, "flow_in_progress", f"the product has an active flow ({holder}); try again when it ends")
 
 
-async def start_flow(request: web.Request, record: FlowRecord, run: Any, argument: Any) -> WorkflowHandle:
+async def start_flow(
+    request: web.Request, record: FlowRecord, run: Any, argument: Any, *, exclusive: bool = True
+) -> WorkflowHandle:
     """Take the product's one-active-flow lock, index the flow, and start its workflow (id = code).
 
     The database's primary key on the lock decides races: of many simultaneous starts, one wins
-    and the others get 409 ``flow_in_progress``.
+    and the others get 409 ``flow_in_progress``. A flow that does not mutate the product (a special
+    request) is started with ``exclusive=False``: indexed, without the lock.
     """
     flows = request.app[STORE].flows
     try:
-        await flows.open(record)
+        await (flows.open(record) if exclusive else flows.index(record))
     except FlowInProgress as busy:
         if not await _reclaim_orphan(request, busy.holder):
             raise flow_in_progress(busy.holder) from None
@@ -98,7 +120,8 @@ async def _reclaim_orphan(request: web.Request, holder: str) -> bool:
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             return False
-    if found is not None and datetime.now(timezone.utc) - found.created_at < ORPHAN_AFTER:
+    # The lock and its flow row are written together: a lock without a row is not an orphan to take.
+    if found is None or datetime.now(timezone.utc) - found.created_at < ORPHAN_AFTER:
         return False
     log.warning("orphan_lock_reclaimed", flow_code=holder)
     await request.app[STORE].flows.abandon(holder)

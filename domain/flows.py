@@ -25,10 +25,23 @@ CancellationStatus = Literal[
     "expired",
     "failed",
 ]
-FlowStatus = CancellationStatus  # the other kinds' statuses join this union as their flows arrive
+# API.md §8; a schedule change on a busy product is ``waiting_for_product`` until that flow ends.
+ReschedulingStatus = Literal[
+    "waiting_for_product",
+    "awaiting_partner_action",
+    "accepted",
+    "auto_accepted",
+    "obsolete",
+    "failed",
+]
+FlowStatus = CancellationStatus | ReschedulingStatus  # the other kinds' statuses join this union as their flows arrive
 
 # A terminal flow never moves again: its product's active-flow lock is released (API.md §1).
-TERMINAL_STATUSES: frozenset[str] = frozenset({"cancelled", "rejected", "no_response", "expired", "failed"})
+TERMINAL_STATUSES: frozenset[str] = frozenset(
+    {"cancelled", "rejected", "no_response", "expired", "failed", "accepted", "auto_accepted", "obsolete"}
+    | {"modified"}  # change (domain.change_flows)
+    | {"confirmed", "declined"}  # special request (domain.special_requests)
+)
 
 
 def is_terminal(status: str) -> bool:
@@ -51,11 +64,14 @@ NOT_AWAITING_QUOTE = "not_awaiting_quote"  # 409
 INVALID_QUOTE = "invalid_quote"  # 422; details[0] is [{"field", "message"}, ...]
 NOT_AWAITING_DECISION = "not_awaiting_decision"  # 409
 SUPPLIER_REFUSED = "supplier_refused"
+PRODUCT_BUSY = "product_busy"  # retryable: a flow that waits its turn tries again
 
 # Activity names are the contract between workflows and the worker's activities; workflows
 # call them by name so that no workflow module imports I/O code (aiohttp, SQLAlchemy).
 RECORD_FLOW = "record_flow"
 CANCEL_AT_SUPPLIER = "cancel_at_supplier"
+RESCHEDULE_AT_SUPPLIER = "reschedule_at_supplier"
+ACQUIRE_PRODUCT = "acquire_product"
 DELIVER_EVENT = "deliver_event"
 MARK_EVENT_FAILED = "mark_event_failed"
 

@@ -73,6 +73,14 @@ class _ProductBase(_Strict):
             raise ValueError("vat_rate must be a decimal string such as \"0.10\", not a number")
         return value
 
+    @model_validator(mode="after")
+    def _change_fee_in_price_currency(self) -> _ProductBase:
+        # A change's total is fare difference + fee: one currency, or it cannot be added up.
+        fee = self.change_policy.change_fee
+        if fee is not None and fee.currency != self.price.currency:
+            raise ValueError(f"change_policy.change_fee must be in the price's currency, {self.price.currency}")
+        return self
+
 
 class FlightProduct(_ProductBase):
     kind: Literal["flight"]

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.accounts import Accounts
+from store.changes import ChangeOffers
 from store.db import create_engine, migrate
 from store.flows import Events, Flows
 from store.idempotency import IdempotencyRecords
@@ -22,6 +23,7 @@ class Store:
     idempotency: IdempotencyRecords
     flows: Flows
     events: Events
+    change_offers: ChangeOffers
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -42,4 +44,5 @@ async def open_store(database_url: str) -> Store:
         idempotency=IdempotencyRecords(engine),
         flows=Flows(engine),
         events=Events(engine),
+        change_offers=ChangeOffers(engine),
     )

@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from activities.ports import DeliveryTarget
+from activities.ports import DeliveryTarget, LockOutcome
 from domain.flows import FlowRecord, event_body
-from store.schema import events, flows, partners, product_locks, quotes
+from store.schema import events, flows, partners, product_locks, products, quotes
 
 
 class FlowInProgress(Exception):
@@ -60,6 +60,20 @@ async def _insert_once(conn: AsyncConnection, statement: sa.Insert) -> bool:
         return False
 
 
+def _index_row(record: FlowRecord) -> sa.Insert:
+    return flows.insert().values(
+        code=record.code,
+        kind=str(record.kind),
+        product_id=record.product_id,
+        reservation_id=record.reservation_id,
+        partner_id=record.partner_id,
+        status=record.status,
+        info=record.info,
+        created_at=record.at,
+        updated_at=record.at,
+    )
+
+
 class Flows:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -80,19 +94,13 @@ class Flows:
                     )
                 ).scalar_one_or_none()
                 raise FlowInProgress(holder or "unknown")
-            await conn.execute(
-                flows.insert().values(
-                    code=record.code,
-                    kind=str(record.kind),
-                    product_id=record.product_id,
-                    reservation_id=record.reservation_id,
-                    partner_id=record.partner_id,
-                    status=record.status,
-                    info=record.info,
-                    created_at=record.at,
-                    updated_at=record.at,
-                )
-            )
+            await conn.execute(_index_row(record))
+
+    async def index(self, record: FlowRecord) -> bool:
+        """Index a flow without taking the product's lock: a schedule change takes it in its workflow,
+        when its turn comes. False when the flow is indexed already (a re-delivered push)."""
+        async with self._engine.begin() as conn:
+            return await _insert_once(conn, _index_row(record))
 
     async def abandon(self, code: str) -> None:
         """Undo :meth:`open` for a flow whose workflow never started (the gateway failed to start it)."""
@@ -135,6 +143,25 @@ class Flows:
                         product_locks.c.product_id == record.product_id, product_locks.c.flow_code == record.code
                     )
                 )
+
+    async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
+        async with self._engine.begin() as conn:
+            holder = (
+                await conn.execute(sa.select(product_locks.c.flow_code).where(product_locks.c.product_id == product_id))
+            ).scalar_one_or_none()
+            if holder == flow_code:
+                return "acquired"
+            status = (
+                await conn.execute(sa.select(products.c.status).where(products.c.product_id == product_id))
+            ).scalar_one_or_none()
+            if status in (None, "cancelled"):
+                return "product_cancelled"
+            # The primary key decides a race with a flow starting now, as in :meth:`open`.
+            if holder is None and await _insert_once(
+                conn, product_locks.insert().values(product_id=product_id, flow_code=flow_code, acquired_at=at)
+            ):
+                return "acquired"
+            return "busy"
 
     # --- reading flows --------------------------------------------------------------------
 

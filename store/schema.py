@@ -80,6 +80,8 @@ products = sa.Table(
     sa.Column("details", sa.JSON, nullable=False),
     # The flow that cancelled it: makes the supplier's cancel idempotent by flow code.
     sa.Column("cancelled_by", sa.String(20)),
+    # The change flow that last gave it a new itinerary: makes the supplier's change idempotent by flow code.
+    sa.Column("changed_by", sa.String(20)),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -147,4 +149,21 @@ idempotency_records = sa.Table(
     sa.Column("status", sa.Integer, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+)
+
+# Change alternatives as offered (API.md §7), so an ``itinerary_id`` can be pre-booked later.
+change_offers = sa.Table(
+    "change_offers",
+    metadata,
+    sa.Column("itinerary_id", sa.String(40), primary_key=True),
+    sa.Column("product_id", sa.String(40), nullable=False, index=True),
+    sa.Column("partner_id", sa.String(40), nullable=False),
+    # domain.changes.fingerprint of the product's details the offer was priced against.
+    sa.Column("base_fingerprint", sa.String(64), nullable=False),
+    sa.Column("itinerary", sa.JSON, nullable=False),
+    sa.Column("fare_difference", sa.JSON, nullable=False),
+    sa.Column("change_fee", sa.JSON, nullable=False),
+    sa.Column("total_due", sa.JSON, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
 )

@@ -16,9 +16,18 @@ from config.settings import Settings
 from store.facade import Store
 from store.sandbox_supplier import SandboxSupplier
 from workflows.cancellation import CancellationWorkflow
+from workflows.change import ChangeWorkflow
+from workflows.rescheduling import ReschedulingWorkflow
+from workflows.special_request import SpecialRequestWorkflow
 from workflows.triggers import TriggerDeliveryWorkflow
 
-WORKFLOWS: list[type] = [CancellationWorkflow, TriggerDeliveryWorkflow]
+WORKFLOWS: list[type] = [
+    CancellationWorkflow,
+    ChangeWorkflow,
+    ReschedulingWorkflow,
+    SpecialRequestWorkflow,
+    TriggerDeliveryWorkflow,
+]
 
 
 def build_supplier(settings: Settings, engine: AsyncEngine) -> Supplier:
@@ -37,4 +46,13 @@ def build_activities(settings: Settings, store: Store) -> list[Callable[..., Any
     flows = FlowActivities(store.flows)
     supplier = SupplierActivities(build_supplier(settings, store.engine))
     triggers = TriggerActivities(store.events)
-    return [flows.record_flow, supplier.cancel_at_supplier, triggers.deliver_event, triggers.mark_failed]
+    return [
+        flows.record_flow,
+        flows.acquire_product,
+        supplier.cancel_at_supplier,
+        supplier.reschedule_at_supplier,
+        supplier.apply_change,
+        supplier.ask_special_request,
+        triggers.deliver_event,
+        triggers.mark_failed,
+    ]

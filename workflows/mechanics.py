@@ -17,14 +17,18 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from domain.codes import FlowKind, new_id
     from domain.flows import (
+        ACQUIRE_PRODUCT,
         CANCEL_AT_SUPPLIER,
         RECORD_FLOW,
+        RESCHEDULE_AT_SUPPLIER,
         SUPPLIER_REFUSED,
         FlowInfo,
         FlowRecord,
         HistoryEntry,
         is_terminal,
     )
+    from domain.change_flows import APPLY_CHANGE
+    from domain.products import ProductSpec, Segment
 
 from workflows.triggers import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
 
@@ -42,6 +46,11 @@ SUPPLIER_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=[SUPPLIER_REFUSED],
 )
+
+# A schedule change is never refused, it waits its turn (API.md §1): taking a busy product's lock
+# is retried without limit, backing off to once a minute while the holder's flow runs.
+ACQUIRE_TIMEOUT = timedelta(seconds=30)
+ACQUIRE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
 async def wait_until(condition: Callable[[], bool], limit: timedelta | datetime, summary: str) -> bool:
@@ -119,12 +128,40 @@ async def emit_trigger(event_id: str, retry_for: timedelta) -> None:
     )
 
 
+async def acquire_product(product_id: str, flow_code: str) -> bool:
+    """Wait until this flow holds the product's one-active-flow lock, however long another flow
+    holds it; False when the product was cancelled meanwhile (there is nothing left to act on)."""
+    return await workflow.execute_activity(
+        ACQUIRE_PRODUCT,
+        args=[product_id, flow_code],
+        result_type=bool,
+        start_to_close_timeout=ACQUIRE_TIMEOUT,
+        retry_policy=ACQUIRE_RETRY,
+        summary="wait for the product's lock",
+    )
+
+
 async def cancel_at_supplier(product_id: str, flow_code: str) -> str | None:
     """Cancel the product at the supplier; the supplier's reason when it refuses, else None."""
+    return await _at_supplier(CANCEL_AT_SUPPLIER, product_id, flow_code)
+
+
+async def reschedule_at_supplier(product_id: str, segments: list[Segment], flow_code: str) -> str | None:
+    """Move the flight to ``segments`` at the supplier; the supplier's reason when it refuses, else None."""
+    return await _at_supplier(RESCHEDULE_AT_SUPPLIER, product_id, segments, flow_code)
+
+
+async def apply_change_at_supplier(product_id: str, itinerary: ProductSpec | None, flow_code: str) -> str | None:
+    """Give the product its changed itinerary at the supplier (None: nothing to move, the change is
+    recorded only); the supplier's reason when it refuses, else None."""
+    return await _at_supplier(APPLY_CHANGE, product_id, itinerary, flow_code)
+
+
+async def _at_supplier(activity: str, *args: object) -> str | None:
     try:
         await workflow.execute_activity(
-            CANCEL_AT_SUPPLIER,
-            args=[product_id, flow_code],
+            activity,
+            args=list(args),
             start_to_close_timeout=SUPPLIER_TIMEOUT,
             retry_policy=SUPPLIER_RETRY,
         )

@@ -17,9 +17,12 @@ from activities.supplier import SupplierActivities
 from activities.triggers import TriggerActivities
 from domain.flows import FlowRecord, event_body
 from workflows.cancellation import CancellationWorkflow
+from workflows.change import ChangeWorkflow
+from workflows.rescheduling import ReschedulingWorkflow
+from workflows.special_request import SpecialRequestWorkflow
 from workflows.triggers import TriggerDeliveryWorkflow
 
-WORKFLOWS = [CancellationWorkflow, TriggerDeliveryWorkflow]
+WORKFLOWS = [CancellationWorkflow, ChangeWorkflow, ReschedulingWorkflow, SpecialRequestWorkflow, TriggerDeliveryWorkflow]
 
 
 @dataclass

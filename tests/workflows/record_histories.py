@@ -17,10 +17,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.flows import event_body
-from tests.workflows import scenarios
+from tests.workflows import change_fakes, scenarios
 from tests.workflows.conftest import Harness, find_test_server
 from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
 from tests.workflows.receiver import WebhookReceiver
+from tests.workflows.rescheduling_fakes import chosen, overtaken, recorded, unanswered, waited
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -49,6 +50,19 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "cancellation_manual_no_response": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0005", None),
     "cancellation_manual_expired": lambda h: scenarios.unquoted(h.client, h.task_queue, "CAN-HIST0006"),
     "trigger_delivered": trigger_delivered,
+    "rescheduling_accepted": recorded(chosen, "RS-HIST0001", alternative_id="rebook-1d"),
+    "rescheduling_refunded": recorded(chosen, "RS-HIST0002", alternative_id="refund", kind="flight_cancelled"),
+    "rescheduling_auto_accepted": recorded(unanswered, "RS-HIST0003"),
+    "rescheduling_waited_for_product": recorded(waited, "RS-HIST0004"),
+    "rescheduling_obsolete": recorded(overtaken, "RS-HIST0005"),
+    "change_context_modified": change_fakes.recorded(change_fakes.booked, "CF-HIST0001"),
+    "change_context_expired": change_fakes.recorded(change_fakes.unbooked, "CF-HIST0002"),
+    "change_checkout_modified": change_fakes.recorded(change_fakes.checked_out, "CF-HIST0003"),
+    "change_checkout_expired": change_fakes.recorded(change_fakes.unbooked, "CF-HIST0004", resolution="manual"),
+    "special_request_confirmed": change_fakes.recorded(change_fakes.special_request, "SR-HIST0001"),
+    "special_request_declined": change_fakes.recorded(
+        change_fakes.special_request, "SR-HIST0002", verdict=change_fakes.DECLINED
+    ),
 }
 
 

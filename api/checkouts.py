@@ -1,0 +1,140 @@
+"""API.md §7, manual change (seed 001 "Can be modified - Manual process"): the agent issues a checkout,
+the partner pre-books it (PreBookCheckout) and books it (BookCheckout). Same flow as the automatic
+change (``ChangeWorkflow``, manual resolution), started when the agent issues the checkout.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from api.changes import BookedChange, book, change_info, refuse_unless_changeable, run_change_update
+from api.context import SETTINGS
+from api.endpoints import Reply, Resource
+from api.flows import opening_record, start_flow, visible_product
+from api.problems import Problem
+from domain.change_flows import (
+    CHECKOUT_CONTEXT_PREFIX,
+    CHECKOUT_PREFIX,
+    Booking,
+    ChangeInfo,
+    ChangeInput,
+    Prebooking,
+    code_of,
+)
+from domain.codes import FlowKind, new_flow_code
+from domain.flows import is_terminal
+from domain.money import Money
+from domain.products import FlightProduct, ProductSpec, Segment
+from store.accounts import Principal
+from workflows.change import ChangeWorkflow
+
+resource = Resource("checkouts")
+_RNG = secrets.SystemRandom()
+_PRODUCT: TypeAdapter[ProductSpec] = TypeAdapter(ProductSpec)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewCheckout(_Body):
+    description: str = Field(min_length=1, max_length=2000)
+    amount: Money = Field(description="what the partner pays for the change, in the product's currency")
+    segments: list[Segment] | None = Field(default=None, min_length=1, max_length=10,
+                                           description="the flight's new segments, when the change moves it")
+
+
+class Checkout(BaseModel):
+    checkout_id: str
+    code: str
+    expires_at: datetime
+
+
+class PrebookBody(_Body):
+    transaction_id: str = Field(min_length=1, max_length=60, description="the reservation id")
+
+
+class CheckoutContext(BaseModel):
+    checkout_context_id: str
+    amount: Money
+    payment_methods: list[str]
+    expires_at: datetime
+
+
+class BookCheckoutBody(_Body):
+    payment_method: str = Field(min_length=1, max_length=40)
+
+
+def _invalid(field: str, message: str) -> Problem:
+    return Problem(422, "validation_failed", "the request has invalid fields", errors=[{"field": field, "message": message}])
+
+
+def _context_answer(info: ChangeInfo) -> Reply:
+    if info.status == "expired":
+        raise Problem(410, "checkout_expired", "the checkout has expired: ask the service center for a new one")
+    if info.checkout_context_id is None:
+        raise Problem(409, "not_awaiting_prebook", f"checkout of {info.code} is {info.status}")
+    return Reply(201, CheckoutContext(checkout_context_id=info.checkout_context_id, amount=info.total_due,
+                                      payment_methods=info.payment_methods, expires_at=info.expires_at))
+
+
+@resource.route("POST", "/v1/agent/products/{product_id}/checkouts", summary="Issue a checkout for a manual change",
+                roles=("agent",), body=NewCheckout, answers={201: Checkout})
+async def issue_checkout(request: web.Request, who: Principal, body: NewCheckout) -> Reply:
+    product = await visible_product(request, who, request.match_info["product_id"])
+    spec: ProductSpec = product.spec
+    if body.amount.currency != spec.price.currency:
+        raise _invalid("amount.currency", f"must be the product's currency, {spec.price.currency}")
+    if body.amount.is_negative():
+        raise _invalid("amount.amount", "must not be negative")
+    itinerary = None
+    if body.segments is not None:
+        if not isinstance(spec, FlightProduct):
+            raise _invalid("segments", "only a flight has segments")
+        itinerary = _PRODUCT.validate_python({**spec.model_dump(), "segments": body.segments})
+    await refuse_unless_changeable(request, product, spec)
+
+    settings = request.app[SETTINGS]
+    flow_input = ChangeInput(
+        code=new_flow_code(FlowKind.CHANGE, _RNG),
+        product_id=product.product_id,
+        reservation_id=product.reservation_id,
+        partner_id=product.partner_id,
+        resolution="manual",
+        total_due=body.amount,
+        expires_at=datetime.now(timezone.utc) + settings.checkout_ttl,
+        itinerary=itinerary,
+        description=body.description,
+        agent_id=who.principal_id,
+        webhook_retry_for=settings.webhook_retry_for,
+    )
+    info = flow_input.initial_info()
+    await start_flow(request, opening_record(info, FlowKind.CHANGE), ChangeWorkflow.run, flow_input)
+    assert info.checkout_id is not None
+    return Reply(201, Checkout(checkout_id=info.checkout_id, code=info.code, expires_at=info.expires_at))
+
+
+@resource.route("POST", "/v1/checkouts/{checkout_id}/prebook", summary="Pre-book an agent's checkout",
+                roles=("partner",), body=PrebookBody, answers={201: CheckoutContext})
+async def prebook(request: web.Request, who: Principal, body: PrebookBody) -> Reply:
+    code = code_of(CHECKOUT_PREFIX, request.match_info["checkout_id"])
+    info = await change_info(request, who, code, manual=True, what="checkout")
+    prebooked = await run_change_update(request, info, ChangeWorkflow.prebook,
+                                        Prebooking(transaction_id=body.transaction_id))
+    # A finished flow answers from the store (a repeated pre-book gets the same context), so the
+    # workflow's own transaction check is made here.
+    if is_terminal(prebooked.status) and body.transaction_id != prebooked.reservation_id:
+        raise _invalid("transaction_id", "is not the reservation this checkout was issued for")
+    return _context_answer(prebooked)
+
+
+@resource.route("POST", "/v1/checkout-contexts/{checkout_context_id}/book", summary="Book (pay) a pre-booked checkout",
+                roles=("partner",), body=BookCheckoutBody, answers={200: BookedChange, 202: BookedChange})
+async def book_checkout(request: web.Request, who: Principal, body: BookCheckoutBody) -> Reply:
+    code = code_of(CHECKOUT_CONTEXT_PREFIX, request.match_info["checkout_context_id"])
+    info = await change_info(request, who, code, manual=True, what="checkout context")
+    return await book(request, info, Booking(payment_method=body.payment_method))

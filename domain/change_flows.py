@@ -1,0 +1,147 @@
+"""The change flow's messages (API.md §7): what the gateway starts it with, what it shows, what it accepts.
+
+One flow ``CF-…`` holds either path of seed 001 "Changes services":
+
+- automatic (the seed's Context_creation / Context_book): ``awaiting_booking`` → ``modified`` |
+  ``expired`` (the context's TTL passed) | ``failed`` (the supplier refused);
+- manual (PreBookCheckout / BookCheckout, an agent's checkout): ``checkout_issued`` →
+  ``checkout_prebooked`` → ``modified`` | ``failed``; ``expired`` from either when the checkout's
+  TTL passes first.
+
+The public ids of a flow are its code's eight characters under another prefix (``CF-7K2Q…`` has
+context ``CTX-7K2Q…``, checkout ``CHK-7K2Q…`` and checkout context ``CCX-7K2Q…``), so the gateway
+finds the flow from any of them without another table.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from domain.changes import PAYMENT_METHODS
+from domain.codes import FlowKind, parse_flow_code
+from domain.flows import FlowInfo, Resolution
+from domain.money import Money
+from domain.products import ProductSpec
+
+ChangeStatus = Literal["awaiting_booking", "checkout_issued", "checkout_prebooked", "modified", "expired", "failed"]
+
+# Trigger types (API.md §10) a change emits.
+CHANGE_CHECKOUT_ISSUED = "change.checkout_issued"
+CHANGE_COMPLETED = "change.completed"
+CHANGE_EXPIRED = "change.expired"
+CHANGE_FAILED = "change.failed"
+
+# ApplicationError types the change's updates refuse with; the gateway maps them to problems.
+CONTEXT_EXPIRED = "context_expired"  # 410
+CHECKOUT_EXPIRED = "checkout_expired"  # 410
+NOT_AWAITING_BOOKING = "not_awaiting_booking"  # 409
+NOT_AWAITING_PREBOOK = "not_awaiting_prebook"  # 409
+NOT_PREBOOKED = "not_prebooked"  # 409
+INVALID_CHECKOUT = "invalid_checkout"  # 422; details[0] is [{"field", "message"}, ...]
+
+APPLY_CHANGE = "apply_change"
+
+CONTEXT_PREFIX = "CTX-"
+CHECKOUT_PREFIX = "CHK-"
+CHECKOUT_CONTEXT_PREFIX = "CCX-"
+
+
+def public_id(prefix: str, code: str) -> str:
+    return prefix + code.removeprefix(f"{FlowKind.CHANGE.prefix}-")
+
+
+def code_of(prefix: str, public: str) -> str | None:
+    """The change code a context, checkout or checkout context id names; None when it names none."""
+    if not public.startswith(prefix):
+        return None
+    code = f"{FlowKind.CHANGE.prefix}-" + public.removeprefix(prefix)
+    try:
+        parse_flow_code(code)
+    except ValueError:
+        return None
+    return code
+
+
+class ChangeInfo(FlowInfo):
+    """The change's flow info (``GET /v1/changes/{code}``). ``total_due`` is the checkout's amount on the manual path."""
+
+    status: ChangeStatus
+    resolution: Resolution
+    total_due: Money
+    expires_at: AwareDatetime
+    # The product as the change makes it; None for a checkout that changes no itinerary.
+    itinerary: ProductSpec | None = None
+    # Automatic path.
+    context_id: str | None = None
+    itinerary_id: str | None = None
+    fare_difference: Money | None = None
+    change_fee: Money | None = None
+    invoice_hint: str | None = None
+    # Manual path.
+    checkout_id: str | None = None
+    checkout_context_id: str | None = None
+    description: str | None = None
+    agent_id: str | None = None
+    payment_methods: list[str] = Field(default_factory=list)
+    payment_method: str | None = None
+    failure: str | None = None  # the supplier's reason when it refused
+
+
+class ChangeInput(BaseModel):
+    """Everything a change flow needs, fixed when the gateway starts it (workflow id = ``code``).
+
+    ``expires_at`` is absolute: the gateway has already told the partner, so the flow keeps that promise.
+    """
+
+    code: str
+    product_id: str
+    reservation_id: str
+    partner_id: str
+    resolution: Resolution
+    total_due: Money
+    expires_at: AwareDatetime
+    itinerary: ProductSpec | None = None
+    itinerary_id: str | None = None
+    fare_difference: Money | None = None
+    change_fee: Money | None = None
+    description: str | None = None
+    agent_id: str | None = None
+    webhook_retry_for: timedelta
+
+    def initial_info(self) -> ChangeInfo:
+        manual = self.resolution == "manual"
+        return ChangeInfo(
+            code=self.code,
+            product_id=self.product_id,
+            reservation_id=self.reservation_id,
+            partner_id=self.partner_id,
+            status="checkout_issued" if manual else "awaiting_booking",
+            resolution=self.resolution,
+            total_due=self.total_due,
+            expires_at=self.expires_at,
+            itinerary=self.itinerary,
+            context_id=None if manual else public_id(CONTEXT_PREFIX, self.code),
+            itinerary_id=self.itinerary_id,
+            fare_difference=self.fare_difference,
+            change_fee=self.change_fee,
+            checkout_id=public_id(CHECKOUT_PREFIX, self.code) if manual else None,
+            description=self.description,
+            agent_id=self.agent_id,
+            payment_methods=list(PAYMENT_METHODS) if manual else [],
+        )
+
+
+class Prebooking(BaseModel):
+    """The partner's PreBookCheckout: it names the reservation (the seeds' ``transaction_id``) it pays for."""
+
+    transaction_id: str
+
+
+class Booking(BaseModel):
+    """Context_book (``invoice_hint``) or BookCheckout (``payment_method``)."""
+
+    invoice_hint: str | None = None
+    payment_method: str | None = None

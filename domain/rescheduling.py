@@ -1,0 +1,158 @@
+"""Rescheduling (API.md §8, seed 001 "Rescheduling"): an airline's schedule change, the alternatives
+offered to the partner, and the messages the rescheduling flow exchanges.
+
+Alternatives are generated here, purely, from the change and the product, when the change is
+received: a flow offers the same alternatives for its whole life, and a test can predict them.
+Redress follows seed 000: a disrupted traveller may take a replacement (the airline's proposal or
+another flight on the same route) or a full refund.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from domain.codes import FlowKind, new_flow_code
+from domain.flows import FlowInfo, ReschedulingStatus
+from domain.money import Money
+from domain.products import FlightProduct, Segment
+
+ChangeKind = Literal["time_change", "flight_cancelled"]
+AlternativeKind = Literal["accept_proposed", "rebook", "refund"]
+
+# The other flights the airline offers: the booked itinerary this many days later ("within a day or two").
+REBOOK_AFTER_DAYS = (1, 2)
+PROPOSED_ID = "proposed"
+REFUND_ID = "refund"
+
+# Trigger types (API.md §10) a rescheduling emits.
+RESCHEDULING_DETECTED = "rescheduling.detected"
+RESCHEDULING_ACCEPTED = "rescheduling.accepted"
+RESCHEDULING_AUTO_ACCEPTED = "rescheduling.auto_accepted"
+RESCHEDULING_FAILED = "rescheduling.failed"
+RESCHEDULING_OBSOLETE = "rescheduling.obsolete"
+
+# ApplicationError types the accept update refuses with; the gateway maps them to problem codes.
+NOT_AWAITING_CHOICE = "not_awaiting_choice"  # 409
+UNKNOWN_ALTERNATIVE = "unknown_alternative"  # 422
+
+
+class ScheduleChange(BaseModel):
+    """What an airline pushes: one change to one booked flight product.
+
+    ``change_id`` is the supplier's id of the change; with the product it names the flow, so a
+    push delivered twice starts one flow. An airline's change of one flight reaches every product
+    booked on it, hence the product in the key.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    change_id: str = Field(min_length=1, max_length=100)
+    product_id: str = Field(min_length=1, max_length=40)
+    kind: ChangeKind
+    proposed_segments: list[Segment] = Field(default_factory=list, max_length=10)
+
+    @model_validator(mode="after")
+    def _proposal_matches_kind(self) -> ScheduleChange:
+        if self.kind == "time_change" and not self.proposed_segments:
+            raise ValueError("a time_change carries the proposed segments")
+        if self.kind == "flight_cancelled" and self.proposed_segments:
+            raise ValueError("a cancelled flight has no proposed segments")
+        return self
+
+
+class Alternative(BaseModel):
+    alternative_id: str
+    kind: AlternativeKind
+    segments: list[Segment]  # empty for a refund
+    refund: Money | None = None
+    default: bool = False
+
+
+class ReschedulingInfo(FlowInfo):
+    """The flow info of a rescheduling (API.md §8), as GET answers it and as its triggers carry it."""
+
+    status: ReschedulingStatus
+    change_id: str
+    change_kind: ChangeKind
+    original_segments: list[Segment]
+    proposed_segments: list[Segment]
+    alternatives: list[Alternative]
+    decision_deadline: AwareDatetime | None = None
+    # The alternative applied: the partner's choice, or the default when the window passed.
+    alternative_id: str | None = None
+
+    def alternative(self, alternative_id: str) -> Alternative | None:
+        return next((a for a in self.alternatives if a.alternative_id == alternative_id), None)
+
+    @property
+    def default_alternative(self) -> Alternative:
+        return next(a for a in self.alternatives if a.default)
+
+
+class ReschedulingInput(BaseModel):
+    """Everything a rescheduling flow needs, fixed on receipt of the change (workflow id = ``info.code``)."""
+
+    info: ReschedulingInfo  # as indexed on receipt: status waiting_for_product
+    window: timedelta
+    webhook_retry_for: timedelta
+
+
+class AlternativeChoice(BaseModel):
+    alternative_id: str
+
+
+def rescheduling_code(product_id: str, change_id: str) -> str:
+    """The flow code of a change, derived from the supplier's ids: a re-delivered push names the same flow."""
+    seed = hashlib.sha256(f"{product_id}\n{change_id}".encode()).digest()
+    return new_flow_code(FlowKind.RESCHEDULING, random.Random(seed))
+
+
+def shifted(segments: list[Segment], by: timedelta) -> list[Segment]:
+    """The itinerary moved as a whole, so its connections keep their times."""
+    return [s.model_copy(update={"departure": s.departure + by, "arrival": s.arrival + by}) for s in segments]
+
+
+def alternatives_for(
+    kind: ChangeKind, original: list[Segment], proposed: list[Segment], paid: Money
+) -> list[Alternative]:
+    """The airline's proposal (a time change only), rebookings a day or two later, and a full refund.
+
+    Exactly one is the default, applied when the partner does not choose: the airline's proposal,
+    or, for a cancelled flight, the rebooking that departs nearest to the booked departure.
+    """
+    rebooks = [
+        (f"rebook-{days}d", segments)
+        for days in REBOOK_AFTER_DAYS
+        if (segments := shifted(original, timedelta(days=days))) != proposed
+    ]
+    if kind == "time_change":
+        default_id = PROPOSED_ID
+    else:
+        default_id = min(rebooks, key=lambda r: abs(r[1][0].departure - original[0].departure))[0]
+    found = [Alternative(alternative_id=PROPOSED_ID, kind="accept_proposed", segments=proposed)] if proposed else []
+    found += [Alternative(alternative_id=i, kind="rebook", segments=segments) for i, segments in rebooks]
+    found.append(Alternative(alternative_id=REFUND_ID, kind="refund", segments=[], refund=paid))
+    return [a.model_copy(update={"default": a.alternative_id == default_id}) for a in found]
+
+
+def new_rescheduling(
+    change: ScheduleChange, flight: FlightProduct, reservation_id: str, partner_id: str
+) -> ReschedulingInfo:
+    """The flow info of a change as received, before it has the product's lock."""
+    return ReschedulingInfo(
+        code=rescheduling_code(change.product_id, change.change_id),
+        product_id=change.product_id,
+        reservation_id=reservation_id,
+        partner_id=partner_id,
+        status="waiting_for_product",
+        change_id=change.change_id,
+        change_kind=change.kind,
+        original_segments=flight.segments,
+        proposed_segments=change.proposed_segments,
+        alternatives=alternatives_for(change.kind, flight.segments, change.proposed_segments, flight.price),
+    )

@@ -1,0 +1,77 @@
+"""Special requests (API.md §9, seed 001 "Special-Requests"): the flow's messages.
+
+A special request ``SR-…`` is ``requested`` until the airline answers, then ``confirmed`` or
+``declined``. It is not a mutating flow: it never takes the product's one-active-flow lock, so it
+neither waits for nor blocks a cancellation or a change (the airline attaches it to whatever
+itinerary the traveller ends up on).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+
+from domain.flows import FlowInfo
+from domain.products import SpecialRequestOption
+
+SpecialRequestStatus = Literal["requested", "confirmed", "declined"]
+SupplierVerdict = Literal["confirmed", "declined"]
+
+SPECIAL_REQUEST_CONFIRMED = "special_request.confirmed"
+SPECIAL_REQUEST_DECLINED = "special_request.declined"
+
+ASK_SPECIAL_REQUEST = "ask_special_request"
+
+
+class SpecialRequestInfo(FlowInfo):
+    """``GET /v1/special-requests/{request_id}``; ``request_id`` is the flow code."""
+
+    status: SpecialRequestStatus
+    request_id: str
+    option: SpecialRequestOption
+    traveller_id: str
+    note: str | None = None
+    reason: str | None = None  # why the airline declined
+
+
+class SpecialRequestInput(BaseModel):
+    code: str
+    product_id: str
+    reservation_id: str
+    partner_id: str
+    option: SpecialRequestOption
+    traveller_id: str
+    note: str | None = None
+    # How long the airline takes to answer (the sandbox's AFTERSALES_SANDBOX_SUPPLIER_DELAY).
+    supplier_delay: timedelta
+    webhook_retry_for: timedelta
+
+    def initial_info(self) -> SpecialRequestInfo:
+        return SpecialRequestInfo(
+            code=self.code,
+            product_id=self.product_id,
+            reservation_id=self.reservation_id,
+            partner_id=self.partner_id,
+            status="requested",
+            request_id=self.code,
+            option=self.option,
+            traveller_id=self.traveller_id,
+            note=self.note,
+        )
+
+
+class SpecialRequestAsk(BaseModel):
+    """What the supplier is asked."""
+
+    request_id: str
+    product_id: str
+    option_code: str
+    traveller_id: str
+    note: str | None = None
+
+
+class SupplierAnswer(BaseModel):
+    status: SupplierVerdict
+    reason: str | None = None

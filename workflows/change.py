@@ -1,0 +1,167 @@
+"""A change of one product (API.md §7, seed 001 "Changes services"). Workflow id = the flow code.
+
+Started when the partner pre-books an alternative (a context) or when an agent issues a checkout,
+so it holds the product's one-active-flow lock for as long as the price is held:
+
+- automatic: awaiting_booking → modified | failed, or → expired when the context's TTL passes;
+- manual: checkout_issued → checkout_prebooked → modified | failed, or → expired when the
+  checkout's TTL passes (one deadline for the checkout and its pre-book context).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.change_flows import (
+        CHANGE_CHECKOUT_ISSUED,
+        CHANGE_COMPLETED,
+        CHANGE_EXPIRED,
+        CHANGE_FAILED,
+        CHECKOUT_CONTEXT_PREFIX,
+        CHECKOUT_EXPIRED,
+        CONTEXT_EXPIRED,
+        INVALID_CHECKOUT,
+        NOT_AWAITING_BOOKING,
+        NOT_AWAITING_PREBOOK,
+        NOT_PREBOOKED,
+        Booking,
+        ChangeInfo,
+        ChangeInput,
+        ChangeStatus,
+        Prebooking,
+        public_id,
+    )
+    from domain.codes import FlowKind
+    from domain.flows import is_terminal
+
+from workflows import mechanics
+
+
+def _refuse(message: str, type: str, errors: list[dict[str, str]] | None = None) -> ApplicationError:
+    details = [errors] if errors is not None else []
+    return ApplicationError(message, *details, type=type, non_retryable=True)
+
+
+@workflow.defn(name="ChangeWorkflow")
+class ChangeWorkflow:
+    @workflow.init
+    def __init__(self, input: ChangeInput) -> None:
+        # Built here, not in run(): an update may arrive in the very first activation.
+        self._input = input
+        self._info = input.initial_info()
+        self._manual = input.resolution == "manual"
+        # What the flow listens for right now. Validators check this (and the deadline) rather than
+        # the status, which changes only once the store has it: a booking arriving after the TTL,
+        # while ``expired`` is being recorded, must be refused.
+        self._awaiting: Literal["prebook", "booking"] | None = "prebook" if self._manual else "booking"
+        self._prebooked = False
+        self._booking: Booking | None = None
+
+    @workflow.run
+    async def run(self, input: ChangeInput) -> ChangeInfo:
+        if self._manual:
+            await self._move("checkout_issued", CHANGE_CHECKOUT_ISSUED)
+            await mechanics.wait_until(lambda: self._prebooked, input.expires_at, "checkout-ttl")
+            # Read after the wait: a pre-book accepted in the activation the timer fired in is honoured.
+            if self._prebooked:
+                await self._move(
+                    "checkout_prebooked", checkout_context_id=public_id(CHECKOUT_CONTEXT_PREFIX, input.code)
+                )
+                self._awaiting = "booking"
+        else:
+            await self._move("awaiting_booking")
+        if self._awaiting == "booking":
+            await mechanics.wait_until(lambda: self._booking is not None, input.expires_at, "change-context-ttl")
+        self._awaiting = None
+        booking = self._booking
+        if booking is None:
+            await self._move("expired", CHANGE_EXPIRED)
+        else:
+            await self._apply(booking)
+        # Let update callers get their answer before the workflow closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._info
+
+    async def _apply(self, booking: Booking) -> None:
+        kept = {"invoice_hint": booking.invoice_hint, "payment_method": booking.payment_method}
+        refusal = await mechanics.apply_change_at_supplier(
+            self._input.product_id, self._input.itinerary, self._input.code
+        )
+        if refusal is None:
+            await self._move("modified", CHANGE_COMPLETED, **kept)
+        else:
+            await self._move("failed", CHANGE_FAILED, failure=refusal, **kept)
+
+    async def _move(self, status: ChangeStatus, event_type: str | None = None, **changes: object) -> None:
+        self._info = await mechanics.record_transition(
+            self._info,
+            FlowKind.CHANGE,
+            status,
+            webhook_retry_for=self._input.webhook_retry_for,
+            event_type=event_type,
+            **changes,
+        )
+
+    def _expired(self) -> bool:
+        return workflow.now() >= self._input.expires_at or (self._awaiting is None and self._booking is None)
+
+    def _expired_refusal(self) -> ApplicationError:
+        if self._manual:
+            return _refuse(f"checkout of {self._info.code} has expired", CHECKOUT_EXPIRED)
+        return _refuse(f"change context of {self._info.code} has expired", CONTEXT_EXPIRED)
+
+    @workflow.query
+    def info(self) -> ChangeInfo:
+        return self._info
+
+    @workflow.update
+    async def prebook(self, prebooking: Prebooking) -> ChangeInfo:
+        self._prebooked = True
+        await workflow.wait_condition(lambda: self._info.status != "checkout_issued")
+        return self._info
+
+    @prebook.validator
+    def _validate_prebook(self, prebooking: Prebooking) -> None:
+        if not self._manual:
+            raise _refuse(f"{self._info.code} is not a checkout", NOT_AWAITING_PREBOOK)
+        if prebooking.transaction_id != self._info.reservation_id:
+            raise _refuse(
+                "the checkout belongs to another reservation",
+                INVALID_CHECKOUT,
+                [{"field": "transaction_id", "message": "is not the reservation this checkout was issued for"}],
+            )
+        if self._prebooked:
+            return  # pre-booked already: answered like the first time
+        if self._expired():
+            raise self._expired_refusal()
+        if self._awaiting != "prebook":
+            raise _refuse(f"checkout {self._info.code} is not awaiting a pre-book", NOT_AWAITING_PREBOOK)
+
+    @workflow.update
+    async def book(self, booking: Booking) -> ChangeInfo:
+        if self._booking is None:
+            self._booking = booking
+        # The partner's book answers with the outcome, not with "accepted for processing".
+        await workflow.wait_condition(lambda: is_terminal(self._info.status))
+        return self._info
+
+    @book.validator
+    def _validate_booking(self, booking: Booking) -> None:
+        if self._booking is not None:
+            return  # booked already: the same context booked again answers the same
+        if self._expired():
+            raise self._expired_refusal()
+        if self._awaiting == "prebook":
+            raise _refuse(f"checkout {self._info.code} must be pre-booked first", NOT_PREBOOKED)
+        if self._awaiting != "booking":
+            raise _refuse(f"change {self._info.code} is not awaiting a booking", NOT_AWAITING_BOOKING)
+        if self._manual and booking.payment_method not in self._info.payment_methods:
+            raise _refuse(
+                "unknown payment method",
+                INVALID_CHECKOUT,
+                [{"field": "payment_method", "message": f"must be one of {', '.join(self._info.payment_methods)}"}],
+            )

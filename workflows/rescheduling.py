@@ -1,0 +1,131 @@
+"""Rescheduling of one flight product after an airline's schedule change (API.md §8, seed 001
+"Rescheduling"). Workflow id = the flow code, derived from the supplier's change id.
+
+waiting_for_product → awaiting_partner_action → accepted | auto_accepted | failed;
+waiting_for_product → obsolete when the product was cancelled before the change's turn came.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.codes import FlowKind
+    from domain.flows import ReschedulingStatus, is_terminal
+    from domain.rescheduling import (
+        NOT_AWAITING_CHOICE,
+        RESCHEDULING_ACCEPTED,
+        RESCHEDULING_AUTO_ACCEPTED,
+        RESCHEDULING_DETECTED,
+        RESCHEDULING_FAILED,
+        RESCHEDULING_OBSOLETE,
+        UNKNOWN_ALTERNATIVE,
+        Alternative,
+        AlternativeChoice,
+        ReschedulingInfo,
+        ReschedulingInput,
+    )
+
+from workflows import mechanics
+
+
+@workflow.defn(name="ReschedulingWorkflow")
+class ReschedulingWorkflow:
+    @workflow.init
+    def __init__(self, input: ReschedulingInput) -> None:
+        # Built here, not in run(): an update may arrive in the very first activation.
+        self._input = input
+        self._info = input.info
+        # Whether a choice is listened for. Validators check this rather than the status, which
+        # changes only once the store has it: a choice arriving after the window closed, while
+        # the default is being applied, must be refused.
+        self._awaiting = False
+        self._choice: str | None = None
+
+    @workflow.run
+    async def run(self, input: ReschedulingInput) -> ReschedulingInfo:
+        await self._move("waiting_for_product")
+        # The change is never refused: it waits here for any other flow of the product to end.
+        if not await mechanics.acquire_product(self._info.product_id, self._info.code):
+            await self._move("obsolete", RESCHEDULING_OBSOLETE)
+        else:
+            await self._offer_alternatives()
+        # Let update callers get their answer before the workflow closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._info
+
+    async def _offer_alternatives(self) -> None:
+        deadline = workflow.now() + self._input.window
+        # Listening before the trigger leaves: a partner who answers it at once is heard.
+        self._awaiting = True
+        await self._move("awaiting_partner_action", RESCHEDULING_DETECTED, decision_deadline=deadline)
+        await mechanics.wait_until(lambda: self._choice is not None, deadline, "rescheduling-window")
+        self._awaiting = False
+        # Read after the wait, not from its result: a choice accepted by the validator in the
+        # same activation as the timer firing is still honoured.
+        if self._choice is None:
+            await self._apply(self._info.default_alternative, "auto_accepted", RESCHEDULING_AUTO_ACCEPTED)
+        else:
+            chosen = self._info.alternative(self._choice)
+            assert chosen is not None  # the validator admits known alternatives only
+            await self._apply(chosen, "accepted", RESCHEDULING_ACCEPTED)
+
+    async def _apply(self, alternative: Alternative, status: ReschedulingStatus, event_type: str) -> None:
+        product_id, code = self._info.product_id, self._info.code
+        if alternative.kind == "refund":
+            # A refund is the product cancelled at no penalty: the full price goes back.
+            refusal = await mechanics.cancel_at_supplier(product_id, code)
+        else:
+            refusal = await mechanics.reschedule_at_supplier(product_id, alternative.segments, code)
+        if refusal is None:
+            await self._move(status, event_type, alternative_id=alternative.alternative_id)
+        else:
+            await self._move("failed", RESCHEDULING_FAILED, alternative_id=alternative.alternative_id)
+
+    async def _move(self, status: ReschedulingStatus, event_type: str | None = None, **changes: object) -> None:
+        self._info = await mechanics.record_transition(
+            self._info,
+            FlowKind.RESCHEDULING,
+            status,
+            webhook_retry_for=self._input.webhook_retry_for,
+            event_type=event_type,
+            **changes,
+        )
+
+    @workflow.query
+    def info(self) -> ReschedulingInfo:
+        return self._info
+
+    @workflow.update
+    async def accept(self, choice: AlternativeChoice) -> ReschedulingInfo:
+        if self._choice is None:
+            self._choice = choice.alternative_id
+        elif self._choice != choice.alternative_id:
+            # Two different choices admitted in one activation: the first one won.
+            raise _not_awaiting(self._info)
+        # The partner's POST answers with the outcome, not with "accepted for processing".
+        await workflow.wait_condition(lambda: is_terminal(self._info.status))
+        return self._info
+
+    @accept.validator
+    def _validate_choice(self, choice: AlternativeChoice) -> None:
+        if self._choice is not None and choice.alternative_id == self._choice:
+            return  # the same choice repeated: answered like the first one
+        if self._choice is not None or not self._awaiting:
+            raise _not_awaiting(self._info)
+        if self._info.alternative(choice.alternative_id) is None:
+            raise ApplicationError(
+                f"rescheduling {self._info.code} has no alternative {choice.alternative_id!r}",
+                [{"field": "alternative_id", "message": "not one of this rescheduling's alternatives"}],
+                type=UNKNOWN_ALTERNATIVE,
+                non_retryable=True,
+            )
+
+
+def _not_awaiting(info: ReschedulingInfo) -> ApplicationError:
+    return ApplicationError(
+        f"rescheduling {info.code} is not awaiting a choice (status {info.status})",
+        type=NOT_AWAITING_CHOICE,
+        non_retryable=True,
+    )
