@@ -15,7 +15,7 @@ from api.middlewares import authenticate, idempotency, problems, request_log
 from api.openapi import build_openapi
 from config.settings import Settings
 from store.facade import Store, open_store
-from worker.registry import build_supplier
+from store.suppliers import build_supplier
 
 MAX_BODY = 1024 * 1024
 VERSION = "1.0.0"

@@ -6,6 +6,7 @@ import asyncio
 import signal
 from datetime import timedelta
 
+import aiohttp
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -41,17 +42,18 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=build_activities(settings, store),
-        graceful_shutdown_timeout=timedelta(seconds=5),
-    )
-    log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_target)
-    async with worker:
-        await stop.wait()
-        log.info("worker_stopping")
+    async with aiohttp.ClientSession() as http:
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS,
+            activities=build_activities(settings, store, http),
+            graceful_shutdown_timeout=timedelta(seconds=5),
+        )
+        log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_target)
+        async with worker:
+            await stop.wait()
+            log.info("worker_stopping")
     await store.close()
 
 

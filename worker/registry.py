@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import aiohttp
 
 from activities.flows import FlowActivities
-from activities.ports import Supplier
 from activities.supplier import SupplierActivities
 from activities.triggers import TriggerActivities
 from config.settings import Settings
 from store.facade import Store
-from store.sandbox_supplier import SandboxSupplier
+from store.suppliers import build_supplier
 from workflows.cancellation import CancellationWorkflow
 from workflows.change import ChangeWorkflow
 from workflows.rescheduling import ReschedulingWorkflow
@@ -30,22 +28,13 @@ WORKFLOWS: list[type] = [
 ]
 
 
-def build_supplier(settings: Settings, engine: AsyncEngine) -> Supplier:
-    """The sandbox supplier by default; ``AFTERSALES_SUPPLIER=package.module:factory`` plugs in a real one.
-
-    The factory is called with ``(settings, engine)`` and returns an object of the Supplier port.
-    """
-    if settings.supplier == "sandbox":
-        return SandboxSupplier(engine)
-    module_name, _, attribute = settings.supplier.partition(":")
-    factory = getattr(importlib.import_module(module_name), attribute)
-    return factory(settings, engine)
-
-
-def build_activities(settings: Settings, store: Store) -> list[Callable[..., Any]]:
+def build_activities(
+    settings: Settings, store: Store, http: aiohttp.ClientSession | None = None
+) -> list[Callable[..., Any]]:
+    """``http`` is the worker's long-lived session for webhook deliveries (one connection pool)."""
     flows = FlowActivities(store.flows)
     supplier = SupplierActivities(build_supplier(settings, store.engine))
-    triggers = TriggerActivities(store.events)
+    triggers = TriggerActivities(store.events, http)
     return [
         flows.record_flow,
         flows.acquire_product,
