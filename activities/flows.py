@@ -19,8 +19,8 @@ class FlowActivities:
         self._store = store
 
     @activity.defn(name=RECORD_FLOW)
-    async def record_flow(self, record: FlowRecord) -> None:
-        await self._store.record_flow(record)
+    async def record_flow(self, record: FlowRecord) -> bool:
+        push = await self._store.record_flow(record)
         # One line per transition, keyed the way operators search: flow code and partner.
         log.info(
             "flow_transition",
@@ -31,6 +31,7 @@ class FlowActivities:
             event_type=record.event_type,
             event_id=record.event_id,
         )
+        return push
 
     @activity.defn(name=ACQUIRE_PRODUCT)
     async def acquire_product(self, product_id: str, flow_code: str) -> bool:

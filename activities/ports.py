@@ -24,10 +24,11 @@ LockOutcome = Literal["acquired", "busy", "product_cancelled"]
 
 
 class FlowStore(Protocol):
-    async def record_flow(self, record: FlowRecord) -> None:
+    async def record_flow(self, record: FlowRecord) -> bool:
         """In one transaction: update the flow row; insert the event row if ``record.event_type``,
         at most once per ``record.event_id`` (a retried activity calls again); release the
-        product's active-flow lock when ``record.terminal``."""
+        product's active-flow lock when ``record.terminal``. True when the event is to be pushed:
+        the partner has a webhook URL (without one, it reads the event from the pull feed)."""
         ...
 
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:

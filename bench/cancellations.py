@@ -27,26 +27,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import aiohttp
-from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench.bare import BareWorkflow, noop
+
 BIN = Path(sys.executable).parent
 ADMIN = {"Authorization": "Bearer sandbox-admin-key"}
-
-
-@activity.defn(name="bench_noop")
-async def noop(value: str) -> str:
-    return value
-
-
-@workflow.defn(name="BenchBareWorkflow")
-class BareWorkflow:
-    @workflow.run
-    async def run(self, value: str) -> str:
-        return await workflow.execute_activity(noop, value, start_to_close_timeout=timedelta(seconds=30))
 
 
 def free_port() -> int:
@@ -120,9 +109,13 @@ async def main(n: int, concurrency: int, database_url: str | None) -> None:
     }
     if database_url:
         process_env["AFTERSALES_DATABASE_URL"] = database_url
-    quiet = subprocess.DEVNULL
-    worker_process = subprocess.Popen([sys.executable, "-m", "worker"], env=process_env, stdout=quiet)
-    api_process = subprocess.Popen([sys.executable, "-m", "api"], env=process_env, stdout=quiet)
+    # The parts' JSON logs stay in the data dir: the worker's flow_transition lines show where time goes.
+    worker_log = open(data / "worker.log", "w")  # noqa: SIM115 - closed with the process
+    api_log = open(data / "api.log", "w")  # noqa: SIM115
+    worker_process = subprocess.Popen([sys.executable, "-m", "worker"], env=process_env, stdout=worker_log,
+                                      stderr=subprocess.STDOUT)
+    api_process = subprocess.Popen([sys.executable, "-m", "api"], env=process_env, stdout=api_log,
+                                   stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{http_port}"
     try:
         async with aiohttp.ClientSession() as http:
@@ -163,6 +156,7 @@ async def main(n: int, concurrency: int, database_url: str | None) -> None:
         cancel_rate = summary("automatic cancellation/HTTP", n, elapsed, latencies)
         bare_rate = summary("bare 1-activity workflow", n, bare_elapsed, bare_latencies)
         print(f"ratio cancellations / bare workflows: {cancel_rate / bare_rate:.2f}x")
+        print(f"logs of the worker and the gateway: {data}")
     finally:
         for process in (api_process, worker_process):
             process.terminate()

@@ -36,7 +36,10 @@ def create_engine(url: str) -> AsyncEngine:
 
         @sa.event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
-            connection.exec_driver_sql("BEGIN")
+            # IMMEDIATE: take the write lock up front. A deferred transaction that reads and then
+            # writes fails at once with "database is locked" when another process wrote in
+            # between (no busy wait applies); IMMEDIATE waits its turn under busy_timeout instead.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)

@@ -116,7 +116,8 @@ class Flows:
 
     # --- the FlowStore port ---------------------------------------------------------------
 
-    async def record_flow(self, record: FlowRecord) -> None:
+    async def record_flow(self, record: FlowRecord) -> bool:
+        push = False
         async with self._engine.begin() as conn:
             await conn.execute(
                 flows.update()
@@ -137,12 +138,20 @@ class Flows:
                         attempts=0,
                     ),
                 )
+                push = bool(
+                    (
+                        await conn.execute(
+                            sa.select(partners.c.webhook_url).where(partners.c.partner_id == record.partner_id)
+                        )
+                    ).scalar_one_or_none()
+                )
             if record.terminal:
                 await conn.execute(
                     product_locks.delete().where(
                         product_locks.c.product_id == record.product_id, product_locks.c.flow_code == record.code
                     )
                 )
+        return push
 
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
         async with self._engine.begin() as conn:

@@ -103,13 +103,13 @@ async def record_transition(
         event_type=event_type,
         at=now,
     )
-    # A local activity: one short database transaction does not need a round trip through the
-    # server's task queues (it halves a cancellation's latency, see bench/). It is idempotent, so
-    # the re-run a worker crash can cause is harmless.
-    await workflow.execute_local_activity(
-        RECORD_FLOW, record, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+    # A local activity: one short database transaction needs no round trip through the server's
+    # task queues. It is idempotent, so the re-run a worker crash can cause is harmless.
+    push: bool = await workflow.execute_local_activity(
+        RECORD_FLOW, record, result_type=bool, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
     )
-    if event_id is not None:
+    # A partner without a webhook reads its events from the pull feed: no delivery to run.
+    if event_id is not None and push:
         await emit_trigger(event_id, webhook_retry_for)
     return moved
 

@@ -60,11 +60,11 @@ class HoldingStore(InMemoryStore):
     reached: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def record_flow(self, record: FlowRecord) -> None:
+    async def record_flow(self, record: FlowRecord) -> bool:
         if record.status == self.hold_status:
             self.reached.set()
             await self.release.wait()
-        await super().record_flow(record)
+        return await super().record_flow(record)
 
 
 @dataclass

@@ -43,10 +43,12 @@ class InMemoryStore:
     attempts: list[Attempt] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 
-    async def record_flow(self, record: FlowRecord) -> None:
+    async def record_flow(self, record: FlowRecord) -> bool:
         self.records.append(record)
         if record.event_id is not None and record.event_type is not None and record.event_id not in self.events:
             self.add_event(record.event_id, event_body(record.event_id, record.event_type, record.at, record.info))
+        # Always pushed: the delivery workflow itself answers "no_webhook" when there is no URL.
+        return record.event_id is not None
 
     def add_event(self, event_id: str, body: dict[str, object]) -> None:
         self.events[event_id] = json.dumps(body).encode()

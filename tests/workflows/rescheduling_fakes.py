@@ -59,11 +59,12 @@ class LockingStore(InMemoryStore):
     acquire_attempts: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def record_flow(self, record: FlowRecord) -> None:
-        await super().record_flow(record)
+    async def record_flow(self, record: FlowRecord) -> bool:
+        push = await super().record_flow(record)
         if record.terminal and self.holders.get(record.product_id) == record.code:
             del self.holders[record.product_id]
         await self._notify()
+        return push
 
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
         self.acquire_attempts += 1
