@@ -9,10 +9,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,22 +24,22 @@ from pathlib import Path
 
 import pytest
 
-POLL_INTERVAL = 0.25
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: runs real processes (Temporal dev server, worker, gateway)")
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    """The one place that polls: true as soon as ``predicate`` holds, false after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(POLL_INTERVAL)
+def wait_for_exit(pid: int, timeout: float) -> bool:
+    """Wait on the process's own exit (a pidfd becomes readable when it ends), not on a poll loop."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(max(0, int(timeout * 1000))))
+    finally:
+        os.close(fd)
 
 
 def pid_alive(pid: int) -> bool:
@@ -91,21 +93,46 @@ def free_ports(count: int) -> list[int]:
 
 @dataclass
 class LauncherRun:
+    """A launcher whose output a thread copies to ``log`` line by line, waking whoever waits on a line."""
+
     process: subprocess.Popen[bytes]
     env: dict[str, str]
     log: Path
     seen: dict[int, list[str]] = field(default_factory=dict)
+    _lines: list[str] = field(default_factory=list)
+    _ended: bool = False
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._copy_output, daemon=True).start()
+
+    def _copy_output(self) -> None:
+        assert self.process.stdout is not None
+        with self.log.open("w") as sink:
+            for raw in self.process.stdout:
+                line = raw.decode(errors="replace")
+                sink.write(line)
+                sink.flush()
+                with self._changed:
+                    self._lines.append(line)
+                    self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
 
     @property
     def temporal_target(self) -> str:
         return f"127.0.0.1:{self.env['AFTERSALES_TEMPORAL_PORT']}"
 
     def output(self, last: int = 80) -> str:
-        lines = self.log.read_text(errors="replace").splitlines()
-        return "\n".join(lines[-last:])
+        with self._changed:
+            return "".join(self._lines[-last:])
 
     def wait_for_output(self, text: str, timeout: float) -> bool:
-        return wait_until(lambda: text in self.log.read_text(errors="replace"), timeout)
+        """True once the launcher has printed ``text``; false at its exit or after ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ended or any(text in line for line in self._lines), timeout)
+            return any(text in line for line in self._lines)
 
     def healthz(self) -> dict[str, object] | None:
         url = f"http://127.0.0.1:{self.env['AFTERSALES_HTTP_PORT']}/healthz"
@@ -116,10 +143,13 @@ class LauncherRun:
             return None
 
     def wait_healthy(self, timeout: float = 90.0) -> None:
-        green = {"status": "ok", "temporal": "ok", "database": "ok"}
-        healthy = wait_until(lambda: self.process.poll() is not None or self.healthz() == green, timeout)
+        # The launcher prints its banner once Temporal answers, the worker runs and the gateway
+        # listens (after its migrations): from then on /healthz must be green.
+        up = self.wait_for_output("aftersales is up", timeout)
         assert self.process.poll() is None, f"launcher exited with {self.process.returncode}:\n{self.output()}"
-        assert healthy, f"/healthz not green within {timeout:.0f}s (last: {self.healthz()}):\n{self.output()}"
+        assert up, f"no banner within {timeout:.0f}s:\n{self.output()}"
+        green = {"status": "ok", "temporal": "ok", "database": "ok"}
+        assert self.healthz() == green, f"/healthz not green after the banner:\n{self.output()}"
 
     def parts(self) -> dict[int, list[str]]:
         """The launcher's descendants now, remembered so teardown can clean up after a failure."""
@@ -136,8 +166,9 @@ class LauncherRun:
 
     @staticmethod
     def survivors(pids: Iterable[int], timeout: float = 0.0) -> list[int]:
-        pids = list(pids)
-        wait_until(lambda: not any(pid_alive(pid) for pid in pids), timeout)
+        deadline = time.monotonic() + timeout
+        for pid in pids:
+            wait_for_exit(pid, deadline - time.monotonic())
         return [pid for pid in pids if pid_alive(pid)]
 
 
@@ -172,17 +203,15 @@ def launcher_start(tmp_path: Path, launcher_cwd: Path) -> Iterator[Callable[[dic
     runs: list[LauncherRun] = []
 
     def start(env: dict[str, str]) -> LauncherRun:
-        log = tmp_path / f"launcher-{len(runs)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "worker.launch"],
-                cwd=launcher_cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        run = LauncherRun(process, env, log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "worker.launch"],
+            cwd=launcher_cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        run = LauncherRun(process, env, tmp_path / f"launcher-{len(runs)}.log")
         runs.append(run)
         return run
 
