@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from activities.flows import FlowActivities
+from activities.ports import EventOutbox, FlowStore, Supplier
 from activities.supplier import SupplierActivities
 from activities.triggers import TriggerActivities
 from config.settings import Settings
@@ -28,20 +29,27 @@ WORKFLOWS: list[type] = [
 ]
 
 
+def activities_over(
+    flows: FlowStore, supplier: Supplier, outbox: EventOutbox, http: aiohttp.ClientSession | None = None
+) -> list[Callable[..., Any]]:
+    """Every activity, over the given ports: the worker passes the real ones, tests pass fakes."""
+    flow_activities = FlowActivities(flows)
+    supplier_activities = SupplierActivities(supplier)
+    triggers = TriggerActivities(outbox, http)
+    return [
+        flow_activities.record_flow,
+        flow_activities.acquire_product,
+        supplier_activities.cancel_at_supplier,
+        supplier_activities.reschedule_at_supplier,
+        supplier_activities.apply_change,
+        supplier_activities.ask_special_request,
+        triggers.deliver_event,
+        triggers.mark_failed,
+    ]
+
+
 def build_activities(
     settings: Settings, store: Store, http: aiohttp.ClientSession | None = None
 ) -> list[Callable[..., Any]]:
     """``http`` is the worker's long-lived session for webhook deliveries (one connection pool)."""
-    flows = FlowActivities(store.flows)
-    supplier = SupplierActivities(build_supplier(settings, store.engine))
-    triggers = TriggerActivities(store.events, http)
-    return [
-        flows.record_flow,
-        flows.acquire_product,
-        supplier.cancel_at_supplier,
-        supplier.reschedule_at_supplier,
-        supplier.apply_change,
-        supplier.ask_special_request,
-        triggers.deliver_event,
-        triggers.mark_failed,
-    ]
+    return activities_over(store.flows, build_supplier(settings, store.engine), store.events, http)

@@ -13,22 +13,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
 
-from activities.flows import FlowActivities
 from activities.ports import SupplierRefused
-from activities.supplier import SupplierActivities
-from activities.triggers import TriggerActivities
 from domain.change_flows import Booking, ChangeInfo, ChangeInput, Prebooking
 from domain.flows import FlowRecord, Resolution
 from domain.money import Money
 from domain.products import FlightProduct, ProductSpec, SpecialRequestOption
 from domain.special_requests import SpecialRequestAsk, SpecialRequestInfo, SpecialRequestInput, SupplierAnswer
 from tests.workflows.conftest import Harness
-from tests.workflows.fakes import FakeSupplier, InMemoryStore
+from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
 from workflows.change import ChangeWorkflow
 from workflows.special_request import SpecialRequestWorkflow
-from workflows.triggers import TriggerDeliveryWorkflow
 
 RESULT_WAIT = 20.0
 PRODUCT_ID = "prd_1"
@@ -100,22 +95,7 @@ class ChangeHarness:
 async def change_harness(client: Client) -> AsyncIterator[ChangeHarness]:
     """A worker of its own for the flows, their triggers and their activities, on its own task queue."""
     harness = ChangeHarness(client, f"change-{uuid.uuid4().hex[:8]}", HoldingStore(), ChangingSupplier())
-    flows = FlowActivities(harness.store)
-    suppliers = SupplierActivities(harness.supplier)
-    triggers = TriggerActivities(harness.store)
-    worker = Worker(
-        client,
-        task_queue=harness.task_queue,
-        workflows=[ChangeWorkflow, SpecialRequestWorkflow, TriggerDeliveryWorkflow],
-        activities=[
-            flows.record_flow,
-            suppliers.apply_change,
-            suppliers.ask_special_request,
-            triggers.deliver_event,
-            triggers.mark_failed,
-        ],
-    )
-    async with worker:
+    async with new_worker(client, harness.task_queue, harness.store, harness.supplier):
         yield harness
 
 

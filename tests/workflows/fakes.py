@@ -11,18 +11,9 @@ import aiohttp
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.flows import FlowActivities
-from activities.ports import DeliveryTarget, SupplierRefused
-from activities.supplier import SupplierActivities
-from activities.triggers import TriggerActivities
+from activities.ports import DeliveryTarget, Supplier, SupplierRefused
 from domain.flows import FlowRecord, event_body
-from workflows.cancellation import CancellationWorkflow
-from workflows.change import ChangeWorkflow
-from workflows.rescheduling import ReschedulingWorkflow
-from workflows.special_request import SpecialRequestWorkflow
-from workflows.triggers import TriggerDeliveryWorkflow
-
-WORKFLOWS = [CancellationWorkflow, ChangeWorkflow, ReschedulingWorkflow, SpecialRequestWorkflow, TriggerDeliveryWorkflow]
+from worker.registry import WORKFLOWS, activities_over
 
 
 @dataclass
@@ -91,15 +82,10 @@ def new_worker(
     client: Client,
     task_queue: str,
     store: InMemoryStore,
-    supplier: FakeSupplier,
+    supplier: Supplier,
     http: aiohttp.ClientSession | None = None,
 ) -> Worker:
-    flows = FlowActivities(store)
-    suppliers = SupplierActivities(supplier)
-    triggers = TriggerActivities(store, http)
+    """The production worker's workflows and activities, over in-memory ports."""
     return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
-        activities=[flows.record_flow, suppliers.cancel_at_supplier, triggers.deliver_event, triggers.mark_failed],
+        client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_over(store, supplier, store, http)
     )

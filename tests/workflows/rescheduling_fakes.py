@@ -12,12 +12,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
 
-from activities.flows import FlowActivities
 from activities.ports import LockOutcome, SupplierRefused
-from activities.supplier import SupplierActivities
-from activities.triggers import TriggerActivities
 from domain.flows import FlowRecord
 from domain.products import FlightProduct, Segment
 from domain.rescheduling import (
@@ -30,9 +26,8 @@ from domain.rescheduling import (
     shifted,
 )
 from tests.workflows.conftest import Harness
-from tests.workflows.fakes import FakeSupplier, InMemoryStore
+from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
 from workflows.rescheduling import ReschedulingWorkflow
-from workflows.triggers import TriggerDeliveryWorkflow
 
 RESULT_WAIT = 20.0
 PRODUCT_ID = "prd_1"
@@ -117,23 +112,7 @@ class ReschedulingHarness:
 async def rescheduling_harness(client: Client) -> AsyncIterator[ReschedulingHarness]:
     """A worker of its own for the flow, its triggers and their activities, on its own task queue."""
     harness = ReschedulingHarness(client, f"rescheduling-{uuid.uuid4().hex[:8]}", LockingStore(), MovingSupplier())
-    flows = FlowActivities(harness.store)
-    suppliers = SupplierActivities(harness.supplier)
-    triggers = TriggerActivities(harness.store)
-    worker = Worker(
-        client,
-        task_queue=harness.task_queue,
-        workflows=[ReschedulingWorkflow, TriggerDeliveryWorkflow],
-        activities=[
-            flows.record_flow,
-            flows.acquire_product,
-            suppliers.cancel_at_supplier,
-            suppliers.reschedule_at_supplier,
-            triggers.deliver_event,
-            triggers.mark_failed,
-        ],
-    )
-    async with worker:
+    async with new_worker(client, harness.task_queue, harness.store, harness.supplier):
         yield harness
 
 

@@ -9,7 +9,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.workflows.fakes import WORKFLOWS
+from worker.registry import WORKFLOWS
 from tests.workflows.record_histories import HISTORIES, SCENARIOS
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
