@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from domain.changes import Alternative, ChangeSearch
-from domain.flows import FlowRecord
+from domain.change_pricing import ChangeAlternative, ChangeSearch
+from domain.flow_info import FlowRecord
 from domain.products import ProductSpec, Segment
-from domain.special_requests import SpecialRequestAsk, SupplierAnswer
+from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 
 
 class SupplierRefused(Exception):
@@ -49,9 +49,13 @@ class Supplier(Protocol):
         without effect. Raises :class:`SupplierRefused` when the supplier refuses."""
         ...
 
-    async def change_alternatives(self, product_id: str, search: ChangeSearch, now: datetime) -> list[Alternative]:
-        """Itineraries the product could change to on the searched dates, priced (``domain.changes``).
+    async def change_alternatives(self, product_id: str, search: ChangeSearch, now: datetime) -> list[ChangeAlternative]:
+        """Itineraries the product could change to on the searched dates, priced (``domain.change_pricing``).
         Raises ``DateIncompatible`` / ``SearchInvalid`` for dates that cannot give one."""
+        ...
+
+    async def payment_methods(self, product_id: str) -> list[str]:
+        """How a partner may pay an agent's checkout for this product."""
         ...
 
     async def apply_change(self, product_id: str, itinerary: ProductSpec | None, flow_code: str) -> None:
@@ -59,8 +63,13 @@ class Supplier(Protocol):
         ``flow_code`` succeeds without effect. Raises :class:`SupplierRefused` when the supplier refuses."""
         ...
 
+    async def submit_special_request(self, ask: SpecialRequestAsk) -> timedelta:
+        """Hand a special request to the airline; how long until it is worth asking for the answer."""
+        ...
+
     async def answer_special_request(self, ask: SpecialRequestAsk) -> SupplierAnswer:
-        """The airline's answer to a special request: confirmed or declined (with its reason)."""
+        """The airline's answer to a special request: confirmed or declined (with its reason), or
+        pending with when to ask again."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""API.md §3: partners and agents (admin), and a partner's own webhook URL."""
+"""Admin (docs/api.md#admin): partners and agents (admin), and a partner's own webhook URL."""
 
 from __future__ import annotations
 

@@ -8,26 +8,36 @@ from aiohttp import web
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api import admin, cancellations, changes, checkouts, events, health, reschedulings, reservations, special_requests
+from activities.supplier_factory import build_supplier
+from api import (
+    admin,
+    cancellations,
+    changes,
+    checkouts,
+    events,
+    health,
+    reschedulings,
+    reservations,
+    sandbox_endpoints,
+    special_requests,
+)
 from api.context import SETTINGS, STORE, SUPPLIER, TEMPORAL
 from api.endpoints import Resource
+from api.flow_start import FLOW_STARTER, FlowStarter
 from api.middlewares import authenticate, idempotency, problems, request_log
 from api.openapi import build_openapi
 from config.settings import Settings
 from store.facade import Store, open_store
-from store.suppliers import build_supplier
 
 MAX_BODY = 1024 * 1024
 VERSION = "1.0.0"
 
 
 def resources(settings: Settings) -> list[Resource]:
-    found = [health.resource, admin.resource, reservations.resource, cancellations.resource, events.resource]
-    found.append(reschedulings.resource)
-    found += [changes.resource, checkouts.resource, special_requests.resource]
+    found = [health.resource, admin.resource, reservations.resource, cancellations.resource, events.resource,
+             reschedulings.resource, changes.resource, checkouts.resource, special_requests.resource]
     if settings.sandbox:
-        found.append(reservations.sandbox)
-        found.append(reschedulings.sandbox)
+        found.append(sandbox_endpoints.resource)
     return found
 
 
@@ -52,6 +62,7 @@ def create_app(settings: Settings, *, store: Store | None = None, temporal: Clie
         app[STORE] = store or await open_store(settings.database_url)
         app[TEMPORAL] = temporal or await connect_temporal(settings)
         app[SUPPLIER] = build_supplier(settings, app[STORE].engine)
+        app[FLOW_STARTER] = FlowStarter(app[STORE], app[TEMPORAL], settings)
         yield
         if owned:
             await app[STORE].close()

@@ -1,8 +1,8 @@
-"""API.md §6: allowance → quote → cancel, the flow info, the partner's decision and the agent's quote."""
+"""Cancellations (docs/api.md#cancellations): allowance → quote → cancel, the flow info, the
+partner's decision and the agent's quote. The flow itself is ``workflows.cancellation``."""
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -10,18 +10,22 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.context import SETTINGS, STORE, TEMPORAL
+from api.access import product_state, visible_flow, visible_product
+from api.context import SETTINGS, STORE
 from api.endpoints import Reply, Resource
-from api.flows import product_state, run_update, start_flow, visible_flow, visible_product
-from api.problems import Problem, not_found
+from api.flow_start import NewFlow, starter, update_flow, within_sync_wait
+from api.problems import not_found
+from api.refusals import refused
 from domain.allowance import Allowance, cancellation_allowance
+from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, PartnerDecision
 from domain.codes import FlowKind, new_flow_code
-from domain.flows import AgentQuote, CancellationInfo, CancellationInput, FlowRecord, PartnerDecision
 from domain.money import Money
 from domain.penalty import penalty_for, refund_for
 from domain.products import ProductSpec
+from domain.refusals import Refusal
 from store.accounts import Principal
-from store.flows import Quote
+from store.quotes import Quote
+from store.reservation_records import ProductRecord
 from workflows.cancellation import CancellationWorkflow
 
 resource = Resource("cancellations")
@@ -88,12 +92,20 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-async def _allowance(request: web.Request, who: Principal, product_id: str):  # type: ignore[no-untyped-def]
+async def _allowance(
+    request: web.Request, who: Principal, product_id: str
+) -> tuple[ProductRecord, ProductSpec, Allowance, list[str]]:
     product = await visible_product(request, who, product_id)
     spec: ProductSpec = product.spec
     state = await product_state(request, product)
     allowance, reasons = cancellation_allowance(state, spec.cancellation_policy.mode, _now())
     return product, spec, allowance, reasons
+
+
+def _disallowed(reasons: list[str]) -> Exception:
+    if "flow_in_progress" in reasons:
+        return refused(Refusal.FLOW_IN_PROGRESS, "the product has an active flow; try again when it ends")
+    return refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
 
 
 @resource.route("GET", "/v1/products/{product_id}/cancellation-allowance", summary="May this product be cancelled",
@@ -108,7 +120,7 @@ async def get_allowance(request: web.Request, who: Principal) -> Reply:
 async def create_quote(request: web.Request, who: Principal, body: NewQuote) -> Reply:
     product, spec, allowance, reasons = await _allowance(request, who, request.match_info["product_id"])
     if allowance == "disallowed":
-        raise Problem(409, "cancellation_disallowed", f"the product cannot be cancelled: {', '.join(reasons)}")
+        raise refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
     now = _now()
     resolution: Literal["automatic", "manual"] = "manual" if allowance == "unknown" else "automatic"
     penalty = refund = None
@@ -125,7 +137,7 @@ async def create_quote(request: web.Request, who: Principal, body: NewQuote) -> 
         expires_at=now + request.app[SETTINGS].quote_ttl,
     )
     stored = answer.model_dump(mode="json")
-    await request.app[STORE].flows.save_quote(
+    await request.app[STORE].quotes.save(
         Quote(
             quote_id=answer.quote_id, product_id=product.product_id, partner_id=who.principal_id,
             resolution=resolution, paid=stored["paid"], penalty=stored["penalty"], refund=stored["refund"],
@@ -139,19 +151,17 @@ async def create_quote(request: web.Request, who: Principal, body: NewQuote) -> 
                 roles=("partner",), body=NewCancellation, answers={200: CancellationStarted, 202: CancellationStarted})
 async def cancel(request: web.Request, who: Principal, body: NewCancellation) -> Reply:
     product_id = request.match_info["product_id"]
-    found = await request.app[STORE].flows.quote(body.quote_id)
+    found = await request.app[STORE].quotes.quote(body.quote_id)
     if found is None or found[0].partner_id != who.principal_id or found[0].product_id != product_id:
         raise not_found("quote")
     quote, newest = found
     product, _spec, allowance, reasons = await _allowance(request, who, product_id)
     if not newest:
-        raise Problem(409, "quote_superseded", "a newer quote exists for this product: use the newest one")
+        raise refused(Refusal.QUOTE_SUPERSEDED, "a newer quote exists for this product: use the newest one")
     if quote.expires_at <= _now():
-        raise Problem(410, "quote_expired", "the quote has expired: ask for a new one")
-    if "flow_in_progress" in reasons:
-        raise Problem(409, "flow_in_progress", "the product has an active flow; try again when it ends")
+        raise refused(Refusal.QUOTE_EXPIRED, "the quote has expired: ask for a new one")
     if allowance == "disallowed":
-        raise Problem(409, "cancellation_disallowed", f"the product cannot be cancelled: {', '.join(reasons)}")
+        raise _disallowed(reasons)
 
     settings = request.app[SETTINGS]
     flow_input = CancellationInput(
@@ -168,24 +178,11 @@ async def cancel(request: web.Request, who: Principal, body: NewCancellation) ->
         webhook_retry_for=settings.webhook_retry_for,
     )
     info = flow_input.initial_info()
-    handle = await start_flow(
-        request,
-        FlowRecord(
-            code=info.code, kind=FlowKind.CANCELLATION, product_id=info.product_id,
-            reservation_id=info.reservation_id, partner_id=info.partner_id, status=info.status,
-            terminal=False, info=info.model_dump(mode="json"), at=_now(),
-        ),
-        CancellationWorkflow.run,
-        flow_input,
-    )
+    handle = await starter(request).start(NewFlow(FlowKind.CANCELLATION, info, flow_input))
     if flow_input.resolution == "manual":
         return Reply(202, CancellationStarted(code=info.code, status=info.status))
-    try:
-        # Shielded: giving up waiting must not cancel the workflow-result call's underlying poll.
-        final: CancellationInfo = await asyncio.wait_for(
-            asyncio.shield(handle.result()), settings.sync_wait.total_seconds()
-        )
-    except asyncio.TimeoutError:
+    final: CancellationInfo | None = await within_sync_wait(request, handle.result())
+    if final is None:
         return Reply(202, CancellationStarted(code=info.code, status="processing"))
     return Reply(200, CancellationStarted(code=final.code, status=final.status, penalty=final.penalty,
                                           refund=final.refund))
@@ -194,24 +191,22 @@ async def cancel(request: web.Request, who: Principal, body: NewCancellation) ->
 @resource.route("GET", "/v1/cancellations/{code}", summary="A cancellation's flow info",
                 roles=("partner", "agent"), answers={200: CancellationInfo})
 async def get_cancellation(request: web.Request, who: Principal) -> Reply:
-    code = request.match_info["code"]
-    if not code.startswith("CAN-"):
-        raise not_found("cancellation")
-    return Reply(200, await visible_flow(request, who, code))
+    return Reply(200, await visible_flow(request, who, request.match_info["code"], FlowKind.CANCELLATION,
+                                         "cancellation"))
 
 
 @resource.route("PATCH", "/v1/cancellations/{code}", summary="Accept or reject an agent's quote",
                 roles=("partner",), body=DecisionBody, answers={200: CancellationInfo})
 async def decide(request: web.Request, who: Principal, body: DecisionBody) -> Reply:
-    code = request.match_info["code"]
-    info = await visible_flow(request, who, code)
-    if info.get("decision") is not None or info["status"] not in ("awaiting_partner_decision",):
-        # Finished flows answer from the store: the same decision again is the same 200.
-        if info.get("decision") == body.decision:
-            return Reply(200, info)
-        raise Problem(409, "not_awaiting_decision", f"cancellation {code} is not awaiting a decision")
-    handle = request.app[TEMPORAL].get_workflow_handle(code)
-    result: CancellationInfo = await run_update(handle, CancellationWorkflow.decide, PartnerDecision(decision=body.decision))
+    info = await visible_flow(request, who, request.match_info["code"], FlowKind.CANCELLATION, "cancellation")
+
+    def on_closed(final: CancellationInfo) -> CancellationInfo:
+        if final.repeats(body.decision):
+            return final
+        raise refused(Refusal.NOT_AWAITING_DECISION, f"cancellation {final.code} is not awaiting a decision")
+
+    result = await update_flow(request, info["code"], CancellationWorkflow.decide,
+                               PartnerDecision(decision=body.decision), on_closed)
     return Reply(200, result)
 
 
@@ -226,13 +221,13 @@ async def agent_queue(request: web.Request, who: Principal, query: AgentQueueQue
 @resource.route("POST", "/v1/agent/cancellations/{code}/quote", summary="Quote a manual cancellation",
                 roles=("agent",), body=AgentQuoteBody, answers={200: CancellationInfo})
 async def agent_quote(request: web.Request, who: Principal, body: AgentQuoteBody) -> Reply:
-    code = request.match_info["code"]
-    info = await visible_flow(request, who, code)
-    if info["status"] != "awaiting_agent_quote":
-        raise Problem(409, "not_awaiting_quote", f"cancellation {code} is not awaiting a quote")
-    handle = request.app[TEMPORAL].get_workflow_handle(code)
-    result: CancellationInfo = await run_update(
-        handle, CancellationWorkflow.submit_quote,
-        AgentQuote(penalty=body.penalty, refund=body.refund, note=body.note, agent_id=who.principal_id),
+    info = await visible_flow(request, who, request.match_info["code"], FlowKind.CANCELLATION, "cancellation")
+
+    def on_closed(final: CancellationInfo) -> CancellationInfo:
+        raise refused(Refusal.NOT_AWAITING_QUOTE, f"cancellation {final.code} is not awaiting a quote")
+
+    result = await update_flow(
+        request, info["code"], CancellationWorkflow.submit_quote,
+        AgentQuote(penalty=body.penalty, refund=body.refund, note=body.note, agent_id=who.principal_id), on_closed,
     )
     return Reply(200, result)

@@ -1,33 +1,33 @@
-"""API.md §7 (seed 001 "Changes services"): allowance → alternatives → context (pre-book) → book,
-and the change's flow info. The agent's checkout path is in ``api.checkouts``; both drive
-``workflows.change.ChangeWorkflow`` through the helpers here.
+"""Changes (docs/api.md#changes, seed 001 "Changes services"): allowance → alternatives → context
+(pre-book) → book, and the change's flow info. The agent's checkout path is in ``api.checkouts``;
+both drive ``workflows.change.ChangeWorkflow`` through the helpers here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.context import SETTINGS, STORE, SUPPLIER, TEMPORAL
+from api.access import product_state, visible_flow, visible_product
+from api.context import SETTINGS, STORE, SUPPLIER
 from api.endpoints import Reply, Resource
-from api.flows import opening_record, product_state, run_update, start_flow, visible_flow, visible_product
-from api.problems import Problem, not_found
+from api.flow_start import NewFlow, starter, update_flow, within_sync_wait
+from api.problems import not_found
+from api.refusals import invalid_field, refused
 from domain.allowance import change_allowance
-from domain.change_flows import CONTEXT_PREFIX, Booking, ChangeInfo, ChangeInput, code_of
-from domain.changes import ChangeSearch, DateIncompatible, SearchInvalid, fingerprint
+from domain.change_flow import CONTEXT_PREFIX, Booking, ChangeInfo, ChangeInput, code_of
+from domain.change_pricing import ChangeSearch, DateIncompatible, SearchInvalid, fingerprint
 from domain.codes import FlowKind, new_flow_code
-from domain.flows import is_terminal
 from domain.money import Money
 from domain.products import ProductSpec
+from domain.refusals import Refusal
 from store.accounts import Principal
-from store.changes import ChangeOffer
-from store.reservations import ProductRecord
+from store.change_offers import ChangeOffer
+from store.reservation_records import ProductRecord
 from workflows.change import ChangeWorkflow
 
 resource = Resource("changes")
@@ -98,56 +98,39 @@ async def refuse_unless_changeable(request: web.Request, product: ProductRecord,
     """409 ``flow_in_progress`` or ``change_disallowed`` (reasons in the detail) unless the allowance allows."""
     reasons = await _refusals(request, product, spec)
     if "flow_in_progress" in reasons:
-        raise Problem(409, "flow_in_progress", "the product has an active flow; try again when it ends")
+        raise refused(Refusal.FLOW_IN_PROGRESS, "the product has an active flow; try again when it ends")
     if reasons:
-        raise Problem(409, "change_disallowed", f"the product cannot be changed: {', '.join(reasons)}")
+        raise refused(Refusal.CHANGE_DISALLOWED, f"the product cannot be changed: {', '.join(reasons)}")
 
 
 async def change_info(request: web.Request, who: Principal, code: str | None, manual: bool, what: str) -> ChangeInfo:
     """The change a public id names, as stored, if the caller may see it and it is of the expected path."""
-    if code is None:
-        raise not_found(what)
-    info = ChangeInfo.model_validate(await visible_flow(request, who, code))
+    info = ChangeInfo.model_validate(await visible_flow(request, who, code, FlowKind.CHANGE, what))
     if (info.resolution == "manual") != manual:
         raise not_found(what)
     return info
 
 
 async def run_change_update(request: web.Request, info: ChangeInfo, update: Any, argument: BaseModel) -> ChangeInfo:
-    """The workflow's answer while the change runs; the stored info once it has finished."""
-    if is_terminal(info.status):
-        return info
-    handle = request.app[TEMPORAL].get_workflow_handle(info.code)
-    try:
-        answer: ChangeInfo = await run_update(handle, update, argument)
-        return answer
-    except RPCError as exc:
-        # The flow finished (expired) between reading the store and updating it.
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-    stored = await request.app[STORE].flows.flow(info.code)
-    assert stored is not None  # indexed before its workflow started
-    return ChangeInfo.model_validate(stored.info)
+    """The workflow's answer while the change runs; its final state once it has finished."""
+    answer: ChangeInfo = await update_flow(request, info.code, update, argument, on_closed=lambda final: final)
+    return answer
 
 
 async def book(request: web.Request, info: ChangeInfo, booking: Booking) -> Reply:
     """Book a change and answer with its outcome; booking the same context again answers the same."""
-    try:
-        # Shielded: giving up waiting must not cancel the update call itself.
-        info = await asyncio.wait_for(
-            asyncio.shield(run_change_update(request, info, ChangeWorkflow.book, booking)),
-            request.app[SETTINGS].sync_wait.total_seconds(),
-        )
-    except asyncio.TimeoutError:
+    booked = await within_sync_wait(request, run_change_update(request, info, ChangeWorkflow.book, booking))
+    if booked is None:
         return Reply(202, BookedChange(code=info.code, status="processing"))
+    info = booked
     if info.status == "expired":
         if info.resolution == "manual":
-            raise Problem(410, "checkout_expired", "the checkout has expired: ask the service center for a new one")
-        raise Problem(410, "context_expired", "the change context has expired: search alternatives again")
+            raise refused(Refusal.CHECKOUT_EXPIRED, "the checkout has expired: ask the service center for a new one")
+        raise refused(Refusal.CONTEXT_EXPIRED, "the change context has expired: search alternatives again")
     if info.status == "failed":
-        raise Problem(409, "change_failed", f"the supplier refused the change: {info.failure}")
+        raise refused(Refusal.CHANGE_FAILED, f"the supplier refused the change: {info.failure}")
     if info.status != "modified":
-        raise Problem(409, "not_awaiting_booking", f"change {info.code} is {info.status}")
+        raise refused(Refusal.NOT_AWAITING_BOOKING, f"change {info.code} is {info.status}")
     product = await request.app[STORE].reservations.product(info.product_id)
     return Reply(200, BookedChange(code=info.code, status=info.status, product=product.view() if product else None))
 
@@ -174,15 +157,14 @@ async def search_alternatives(request: web.Request, who: Principal, body: Change
     spec: ProductSpec = product.spec
     await refuse_unless_changeable(request, product, spec)
     if spec.change_policy.manual:
-        raise Problem(409, "manual_change", "this product is changed by the service center: an agent issues a checkout")
+        raise refused(Refusal.MANUAL_CHANGE, "this product is changed by the service center: an agent issues a checkout")
     now = _now()
     try:
         found = await request.app[SUPPLIER].change_alternatives(product.product_id, body, now)
     except DateIncompatible as exc:
-        raise Problem(422, "date_incompatible", str(exc)) from None
+        raise refused(Refusal.DATE_INCOMPATIBLE, str(exc)) from None
     except SearchInvalid as exc:
-        raise Problem(422, "validation_failed", "the request has invalid fields",
-                      errors=[{"field": exc.field, "message": exc.message}]) from None
+        raise invalid_field(exc.field, exc.message) from None
     expires_at = now + request.app[SETTINGS].quote_ttl
     base = fingerprint(product.details)
     offers = [
@@ -213,9 +195,9 @@ async def create_context(request: web.Request, who: Principal, body: NewContext)
     await refuse_unless_changeable(request, product, spec)
     now = _now()
     if offer.expires_at <= now:
-        raise Problem(410, "itinerary_expired", "the alternative has expired: search alternatives again")
+        raise refused(Refusal.ITINERARY_EXPIRED, "the alternative has expired: search alternatives again")
     if offer.base_fingerprint != fingerprint(product.details):
-        raise Problem(409, "itinerary_superseded", "the product changed since this alternative was offered")
+        raise refused(Refusal.ITINERARY_SUPERSEDED, "the product changed since this alternative was offered")
 
     settings = request.app[SETTINGS]
     flow_input = ChangeInput(
@@ -233,7 +215,7 @@ async def create_context(request: web.Request, who: Principal, body: NewContext)
         webhook_retry_for=settings.webhook_retry_for,
     )
     info = flow_input.initial_info()
-    await start_flow(request, opening_record(info, FlowKind.CHANGE), ChangeWorkflow.run, flow_input)
+    await starter(request).start(NewFlow(FlowKind.CHANGE, info, flow_input))
     assert info.context_id is not None
     return Reply(201, ChangeContext(context_id=info.context_id, code=info.code, product_id=info.product_id,
                                     itinerary_id=offer.itinerary_id, total_due=info.total_due,
@@ -251,7 +233,4 @@ async def book_context(request: web.Request, who: Principal, body: BookContext) 
 @resource.route("GET", "/v1/changes/{code}", summary="A change's flow info",
                 roles=("partner", "agent"), answers={200: ChangeInfo})
 async def get_change(request: web.Request, who: Principal) -> Reply:
-    code = request.match_info["code"]
-    if not code.startswith("CF-"):
-        raise not_found("change")
-    return Reply(200, await visible_flow(request, who, code))
+    return Reply(200, await visible_flow(request, who, request.match_info["code"], FlowKind.CHANGE, "change"))

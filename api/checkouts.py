@@ -1,4 +1,4 @@
-"""API.md §7, manual change (seed 001 "Can be modified - Manual process"): the agent issues a checkout,
+"""Manual change (docs/api.md#changes (seed 001 "Can be modified - Manual process"): the agent issues a checkout,
 the partner pre-books it (PreBookCheckout) and books it (BookCheckout). Same flow as the automatic
 change (``ChangeWorkflow``, manual resolution), started when the agent issues the checkout.
 """
@@ -11,12 +11,13 @@ from datetime import datetime, timezone
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from api.access import visible_product
 from api.changes import BookedChange, book, change_info, refuse_unless_changeable, run_change_update
-from api.context import SETTINGS
+from api.context import SETTINGS, SUPPLIER
 from api.endpoints import Reply, Resource
-from api.flows import opening_record, start_flow, visible_product
-from api.problems import Problem
-from domain.change_flows import (
+from api.flow_start import NewFlow, starter
+from api.refusals import invalid_field, refused
+from domain.change_flow import (
     CHECKOUT_CONTEXT_PREFIX,
     CHECKOUT_PREFIX,
     Booking,
@@ -26,9 +27,10 @@ from domain.change_flows import (
     code_of,
 )
 from domain.codes import FlowKind, new_flow_code
-from domain.flows import is_terminal
+from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.products import FlightProduct, ProductSpec, Segment
+from domain.refusals import Refusal
 from store.accounts import Principal
 from workflows.change import ChangeWorkflow
 
@@ -69,15 +71,11 @@ class BookCheckoutBody(_Body):
     payment_method: str = Field(min_length=1, max_length=40)
 
 
-def _invalid(field: str, message: str) -> Problem:
-    return Problem(422, "validation_failed", "the request has invalid fields", errors=[{"field": field, "message": message}])
-
-
 def _context_answer(info: ChangeInfo) -> Reply:
     if info.status == "expired":
-        raise Problem(410, "checkout_expired", "the checkout has expired: ask the service center for a new one")
+        raise refused(Refusal.CHECKOUT_EXPIRED, "the checkout has expired: ask the service center for a new one")
     if info.checkout_context_id is None:
-        raise Problem(409, "not_awaiting_prebook", f"checkout of {info.code} is {info.status}")
+        raise refused(Refusal.NOT_AWAITING_PREBOOK, f"checkout of {info.code} is {info.status}")
     return Reply(201, CheckoutContext(checkout_context_id=info.checkout_context_id, amount=info.total_due,
                                       payment_methods=info.payment_methods, expires_at=info.expires_at))
 
@@ -88,13 +86,13 @@ async def issue_checkout(request: web.Request, who: Principal, body: NewCheckout
     product = await visible_product(request, who, request.match_info["product_id"])
     spec: ProductSpec = product.spec
     if body.amount.currency != spec.price.currency:
-        raise _invalid("amount.currency", f"must be the product's currency, {spec.price.currency}")
+        raise invalid_field("amount.currency", f"must be the product's currency, {spec.price.currency}")
     if body.amount.is_negative():
-        raise _invalid("amount.amount", "must not be negative")
+        raise invalid_field("amount.amount", "must not be negative")
     itinerary = None
     if body.segments is not None:
         if not isinstance(spec, FlightProduct):
-            raise _invalid("segments", "only a flight has segments")
+            raise invalid_field("segments", "only a flight has segments")
         itinerary = _PRODUCT.validate_python({**spec.model_dump(), "segments": body.segments})
     await refuse_unless_changeable(request, product, spec)
 
@@ -110,10 +108,11 @@ async def issue_checkout(request: web.Request, who: Principal, body: NewCheckout
         itinerary=itinerary,
         description=body.description,
         agent_id=who.principal_id,
+        payment_methods=await request.app[SUPPLIER].payment_methods(product.product_id),
         webhook_retry_for=settings.webhook_retry_for,
     )
     info = flow_input.initial_info()
-    await start_flow(request, opening_record(info, FlowKind.CHANGE), ChangeWorkflow.run, flow_input)
+    await starter(request).start(NewFlow(FlowKind.CHANGE, info, flow_input))
     assert info.checkout_id is not None
     return Reply(201, Checkout(checkout_id=info.checkout_id, code=info.code, expires_at=info.expires_at))
 
@@ -128,7 +127,7 @@ async def prebook(request: web.Request, who: Principal, body: PrebookBody) -> Re
     # A finished flow answers from the store (a repeated pre-book gets the same context), so the
     # workflow's own transaction check is made here.
     if is_terminal(prebooked.status) and body.transaction_id != prebooked.reservation_id:
-        raise _invalid("transaction_id", "is not the reservation this checkout was issued for")
+        raise invalid_field("transaction_id", "is not the reservation this checkout was issued for")
     return _context_answer(prebooked)
 
 

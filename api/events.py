@@ -1,4 +1,4 @@
-"""API.md §10: the partner's pull feed of triggers, with each one's delivery state."""
+"""Events (docs/api.md#events, docs/triggers.md): the partner's pull feed of triggers, with each one's delivery state."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""API.md §2: health, the OpenAPI document and its reading page. No auth."""
+"""Operations endpoints (docs/api.md#operations-endpoints): health, the OpenAPI document and its reading page. No auth."""
 
 from __future__ import annotations
 

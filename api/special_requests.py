@@ -1,4 +1,4 @@
-"""API.md §9 (seed 001 "Special-Requests"): the options a product offers, asking for one, and its state.
+"""Special requests (docs/api.md#special-requests, seed 001 "Special-Requests"): the options a product offers, asking for one, and its state.
 
 A special request does not mutate the product, so it is started without the product's
 one-active-flow lock (``domain.special_requests``): it is accepted while a change or a
@@ -13,15 +13,16 @@ from datetime import datetime, timezone
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.access import product_state, visible_flow, visible_product
 from api.context import SETTINGS, STORE
 from api.endpoints import Reply, Resource
-from api.flows import opening_record, product_state, start_flow, visible_flow, visible_product
-from api.problems import Problem, not_found
+from api.flow_start import NewFlow, starter
+from api.refusals import invalid_field, refused
 from domain.codes import FlowKind, new_flow_code
 from domain.products import ProductSpec, SpecialRequestOption
-from domain.special_requests import SpecialRequestInfo, SpecialRequestInput
+from domain.refusals import Refusal
+from domain.special_request_flow import SpecialRequestInfo, SpecialRequestInput
 from store.accounts import Principal
-from workflows.special_request import SpecialRequestWorkflow
 
 resource = Resource("special-requests")
 _RNG = secrets.SystemRandom()
@@ -43,10 +44,6 @@ class SpecialRequestStarted(BaseModel):
     status: str
 
 
-def _unknown(field: str, message: str) -> Problem:
-    return Problem(422, "validation_failed", "the request has invalid fields", errors=[{"field": field, "message": message}])
-
-
 @resource.route("GET", "/v1/products/{product_id}/special-request-options", summary="The special requests a product offers",
                 roles=("partner", "agent"), answers={200: OptionList})
 async def list_options(request: web.Request, who: Principal) -> Reply:
@@ -63,17 +60,17 @@ async def create_special_request(request: web.Request, who: Principal, body: New
     option = next((o for o in spec.special_request_options if o.code == body.code), None)
     if option is None:
         offered = ", ".join(o.code for o in spec.special_request_options) or "none"
-        raise _unknown("code", f"not an option of this product (offered: {offered})")
+        raise invalid_field("code", f"not an option of this product (offered: {offered})")
     reservation = await request.app[STORE].reservations.view(product.reservation_id)
     assert reservation is not None  # the product belongs to it
     if body.traveller_id not in {t["traveller_id"] for t in reservation["travellers"]}:
-        raise _unknown("traveller_id", "not a traveller of this reservation")
+        raise invalid_field("traveller_id", "not a traveller of this reservation")
     # The product's own state still matters (nothing to ask for on a cancelled or flown product);
     # another flow running on it does not.
     state = await product_state(request, product)
     reasons = [r for r in state.common_refusals(datetime.now(timezone.utc)) if r != "flow_in_progress"]
     if reasons:
-        raise Problem(409, "special_request_disallowed", f"no special request on this product: {', '.join(reasons)}")
+        raise refused(Refusal.SPECIAL_REQUEST_DISALLOWED, f"no special request on this product: {', '.join(reasons)}")
 
     settings = request.app[SETTINGS]
     flow_input = SpecialRequestInput(
@@ -84,19 +81,15 @@ async def create_special_request(request: web.Request, who: Principal, body: New
         option=option,
         traveller_id=body.traveller_id,
         note=body.note,
-        supplier_delay=settings.sandbox_supplier_delay,
         webhook_retry_for=settings.webhook_retry_for,
     )
     info = flow_input.initial_info()
-    await start_flow(request, opening_record(info, FlowKind.SPECIAL_REQUEST), SpecialRequestWorkflow.run,
-                     flow_input, exclusive=False)
+    await starter(request).start(NewFlow(FlowKind.SPECIAL_REQUEST, info, flow_input, exclusive=False))
     return Reply(202, SpecialRequestStarted(request_id=info.request_id, status=info.status))
 
 
 @resource.route("GET", "/v1/special-requests/{request_id}", summary="A special request's state",
                 roles=("partner", "agent"), answers={200: SpecialRequestInfo})
 async def get_special_request(request: web.Request, who: Principal) -> Reply:
-    request_id = request.match_info["request_id"]
-    if not request_id.startswith("SR-"):
-        raise not_found("special request")
-    return Reply(200, await visible_flow(request, who, request_id))
+    return Reply(200, await visible_flow(request, who, request.match_info["request_id"], FlowKind.SPECIAL_REQUEST,
+                                         "special request"))

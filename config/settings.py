@@ -1,4 +1,4 @@
-"""Every variable of API.md §2, read and validated once at start-up into one typed object.
+"""Every variable of docs/configuration.md, read and validated once at start-up into one typed object.
 
 A wrong value stops the process with one line naming the variable and what it expects
 (see :func:`exit_on_bad_settings`), so an operator never meets a half-configured service.

@@ -1,4 +1,4 @@
-"""May this product still be cancelled or changed, and why not (API.md §6, §7)."""
+"""May this product still be cancelled or changed, and why not (docs/api.md#cancellations, docs/api.md#changes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Flow codes (API.md §1) and other public ids.
+"""Flow codes (docs/api.md#conventions) and other public ids.
 
 Generators take the random source as an argument: inside a Temporal workflow the
 caller passes ``workflow.random()``, so replaying the workflow yields the same code.

@@ -1,4 +1,4 @@
-"""Money as the contract defines it (API.md §1): a decimal string plus an ISO 4217 code.
+"""Money as the contract defines it (docs/api.md#conventions): a decimal string plus an ISO 4217 code.
 
 Amounts never pass through a float: a float cannot hold ``0.10`` exactly, and an
 after-sales refund that is off by one cent is a support ticket. Every value that
@@ -71,7 +71,7 @@ def minor_units(currency: str) -> int:
 
 
 def round_half_up(amount: Decimal | Fraction | int, currency: str) -> Decimal:
-    """Round to the currency's minor unit, ties away from zero (API.md §4 and §11).
+    """Round to the currency's minor unit, ties away from zero (docs/flows.md#penalty-rule, docs/settlement.md).
 
     Accepts an exact ``Fraction`` so callers that divide (VAT, percentages) can
     round the true quotient once, instead of a 28-digit approximation of it.

@@ -1,4 +1,4 @@
-"""The automatic cancellation penalty rule (API.md §4) and checks on an agent's manual quote (§6)."""
+"""The automatic cancellation penalty rule (docs/flows.md#penalty-rule) and checks on an agent's manual quote (docs/api.md#cancellations)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The ``Aftersales-Signature`` header on triggers (API.md §10).
+"""The ``Aftersales-Signature`` header on triggers (docs/triggers.md).
 
 ``t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``: the timestamp is signed
 with the body so a captured request cannot be replayed later than the receiver's tolerance.

@@ -8,11 +8,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.accounts import Accounts
-from store.changes import ChangeOffers
+from store.change_offers import ChangeOffers
 from store.db import create_engine, migrate
-from store.flows import Events, Flows
+from store.flow_index import FlowIndex
 from store.idempotency import IdempotencyRecords
-from store.reservations import Reservations
+from store.outbox import Outbox
+from store.quotes import Quotes
+from store.reservation_records import Reservations
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,9 @@ class Store:
     accounts: Accounts
     reservations: Reservations
     idempotency: IdempotencyRecords
-    flows: Flows
-    events: Events
+    flows: FlowIndex
+    quotes: Quotes
+    events: Outbox
     change_offers: ChangeOffers
 
     async def ping(self) -> None:
@@ -42,7 +45,8 @@ async def open_store(database_url: str) -> Store:
         accounts=Accounts(engine),
         reservations=Reservations(engine),
         idempotency=IdempotencyRecords(engine),
-        flows=Flows(engine),
-        events=Events(engine),
+        flows=FlowIndex(engine),
+        quotes=Quotes(engine),
+        events=Outbox(engine),
         change_offers=ChangeOffers(engine),
     )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.schema import idempotency_records
 
-# API.md promises at least 24 h; records older than this are purged lazily.
+# docs/api.md#idempotency promises at least 24 h; records older than this are purged lazily.
 RETENTION = timedelta(hours=48)
 
 

@@ -151,7 +151,7 @@ idempotency_records = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False, index=True),
 )
 
-# Change alternatives as offered (API.md §7), so an ``itinerary_id`` can be pre-booked later.
+# Change alternatives as offered (docs/api.md#changes), so an ``itinerary_id`` can be pre-booked later.
 change_offers = sa.Table(
     "change_offers",
     metadata,

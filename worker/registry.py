@@ -7,18 +7,18 @@ from typing import Any
 
 import aiohttp
 
-from activities.flows import FlowActivities
 from activities.ports import EventOutbox, FlowStore, Supplier
-from activities.supplier import SupplierActivities
-from activities.triggers import TriggerActivities
+from activities.supplier_calls import SupplierActivities
+from activities.supplier_factory import build_supplier
+from activities.transitions import FlowActivities
+from activities.webhooks import TriggerActivities
 from config.settings import Settings
 from store.facade import Store
-from store.suppliers import build_supplier
 from workflows.cancellation import CancellationWorkflow
 from workflows.change import ChangeWorkflow
 from workflows.rescheduling import ReschedulingWorkflow
 from workflows.special_request import SpecialRequestWorkflow
-from workflows.triggers import TriggerDeliveryWorkflow
+from workflows.trigger_delivery import TriggerDeliveryWorkflow
 
 WORKFLOWS: list[type] = [
     CancellationWorkflow,
@@ -42,6 +42,7 @@ def activities_over(
         supplier_activities.cancel_at_supplier,
         supplier_activities.reschedule_at_supplier,
         supplier_activities.apply_change,
+        supplier_activities.submit_special_request,
         supplier_activities.ask_special_request,
         triggers.deliver_event,
         triggers.mark_failed,

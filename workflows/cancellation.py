@@ -1,4 +1,5 @@
-"""Cancellation of one product (API.md §6, seed 001 "Cancellations service"). Workflow id = the flow code.
+"""Cancellation of one product (docs/flows.md#cancellation, seed 001 "Cancellations service").
+Workflow id = the flow code.
 
 Automatic: processing → cancelled | failed.
 Manual: awaiting_agent_quote → expired, or → awaiting_partner_decision → no_response | rejected
@@ -10,29 +11,26 @@ from __future__ import annotations
 from typing import Literal
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.codes import FlowKind
-    from domain.flows import (
+    from domain.cancellation_flow import (
         CANCELLATION_COMPLETED,
         CANCELLATION_EXPIRED,
         CANCELLATION_FAILED,
         CANCELLATION_NO_RESPONSE,
         CANCELLATION_QUOTED,
         CANCELLATION_REJECTED,
-        INVALID_QUOTE,
-        NOT_AWAITING_DECISION,
-        NOT_AWAITING_QUOTE,
         AgentQuote,
         CancellationInfo,
         CancellationInput,
         CancellationStatus,
         Decision,
         PartnerDecision,
-        is_terminal,
     )
+    from domain.codes import FlowKind
+    from domain.flow_info import is_terminal
     from domain.penalty import check_agent_quote
+    from domain.refusals import Refusal
 
 from workflows import mechanics
 
@@ -126,18 +124,16 @@ class CancellationWorkflow:
     @submit_quote.validator
     def _validate_quote(self, quote: AgentQuote) -> None:
         if self._awaiting != "quote" or self._quote is not None:
-            raise ApplicationError(
+            raise mechanics.refusal(
+                Refusal.NOT_AWAITING_QUOTE,
                 f"cancellation {self._info.code} is not awaiting a quote (status {self._info.status})",
-                type=NOT_AWAITING_QUOTE,
-                non_retryable=True,
             )
         problems = check_agent_quote(self._info.paid, quote.penalty, quote.refund)
         if problems:
-            raise ApplicationError(
+            raise mechanics.refusal(
+                Refusal.INVALID_QUOTE,
                 "the quote does not add up",
                 [{"field": field, "message": message} for field, message in problems],
-                type=INVALID_QUOTE,
-                non_retryable=True,
             )
 
     @workflow.update
@@ -153,8 +149,7 @@ class CancellationWorkflow:
         if self._decision is not None and decision.decision == self._decision:
             return  # the same decision repeated: answered like the first one
         if self._decision is not None or self._awaiting != "decision":
-            raise ApplicationError(
+            raise mechanics.refusal(
+                Refusal.NOT_AWAITING_DECISION,
                 f"cancellation {self._info.code} is not awaiting a decision (status {self._info.status})",
-                type=NOT_AWAITING_DECISION,
-                non_retryable=True,
             )

@@ -1,4 +1,4 @@
-"""A change of one product (API.md §7, seed 001 "Changes services"). Workflow id = the flow code.
+"""A change of one product (docs/flows.md#change, seed 001 "Changes services"). Workflow id = the flow code.
 
 Started when the partner pre-books an alternative (a context) or when an agent issues a checkout,
 so it holds the product's one-active-flow lock for as long as the price is held:
@@ -16,18 +16,12 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from domain.change_flows import (
+    from domain.change_flow import (
         CHANGE_CHECKOUT_ISSUED,
         CHANGE_COMPLETED,
         CHANGE_EXPIRED,
         CHANGE_FAILED,
         CHECKOUT_CONTEXT_PREFIX,
-        CHECKOUT_EXPIRED,
-        CONTEXT_EXPIRED,
-        INVALID_CHECKOUT,
-        NOT_AWAITING_BOOKING,
-        NOT_AWAITING_PREBOOK,
-        NOT_PREBOOKED,
         Booking,
         ChangeInfo,
         ChangeInput,
@@ -36,14 +30,10 @@ with workflow.unsafe.imports_passed_through():
         public_id,
     )
     from domain.codes import FlowKind
-    from domain.flows import is_terminal
+    from domain.flow_info import is_terminal
+    from domain.refusals import Refusal
 
 from workflows import mechanics
-
-
-def _refuse(message: str, type: str, errors: list[dict[str, str]] | None = None) -> ApplicationError:
-    details = [errors] if errors is not None else []
-    return ApplicationError(message, *details, type=type, non_retryable=True)
 
 
 @workflow.defn(name="ChangeWorkflow")
@@ -111,8 +101,8 @@ class ChangeWorkflow:
 
     def _expired_refusal(self) -> ApplicationError:
         if self._manual:
-            return _refuse(f"checkout of {self._info.code} has expired", CHECKOUT_EXPIRED)
-        return _refuse(f"change context of {self._info.code} has expired", CONTEXT_EXPIRED)
+            return mechanics.refusal(Refusal.CHECKOUT_EXPIRED, f"checkout of {self._info.code} has expired")
+        return mechanics.refusal(Refusal.CONTEXT_EXPIRED, f"change context of {self._info.code} has expired")
 
     @workflow.query
     def info(self) -> ChangeInfo:
@@ -127,11 +117,11 @@ class ChangeWorkflow:
     @prebook.validator
     def _validate_prebook(self, prebooking: Prebooking) -> None:
         if not self._manual:
-            raise _refuse(f"{self._info.code} is not a checkout", NOT_AWAITING_PREBOOK)
+            raise mechanics.refusal(Refusal.NOT_AWAITING_PREBOOK, f"{self._info.code} is not a checkout")
         if prebooking.transaction_id != self._info.reservation_id:
-            raise _refuse(
+            raise mechanics.refusal(
+                Refusal.INVALID_CHECKOUT,
                 "the checkout belongs to another reservation",
-                INVALID_CHECKOUT,
                 [{"field": "transaction_id", "message": "is not the reservation this checkout was issued for"}],
             )
         if self._prebooked:
@@ -139,7 +129,7 @@ class ChangeWorkflow:
         if self._expired():
             raise self._expired_refusal()
         if self._awaiting != "prebook":
-            raise _refuse(f"checkout {self._info.code} is not awaiting a pre-book", NOT_AWAITING_PREBOOK)
+            raise mechanics.refusal(Refusal.NOT_AWAITING_PREBOOK, f"checkout {self._info.code} is not awaiting a pre-book")
 
     @workflow.update
     async def book(self, booking: Booking) -> ChangeInfo:
@@ -156,12 +146,12 @@ class ChangeWorkflow:
         if self._expired():
             raise self._expired_refusal()
         if self._awaiting == "prebook":
-            raise _refuse(f"checkout {self._info.code} must be pre-booked first", NOT_PREBOOKED)
+            raise mechanics.refusal(Refusal.NOT_PREBOOKED, f"checkout {self._info.code} must be pre-booked first")
         if self._awaiting != "booking":
-            raise _refuse(f"change {self._info.code} is not awaiting a booking", NOT_AWAITING_BOOKING)
+            raise mechanics.refusal(Refusal.NOT_AWAITING_BOOKING, f"change {self._info.code} is not awaiting a booking")
         if self._manual and booking.payment_method not in self._info.payment_methods:
-            raise _refuse(
+            raise mechanics.refusal(
+                Refusal.INVALID_CHECKOUT,
                 "unknown payment method",
-                INVALID_CHECKOUT,
                 [{"field": "payment_method", "message": f"must be one of {', '.join(self._info.payment_methods)}"}],
             )

@@ -1,5 +1,6 @@
 """Mechanics every flow kind shares: waiting with a deadline, recording a transition, emitting its trigger,
-and calling the supplier. Activity options are written out here once, so flows never repeat them.
+refusing an update, and calling the supplier. Activity options are written out here once, so flows
+never repeat them.
 """
 
 from __future__ import annotations
@@ -15,22 +16,23 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from domain.codes import FlowKind, new_id
-    from domain.flows import (
+    from domain.activity_names import (
         ACQUIRE_PRODUCT,
+        APPLY_CHANGE,
+        ASK_SPECIAL_REQUEST,
         CANCEL_AT_SUPPLIER,
         RECORD_FLOW,
         RESCHEDULE_AT_SUPPLIER,
+        SUBMIT_SPECIAL_REQUEST,
         SUPPLIER_REFUSED,
-        FlowInfo,
-        FlowRecord,
-        HistoryEntry,
-        is_terminal,
     )
-    from domain.change_flows import APPLY_CHANGE
+    from domain.codes import FlowKind, new_id
+    from domain.flow_info import FlowInfo, FlowRecord, HistoryEntry
     from domain.products import ProductSpec, Segment
+    from domain.refusals import Refusal
+    from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 
-from workflows.triggers import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
+from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
 
 InfoT = TypeVar("InfoT", bound=FlowInfo)
 
@@ -47,10 +49,14 @@ SUPPLIER_RETRY = RetryPolicy(
     non_retryable_error_types=[SUPPLIER_REFUSED],
 )
 
-# A schedule change is never refused, it waits its turn (API.md §1): taking a busy product's lock
+# A schedule change is never refused, it waits its turn (docs/flows.md#one-active-flow-per-product): taking a busy product's lock
 # is retried without limit, backing off to once a minute while the holder's flow runs.
 ACQUIRE_TIMEOUT = timedelta(seconds=30)
 ACQUIRE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+# A special request's airline answers when it says it will (see ``ask_special_request``).
+SUPPLIER_SAYS_WHEN = "supplier-says-when-it-answers"
+PENDING_ASK_AGAIN = timedelta(minutes=15)
 
 
 async def wait_until(condition: Callable[[], bool], limit: timedelta | datetime, summary: str) -> bool:
@@ -90,19 +96,7 @@ async def record_transition(
     )
     # Drawn from the workflow's seeded random, so a replay computes the same id.
     event_id = new_id("evt_", workflow.random()) if event_type else None
-    record = FlowRecord(
-        code=moved.code,
-        kind=kind,
-        product_id=moved.product_id,
-        reservation_id=moved.reservation_id,
-        partner_id=moved.partner_id,
-        status=status,
-        terminal=is_terminal(status),
-        info=moved.model_dump(mode="json"),
-        event_id=event_id,
-        event_type=event_type,
-        at=now,
-    )
+    record = FlowRecord.of(moved, kind, now, event_id, event_type)
     # A local activity: one short database transaction needs no round trip through the server's
     # task queues. It is idempotent, so the re-run a worker crash can cause is harmless.
     push: bool = await workflow.execute_local_activity(
@@ -170,3 +164,35 @@ async def _at_supplier(activity: str, *args: object) -> str | None:
             return exc.cause.message
         raise
     return None
+
+
+async def ask_special_request(ask: SpecialRequestAsk, legacy_delay: timedelta | None) -> SupplierAnswer:
+    """Hand a special request to the airline and wait (on durable timers) for its answer.
+
+    The supplier says when to ask for the answer and may answer ``pending`` with a time to ask
+    again. ``legacy_delay`` is the fixed wait of flows started before the supplier said it itself.
+    """
+    if workflow.patched(SUPPLIER_SAYS_WHEN):
+        wait: timedelta = await workflow.execute_activity(
+            SUBMIT_SPECIAL_REQUEST, ask, result_type=timedelta,
+            start_to_close_timeout=SUPPLIER_TIMEOUT, retry_policy=SUPPLIER_RETRY,
+        )
+    else:
+        wait = legacy_delay or timedelta(0)
+    while True:
+        if wait > timedelta(0):
+            await workflow.sleep(wait, summary="airline answers special requests")
+        answer: SupplierAnswer = await workflow.execute_activity(
+            ASK_SPECIAL_REQUEST, ask, result_type=SupplierAnswer,
+            start_to_close_timeout=SUPPLIER_TIMEOUT, retry_policy=SUPPLIER_RETRY,
+        )
+        if answer.status != "pending":
+            return answer
+        wait = answer.retry_after or PENDING_ASK_AGAIN
+
+
+def refusal(refused: Refusal, message: str, errors: list[dict[str, str]] | None = None) -> ApplicationError:
+    """An update validator's refusal: the gateway maps its type to a problem (``api.refusals``);
+    ``errors`` are the field errors of a 422."""
+    details = [errors] if errors is not None else []
+    return ApplicationError(message, *details, type=refused.value, non_retryable=True)

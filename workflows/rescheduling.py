@@ -1,5 +1,5 @@
-"""Rescheduling of one flight product after an airline's schedule change (API.md §8, seed 001
-"Rescheduling"). Workflow id = the flow code, derived from the supplier's change id.
+"""Rescheduling of one flight product after an airline's schedule change (docs/flows.md#rescheduling,
+seed 001 "Rescheduling"). Workflow id = the flow code, derived from the supplier's change id.
 
 waiting_for_product → awaiting_partner_action → accepted | auto_accepted | failed;
 waiting_for_product → obsolete when the product was cancelled before the change's turn came.
@@ -12,19 +12,19 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from domain.codes import FlowKind
-    from domain.flows import ReschedulingStatus, is_terminal
-    from domain.rescheduling import (
-        NOT_AWAITING_CHOICE,
+    from domain.flow_info import is_terminal
+    from domain.refusals import Refusal
+    from domain.rescheduling_flow import (
         RESCHEDULING_ACCEPTED,
         RESCHEDULING_AUTO_ACCEPTED,
         RESCHEDULING_DETECTED,
         RESCHEDULING_FAILED,
         RESCHEDULING_OBSOLETE,
-        UNKNOWN_ALTERNATIVE,
-        Alternative,
         AlternativeChoice,
+        ReschedulingAlternative,
         ReschedulingInfo,
         ReschedulingInput,
+        ReschedulingStatus,
     )
 
 from workflows import mechanics
@@ -71,7 +71,7 @@ class ReschedulingWorkflow:
             assert chosen is not None  # the validator admits known alternatives only
             await self._apply(chosen, "accepted", RESCHEDULING_ACCEPTED)
 
-    async def _apply(self, alternative: Alternative, status: ReschedulingStatus, event_type: str) -> None:
+    async def _apply(self, alternative: ReschedulingAlternative, status: ReschedulingStatus, event_type: str) -> None:
         product_id, code = self._info.product_id, self._info.code
         if alternative.kind == "refund":
             # A refund is the product cancelled at no penalty: the full price goes back.
@@ -115,17 +115,14 @@ class ReschedulingWorkflow:
         if self._choice is not None or not self._awaiting:
             raise _not_awaiting(self._info)
         if self._info.alternative(choice.alternative_id) is None:
-            raise ApplicationError(
+            raise mechanics.refusal(
+                Refusal.UNKNOWN_ALTERNATIVE,
                 f"rescheduling {self._info.code} has no alternative {choice.alternative_id!r}",
                 [{"field": "alternative_id", "message": "not one of this rescheduling's alternatives"}],
-                type=UNKNOWN_ALTERNATIVE,
-                non_retryable=True,
             )
 
 
 def _not_awaiting(info: ReschedulingInfo) -> ApplicationError:
-    return ApplicationError(
-        f"rescheduling {info.code} is not awaiting a choice (status {info.status})",
-        type=NOT_AWAITING_CHOICE,
-        non_retryable=True,
+    return mechanics.refusal(
+        Refusal.NOT_AWAITING_CHOICE, f"rescheduling {info.code} is not awaiting a choice (status {info.status})"
     )

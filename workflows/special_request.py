@@ -1,8 +1,9 @@
-"""A special request (API.md §9, seed 001 "Special-Requests"). Workflow id = the request id (``SR-…``).
+"""A special request (docs/flows.md#special-request, seed 001 "Special-Requests"). Workflow id = the
+request id (``SR-…``).
 
-requested → confirmed | declined. The airline answers later: the flow sleeps on a durable timer
-for the supplier's delay, then asks the supplier port for its answer, so a worker restart in
-between loses nothing. It never takes the product's lock (see ``domain.special_requests``).
+requested → confirmed | declined. The airline answers later: the flow hands the request to the
+supplier, which says when it will answer, and waits on durable timers for that answer, so a worker
+restart in between loses nothing. It never takes the product's lock (see ``domain.special_request_flow``).
 """
 
 from __future__ import annotations
@@ -11,15 +12,13 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.codes import FlowKind
-    from domain.special_requests import (
-        ASK_SPECIAL_REQUEST,
+    from domain.special_request_flow import (
         SPECIAL_REQUEST_CONFIRMED,
         SPECIAL_REQUEST_DECLINED,
         SpecialRequestAsk,
         SpecialRequestInfo,
         SpecialRequestInput,
         SpecialRequestStatus,
-        SupplierAnswer,
     )
 
 from workflows import mechanics
@@ -35,20 +34,14 @@ class SpecialRequestWorkflow:
     @workflow.run
     async def run(self, input: SpecialRequestInput) -> SpecialRequestInfo:
         await self._move("requested")
-        await workflow.sleep(input.supplier_delay, summary="airline answers special requests")
-        answer = await workflow.execute_activity(
-            ASK_SPECIAL_REQUEST,
-            SpecialRequestAsk(
-                request_id=input.code,
-                product_id=input.product_id,
-                option_code=input.option.code,
-                traveller_id=input.traveller_id,
-                note=input.note,
-            ),
-            result_type=SupplierAnswer,
-            start_to_close_timeout=mechanics.SUPPLIER_TIMEOUT,
-            retry_policy=mechanics.SUPPLIER_RETRY,
+        ask = SpecialRequestAsk(
+            request_id=input.code,
+            product_id=input.product_id,
+            option_code=input.option.code,
+            traveller_id=input.traveller_id,
+            note=input.note,
         )
+        answer = await mechanics.ask_special_request(ask, legacy_delay=input.supplier_delay)
         if answer.status == "confirmed":
             await self._move("confirmed", SPECIAL_REQUEST_CONFIRMED)
         else:

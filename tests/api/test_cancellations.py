@@ -1,4 +1,4 @@
-"""Cancellation over HTTP (API.md §6) on the real dev server, with the worker running the flows."""
+"""Cancellation over HTTP (docs/api.md#cancellations) on the real dev server, with the worker running the flows."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from aiohttp.test_utils import TestClient
 
 from store.facade import Store
-from store.flows import Quote
+from store.quotes import Quote
 from tests.api.conftest import Actor, flight, hotel
 from tests.api.test_foundation import problem
 
@@ -157,7 +157,7 @@ async def test_quote_rules(http: TestClient, partner: Actor, other_partner: Acto
     await problem(await http.post(path, json={"quote_id": second["quote_id"]}, headers=other_partner.headers),
                   404, "not_found")
     past = datetime.now(timezone.utc) - timedelta(minutes=1)
-    await store.flows.save_quote(Quote(
+    await store.quotes.save(Quote(
         quote_id="qt_expired_" + product_id, product_id=product_id, partner_id=partner.id, resolution="automatic",
         paid=first["paid"], penalty=first["penalty"], refund=first["refund"], created_at=past, expires_at=past))
     await problem(await http.post(path, json={"quote_id": "qt_expired_" + product_id}, headers=partner.headers),

@@ -1,4 +1,4 @@
-"""Changes over HTTP (API.md §7) on the real dev server, with the worker running the flows: the automatic
+"""Changes over HTTP (docs/api.md#changes) on the real dev server, with the worker running the flows: the automatic
 path (alternatives → context → book), the agent's checkout path, and every refusal."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
-from domain.change_flows import ChangeInfo
-from store.changes import ChangeOffer
+from domain.change_flow import ChangeInfo
+from store.change_offers import ChangeOffer
 from store.facade import Store
 from tests.api.conftest import Actor, flight, hotel, new_partner
 from tests.api.test_foundation import problem
 from tests.workflows.receiver import WebhookReceiver
-from workflows.triggers import trigger_workflow_id
+from workflows.trigger_delivery import trigger_workflow_id
 
 BOUND_S = 60
 

@@ -1,4 +1,4 @@
-"""The gateway's conventions (API.md §1–§5) over real HTTP, on SQLite and PostgreSQL."""
+"""The gateway's conventions (docs/api.md) over real HTTP, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rescheduling over HTTP (API.md §8) on the real dev server: the sandbox airline's mock, signed
+"""Rescheduling over HTTP (docs/api.md#rescheduling) on the real dev server: the sandbox airline's mock, signed
 triggers to a real webhook, alternatives, the partner's choice, and a change waiting its turn."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
-from api.schedule_changes import receive_schedule_change
+from api.flow_start import FlowStarter
+from api.supplier_intake import receive_schedule_change
 from config.settings import Settings
-from domain.rescheduling import ScheduleChange
+from domain.rescheduling_flow import ScheduleChange
 from store.facade import Store
 from tests.api.conftest import Actor, flight, hotel, new_partner
 from tests.api.test_foundation import problem
@@ -257,8 +258,8 @@ async def test_a_redelivered_push_starts_one_flow(  # type: ignore[no-untyped-de
     change = ScheduleChange(change_id="airline-change-42", product_id=product_id, kind="flight_cancelled")
 
     # Called as a supplier adapter would call it in production: no HTTP, no sandbox.
-    first = await receive_schedule_change(temporal_env.client, settings, store, change)
-    again = await receive_schedule_change(temporal_env.client, settings, store, change)
+    first = await receive_schedule_change(FlowStarter(store, temporal_env.client, settings), store, change)
+    again = await receive_schedule_change(FlowStarter(store, temporal_env.client, settings), store, change)
 
     assert first == again
     assert [f["code"] for f in (await reservation(http, partner, booked["reservation_id"]))["flows"]] == [first]
@@ -268,6 +269,6 @@ async def test_a_redelivered_push_starts_one_flow(  # type: ignore[no-untyped-de
     final = await asyncio.wait_for(temporal_env.client.get_workflow_handle(first).result(), BOUND_S)
     assert final["status"] == "accepted"
     # Delivered once more after the flow finished: still the same flow, nothing restarts.
-    assert await receive_schedule_change(temporal_env.client, settings, store, change) == first
+    assert await receive_schedule_change(FlowStarter(store, temporal_env.client, settings), store, change) == first
     assert len((await reservation(http, partner, booked["reservation_id"]))["flows"]) == 1
     assert hooked.webhook.event_types().count("rescheduling.detected") == 1

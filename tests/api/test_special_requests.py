@@ -1,4 +1,4 @@
-"""Special requests over HTTP (API.md §9) on the real dev server: the sandbox airline answers after
+"""Special requests over HTTP (docs/api.md#special-requests) on the real dev server: the sandbox airline answers after
 ``AFTERSALES_SANDBOX_SUPPLIER_DELAY`` (1 s here); tests wait on the flow's result, never on the clock."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
-from domain.special_requests import SpecialRequestInfo
+from domain.special_request_flow import SpecialRequestInfo
 from tests.api.conftest import Actor, flight, hotel
 from tests.api.test_foundation import problem
 

@@ -1,4 +1,4 @@
-"""Change alternatives and their price (domain.changes), and the change flow's public ids."""
+"""Change alternatives and their price (domain.change_pricing, sandbox.alternatives), and the change flow's public ids."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from domain.change_flows import CHECKOUT_PREFIX, CONTEXT_PREFIX, code_of, public_id
-from domain.changes import ChangeSearch, DateIncompatible, SearchInvalid, alternatives, charges_for, split_legs
+from domain.change_flow import CHECKOUT_PREFIX, CONTEXT_PREFIX, code_of, public_id
+from domain.change_pricing import ChangeSearch, DateIncompatible, SearchInvalid, charges_for
+from sandbox.alternatives import alternatives, split_legs
 from domain.money import Money
 from domain.products import ChangePolicy, FlightProduct, HotelProduct
 

@@ -53,7 +53,7 @@ def test_minor_units_refuses_unknown_currency(code: str) -> None:
         minor_units(code)
 
 
-# --- parsing (API.md §1) ----------------------------------------------------------
+# --- parsing (docs/api.md#conventions) ----------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from domain.money import MINOR_UNITS, Money, minor_units
 from domain.penalty import CancellationTier, check_agent_quote, penalty_for, refund_for
 
-# The sandbox example of API.md §4: 50 % from 168 h before the start, 100 % from 24 h.
+# The sandbox example of docs/api.md#sandbox: 50 % from 168 h before the start, 100 % from 24 h.
 TIERS = [
     CancellationTier(hours_before_start=168, penalty_percent="50"),  # type: ignore[arg-type]
     CancellationTier(hours_before_start=24, penalty_percent="100"),  # type: ignore[arg-type]
@@ -60,7 +60,7 @@ def test_tier_json_schema_shows_percent_as_string() -> None:
     assert schema["properties"]["hours_before_start"]["type"] == "integer"
 
 
-# --- the penalty rule (API.md §4) ---------------------------------------------------------
+# --- the penalty rule (docs/flows.md#penalty-rule) ---------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -173,7 +173,7 @@ def test_penalty_does_not_depend_on_tier_order(
     assert penalty_for(tiers, paid, time_left) == penalty_for(list(reversed(tiers)), paid, time_left)
 
 
-# --- agent quotes (API.md §6) ---------------------------------------------------------------
+# --- agent quotes (docs/api.md#cancellations) ---------------------------------------------------------------
 
 
 def test_valid_agent_quote_has_no_problems() -> None:

@@ -1,4 +1,4 @@
-"""Alternatives of a schedule change (API.md §8): deterministic, exactly one default, money exact."""
+"""Alternatives of a schedule change (docs/api.md#rescheduling): deterministic, exactly one default, money exact."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from domain.flows import is_terminal
+from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.products import Segment
-from domain.rescheduling import ScheduleChange, alternatives_for, rescheduling_code, shifted
+from domain.rescheduling_flow import ScheduleChange, alternatives_for, rescheduling_code, shifted
 
 CET = timezone(timedelta(hours=1))
 PAID = Money.of("240", "EUR")

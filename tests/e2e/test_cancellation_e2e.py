@@ -20,7 +20,7 @@ from store.facade import Store
 from store.schema import events, products
 from tests.api.conftest import ADMIN, Actor, flight, hotel, new_partner, reservation_body
 from tests.workflows.receiver import WebhookReceiver
-from workflows.triggers import trigger_workflow_id
+from workflows.trigger_delivery import trigger_workflow_id
 
 pytestmark = pytest.mark.e2e
 BOUND_S = 90

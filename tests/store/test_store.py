@@ -8,10 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from domain.codes import FlowKind
-from domain.flows import FlowRecord
+from domain.flow_info import FlowRecord
 from store.db import current_revision, head_revision, migrate
 from store.facade import Store
-from store.flows import FlowInProgress
+from store.flow_index import FlowInProgress
 from store.schema import events, product_locks
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

@@ -15,11 +15,11 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from activities.ports import SupplierRefused
-from domain.change_flows import Booking, ChangeInfo, ChangeInput, Prebooking
-from domain.flows import FlowRecord, Resolution
+from domain.change_flow import Booking, ChangeInfo, ChangeInput, Prebooking
+from domain.flow_info import FlowRecord, Resolution
 from domain.money import Money
 from domain.products import FlightProduct, ProductSpec, SpecialRequestOption
-from domain.special_requests import SpecialRequestAsk, SpecialRequestInfo, SpecialRequestInput, SupplierAnswer
+from domain.special_request_flow import SpecialRequestAsk, SpecialRequestInfo, SpecialRequestInput, SupplierAnswer
 from tests.workflows.conftest import Harness
 from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
 from workflows.change import ChangeWorkflow
@@ -78,6 +78,9 @@ class ChangingSupplier(FakeSupplier):
             raise SupplierRefused(self.refusal)
         self.changes.append((product_id, itinerary, flow_code))
 
+    async def submit_special_request(self, ask: SpecialRequestAsk) -> timedelta:
+        return SUPPLIER_DELAY
+
     async def answer_special_request(self, ask: SpecialRequestAsk) -> SupplierAnswer:
         self.asked.append(ask)
         return self.verdict
@@ -116,6 +119,7 @@ def change_input(code: str, resolution: Resolution, now: datetime) -> ChangeInpu
         change_fee=Money.of("30", "EUR") if automatic else None,
         description=None if automatic else "moved to the 13:00 flight by phone",
         agent_id=None if automatic else "agt_1",
+        payment_methods=[] if automatic else ["card", "bank_transfer", "invoice"],
         webhook_retry_for=timedelta(hours=72),
     )
 
@@ -164,7 +168,6 @@ def special_request_input(code: str, note: str | None = None) -> SpecialRequestI
         option=WHEELCHAIR,
         traveller_id="T1",
         note=note,
-        supplier_delay=SUPPLIER_DELAY,
         webhook_retry_for=timedelta(hours=72),
     )
 

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.ports import DeliveryTarget, Supplier, SupplierRefused
-from domain.flows import FlowRecord, event_body
+from domain.flow_info import FlowRecord, event_body
 from worker.registry import WORKFLOWS, activities_over
 
 

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from domain.flows import event_body
+from domain.flow_info import event_body
 from tests.workflows import change_fakes, scenarios
 from tests.workflows.conftest import Harness, find_test_server
 from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker

@@ -14,9 +14,9 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from activities.ports import LockOutcome, SupplierRefused
-from domain.flows import FlowRecord
+from domain.flow_info import FlowRecord
 from domain.products import FlightProduct, Segment
-from domain.rescheduling import (
+from domain.rescheduling_flow import (
     AlternativeChoice,
     ChangeKind,
     ReschedulingInfo,
@@ -46,7 +46,7 @@ ReschedulingHandle = WorkflowHandle[ReschedulingWorkflow, ReschedulingInfo]
 
 @dataclass
 class LockingStore(InMemoryStore):
-    """The in-memory store plus product locks, as :class:`store.flows.Flows` keeps them; tests wait
+    """The in-memory store plus product locks, as :class:`store.flow_index.FlowIndex` keeps them; tests wait
     on :meth:`wait_for` for what the flow records instead of sleeping."""
 
     holders: dict[str, str] = field(default_factory=dict)  # product_id → flow code

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 from temporalio.client import Client, WorkflowHandle
 
-from domain.flows import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision, Resolution
+from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision
+from domain.flow_info import Resolution
 from domain.money import Money
 from workflows.cancellation import CancellationWorkflow
-from workflows.triggers import TriggerDeliveryInput, TriggerDeliveryWorkflow
+from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow
 
 # Bounds on waiting for a result: far above what a run takes, so a hang fails instead of blocking.
 RESULT_WAIT = 20.0

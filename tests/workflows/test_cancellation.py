@@ -1,4 +1,4 @@
-"""Every path of the cancellation flow (API.md §6) on the time-skipping server, over in-memory ports."""
+"""Every path of the cancellation flow (docs/api.md#cancellations) on the time-skipping server, over in-memory ports."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateHandle, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 
-from domain.flows import AgentQuote, CancellationInfo, PartnerDecision
+from domain.cancellation_flow import AgentQuote, CancellationInfo, PartnerDecision
 from domain.money import Money
 from tests.workflows.conftest import Harness
 from tests.workflows.scenarios import (
@@ -23,7 +23,7 @@ from tests.workflows.scenarios import (
     unquoted,
 )
 from workflows.cancellation import CancellationWorkflow
-from workflows.triggers import trigger_workflow_id
+from workflows.trigger_delivery import trigger_workflow_id
 
 CODE = "CAN-TEST0001"
 

@@ -1,4 +1,4 @@
-"""Every path of the change flow (API.md §7) on the time-skipping server, over in-memory ports."""
+"""Every path of the change flow (docs/api.md#changes) on the time-skipping server, over in-memory ports."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from domain.change_flows import Booking, Prebooking
+from domain.change_flow import Booking, Prebooking
 from domain.money import Money
 from tests.workflows.change_fakes import (
     CHECKOUT_TTL,

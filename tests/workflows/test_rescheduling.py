@@ -1,4 +1,4 @@
-"""Every path of the rescheduling flow (API.md §8) on the time-skipping server, over in-memory ports."""
+"""Every path of the rescheduling flow (docs/api.md#rescheduling) on the time-skipping server, over in-memory ports."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.money import Money
-from domain.rescheduling import AlternativeChoice, ReschedulingInfo
+from domain.rescheduling_flow import AlternativeChoice, ReschedulingInfo
 from tests.workflows.rescheduling_fakes import (
     FLIGHT,
     PRODUCT_ID,

@@ -1,4 +1,4 @@
-"""The trigger signature (API.md §10) as a receiver checks it."""
+"""The trigger signature (docs/triggers.md) as a receiver checks it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The special-request flow (API.md §9) on the time-skipping server: the airline's answer after its delay."""
+"""The special-request flow (docs/api.md#special-requests) on the time-skipping server: the airline's answer after its delay."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from domain.special_requests import SpecialRequestAsk
+from domain.special_request_flow import SpecialRequestAsk
 from tests.workflows.change_fakes import (
     DECLINED,
     PRODUCT_ID,

@@ -1,4 +1,4 @@
-"""Trigger delivery (API.md §10) to a real webhook on 127.0.0.1: signed, retried with backoff, failed at the end."""
+"""Trigger delivery (docs/triggers.md) to a real webhook on 127.0.0.1: signed, retried with backoff, failed at the end."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from datetime import datetime, timedelta, timezone
 
 from temporalio.client import WorkflowHandle
 
-from domain.flows import PartnerDecision, event_body
+from domain.cancellation_flow import PartnerDecision
+from domain.flow_info import event_body
 from tests.workflows.conftest import Harness
 from tests.workflows.receiver import WebhookReceiver
 from tests.workflows.scenarios import AGENT_QUOTE, RESULT_WAIT, deliver, finish, start_cancellation
 from workflows.cancellation import CancellationWorkflow
-from workflows.triggers import trigger_workflow_id
+from workflows.trigger_delivery import trigger_workflow_id
 
 EVENT_ID = "evt_test0000000000000001"
 FAST = timedelta(milliseconds=50)

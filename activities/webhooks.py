@@ -15,7 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.ports import DeliveryTarget, EventOutbox
-from domain.flows import DELIVER_EVENT, MARK_EVENT_FAILED
+from domain.activity_names import DELIVER_EVENT, MARK_EVENT_FAILED
 from domain.signature import SIGNATURE_HEADER, sign
 
 DELIVERY_TIMEOUT = aiohttp.ClientTimeout(total=10)

@@ -1,4 +1,4 @@
-"""Special requests (API.md §9, seed 001 "Special-Requests"): the flow's messages.
+"""The special request flow's contract (docs/flows.md#special-request, seed 001 "Special-Requests").
 
 A special request ``SR-…`` is ``requested`` until the airline answers, then ``confirmed`` or
 ``declined``. It is not a mutating flow: it never takes the product's one-active-flow lock, so it
@@ -13,16 +13,14 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from domain.flows import FlowInfo
+from domain.flow_info import FlowInfo
 from domain.products import SpecialRequestOption
 
 SpecialRequestStatus = Literal["requested", "confirmed", "declined"]
-SupplierVerdict = Literal["confirmed", "declined"]
+SupplierVerdict = Literal["confirmed", "declined", "pending"]
 
 SPECIAL_REQUEST_CONFIRMED = "special_request.confirmed"
 SPECIAL_REQUEST_DECLINED = "special_request.declined"
-
-ASK_SPECIAL_REQUEST = "ask_special_request"
 
 
 class SpecialRequestInfo(FlowInfo):
@@ -44,8 +42,9 @@ class SpecialRequestInput(BaseModel):
     option: SpecialRequestOption
     traveller_id: str
     note: str | None = None
-    # How long the airline takes to answer (the sandbox's AFTERSALES_SANDBOX_SUPPLIER_DELAY).
-    supplier_delay: timedelta
+    # Flows started before the supplier said itself when it would answer waited this long;
+    # newer flows ask the supplier (``submit_special_request``) and leave it None.
+    supplier_delay: timedelta | None = None
     webhook_retry_for: timedelta
 
     def initial_info(self) -> SpecialRequestInfo:
@@ -73,5 +72,8 @@ class SpecialRequestAsk(BaseModel):
 
 
 class SupplierAnswer(BaseModel):
+    """The airline's answer; ``pending`` when it has not decided yet: ask again after ``retry_after``."""
+
     status: SupplierVerdict
     reason: str | None = None
+    retry_after: timedelta | None = None

@@ -1,4 +1,4 @@
-"""The flows index, the one-active-flow-per-product lock, cancellation quotes, and the event outbox.
+"""The flows index and the one-active-flow-per-product lock.
 
 ``record_flow`` is the outbox write: the flow's new state and the event reporting it land in
 one transaction, so an event is never lost nor reported for a state that was not stored.
@@ -6,17 +6,16 @@ one transaction, so an event is never lost nor reported for a state that was not
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from activities.ports import DeliveryTarget, LockOutcome
-from domain.flows import FlowRecord, event_body
-from store.schema import events, flows, partners, product_locks, products, quotes
+from activities.ports import LockOutcome
+from domain.flow_info import FlowRecord, event_body
+from store.schema import events, flows, partners, product_locks, products
 
 
 class FlowInProgress(Exception):
@@ -31,23 +30,6 @@ class FlowRow:
     status: str
     info: dict[str, Any]  # the flow info as last recorded
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class Quote:
-    quote_id: str
-    product_id: str
-    partner_id: str
-    resolution: str
-    paid: dict[str, str]
-    penalty: dict[str, str] | None
-    refund: dict[str, str] | None
-    created_at: datetime
-    expires_at: datetime
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 async def _insert_once(conn: AsyncConnection, statement: sa.Insert) -> bool:
@@ -74,7 +56,7 @@ def _index_row(record: FlowRecord) -> sa.Insert:
     )
 
 
-class Flows:
+class FlowIndex:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
@@ -193,79 +175,3 @@ class Flows:
             query = query.where(flows.c.code > after)
         async with self._engine.connect() as conn:
             return [row.info for row in (await conn.execute(query)).all()]
-
-    # --- quotes ---------------------------------------------------------------------------
-
-    async def save_quote(self, quote: Quote) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(quotes.insert().values(**quote.__dict__))
-
-    async def quote(self, quote_id: str) -> tuple[Quote, bool] | None:
-        """The quote and whether it is still the newest of its product (only the newest can be used)."""
-        async with self._engine.connect() as conn:
-            row = (await conn.execute(sa.select(quotes).where(quotes.c.quote_id == quote_id))).first()
-            if row is None:
-                return None
-            newest = (
-                await conn.execute(sa.select(sa.func.max(quotes.c.seq)).where(quotes.c.product_id == row.product_id))
-            ).scalar_one()
-        values = {k: getattr(row, k) for k in Quote.__dataclass_fields__}
-        return Quote(**values), newest == row.seq
-
-
-class Events:
-    """The outbox as the trigger activities see it, and the partner's pull feed."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
-    async def delivery_target(self, event_id: str) -> DeliveryTarget | None:
-        async with self._engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(events.c.payload, partners.c.webhook_url, partners.c.webhook_secret)
-                    .join(partners, partners.c.partner_id == events.c.partner_id)
-                    .where(events.c.event_id == event_id)
-                )
-            ).first()
-        if row is None or not row.webhook_url:
-            return None
-        return DeliveryTarget(url=row.webhook_url, secret=row.webhook_secret, body=json.dumps(row.payload).encode())
-
-    async def record_attempt(self, event_id: str, delivered: bool, detail: str) -> None:
-        values: dict[str, Any] = {"attempts": events.c.attempts + 1, "last_error": None if delivered else detail[:500]}
-        if delivered:
-            values |= {"delivery_status": "delivered", "delivered_at": _now()}
-        async with self._engine.begin() as conn:
-            await conn.execute(events.update().where(events.c.event_id == event_id).values(**values))
-
-    async def mark_failed(self, event_id: str) -> None:
-        async with self._engine.begin() as conn:
-            await conn.execute(
-                events.update()
-                .where(events.c.event_id == event_id, events.c.delivery_status != "delivered")
-                .values(delivery_status="failed")
-            )
-
-    async def feed(self, partner_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
-        """The caller's events in the order they were stored, after the given event id."""
-        query = (
-            sa.select(events.c.payload, events.c.delivery_status, events.c.attempts)
-            .where(events.c.partner_id == partner_id)
-            .order_by(events.c.seq)
-            .limit(limit)
-        )
-        async with self._engine.connect() as conn:
-            if after:
-                seq = (
-                    await conn.execute(
-                        sa.select(events.c.seq).where(events.c.event_id == after, events.c.partner_id == partner_id)
-                    )
-                ).scalar_one_or_none()
-                if seq is None:
-                    return []
-                query = query.where(events.c.seq > seq)
-            rows = (await conn.execute(query)).all()
-        return [
-            {**row.payload, "delivery": {"status": row.delivery_status, "attempts": row.attempts}} for row in rows
-        ]

@@ -9,9 +9,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.ports import FlowStore
-from domain.flows import ACQUIRE_PRODUCT, PRODUCT_BUSY, RECORD_FLOW, FlowRecord
+from domain.activity_names import ACQUIRE_PRODUCT, PRODUCT_BUSY, RECORD_FLOW
+from domain.flow_info import FlowRecord
 
-log = structlog.get_logger("flows")
+log = structlog.get_logger("transitions")
 
 
 class FlowActivities:

@@ -1,4 +1,4 @@
-"""Reservations and products of the embedded sandbox supplier, and the reservation view of API.md §5."""
+"""Reservations and their products, and the reservation view (docs/api.md#reservations)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ class Reservations:
         return reservation_id
 
     async def view(self, reservation_id: str) -> dict[str, Any] | None:
-        """The reservation as API.md §5 shows it, with ``partner_id`` for the caller's ownership check."""
+        """The reservation as docs/api.md#reservations shows it, with ``partner_id`` for the caller's ownership check."""
         async with self._engine.connect() as conn:
             reservation = (
                 await conn.execute(sa.select(reservations).where(reservations.c.reservation_id == reservation_id))

@@ -1,4 +1,4 @@
-"""The change flow's messages (API.md §7): what the gateway starts it with, what it shows, what it accepts.
+"""The change flow's contract (docs/flows.md#change): what the gateway starts it with, what it shows, what it accepts.
 
 One flow ``CF-…`` holds either path of seed 001 "Changes services":
 
@@ -20,29 +20,18 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from domain.changes import PAYMENT_METHODS
 from domain.codes import FlowKind, parse_flow_code
-from domain.flows import FlowInfo, Resolution
+from domain.flow_info import FlowInfo, Resolution
 from domain.money import Money
 from domain.products import ProductSpec
 
 ChangeStatus = Literal["awaiting_booking", "checkout_issued", "checkout_prebooked", "modified", "expired", "failed"]
 
-# Trigger types (API.md §10) a change emits.
+# Trigger types (docs/triggers.md) a change emits.
 CHANGE_CHECKOUT_ISSUED = "change.checkout_issued"
 CHANGE_COMPLETED = "change.completed"
 CHANGE_EXPIRED = "change.expired"
 CHANGE_FAILED = "change.failed"
-
-# ApplicationError types the change's updates refuse with; the gateway maps them to problems.
-CONTEXT_EXPIRED = "context_expired"  # 410
-CHECKOUT_EXPIRED = "checkout_expired"  # 410
-NOT_AWAITING_BOOKING = "not_awaiting_booking"  # 409
-NOT_AWAITING_PREBOOK = "not_awaiting_prebook"  # 409
-NOT_PREBOOKED = "not_prebooked"  # 409
-INVALID_CHECKOUT = "invalid_checkout"  # 422; details[0] is [{"field", "message"}, ...]
-
-APPLY_CHANGE = "apply_change"
 
 CONTEXT_PREFIX = "CTX-"
 CHECKOUT_PREFIX = "CHK-"
@@ -109,6 +98,8 @@ class ChangeInput(BaseModel):
     change_fee: Money | None = None
     description: str | None = None
     agent_id: str | None = None
+    # How the partner may pay an agent's checkout: the supplier's answer when the checkout is issued.
+    payment_methods: list[str] = Field(default_factory=list)
     webhook_retry_for: timedelta
 
     def initial_info(self) -> ChangeInfo:
@@ -130,7 +121,7 @@ class ChangeInput(BaseModel):
             checkout_id=public_id(CHECKOUT_PREFIX, self.code) if manual else None,
             description=self.description,
             agent_id=self.agent_id,
-            payment_methods=list(PAYMENT_METHODS) if manual else [],
+            payment_methods=list(self.payment_methods) if manual else [],
         )
 
 

@@ -1,4 +1,4 @@
-"""Rescheduling (API.md §8, seed 001 "Rescheduling"): an airline's schedule change, the alternatives
+"""Rescheduling (docs/flows.md#rescheduling, seed 001 "Rescheduling"): an airline's schedule change, the alternatives
 offered to the partner, and the messages the rescheduling flow exchanges.
 
 Alternatives are generated here, purely, from the change and the product, when the change is
@@ -17,28 +17,33 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from domain.codes import FlowKind, new_flow_code
-from domain.flows import FlowInfo, ReschedulingStatus
+from domain.flow_info import FlowInfo
 from domain.money import Money
 from domain.products import FlightProduct, Segment
 
 ChangeKind = Literal["time_change", "flight_cancelled"]
 AlternativeKind = Literal["accept_proposed", "rebook", "refund"]
+# A schedule change on a busy product is ``waiting_for_product`` until that flow ends.
+ReschedulingStatus = Literal[
+    "waiting_for_product",
+    "awaiting_partner_action",
+    "accepted",
+    "auto_accepted",
+    "obsolete",
+    "failed",
+]
 
 # The other flights the airline offers: the booked itinerary this many days later ("within a day or two").
 REBOOK_AFTER_DAYS = (1, 2)
 PROPOSED_ID = "proposed"
 REFUND_ID = "refund"
 
-# Trigger types (API.md §10) a rescheduling emits.
+# Trigger types (docs/triggers.md) a rescheduling emits.
 RESCHEDULING_DETECTED = "rescheduling.detected"
 RESCHEDULING_ACCEPTED = "rescheduling.accepted"
 RESCHEDULING_AUTO_ACCEPTED = "rescheduling.auto_accepted"
 RESCHEDULING_FAILED = "rescheduling.failed"
 RESCHEDULING_OBSOLETE = "rescheduling.obsolete"
-
-# ApplicationError types the accept update refuses with; the gateway maps them to problem codes.
-NOT_AWAITING_CHOICE = "not_awaiting_choice"  # 409
-UNKNOWN_ALTERNATIVE = "unknown_alternative"  # 422
 
 
 class ScheduleChange(BaseModel):
@@ -65,7 +70,7 @@ class ScheduleChange(BaseModel):
         return self
 
 
-class Alternative(BaseModel):
+class ReschedulingAlternative(BaseModel):
     alternative_id: str
     kind: AlternativeKind
     segments: list[Segment]  # empty for a refund
@@ -74,23 +79,27 @@ class Alternative(BaseModel):
 
 
 class ReschedulingInfo(FlowInfo):
-    """The flow info of a rescheduling (API.md §8), as GET answers it and as its triggers carry it."""
+    """The flow info of a rescheduling (``GET /v1/reschedulings/{code}``), as its triggers carry it too."""
 
     status: ReschedulingStatus
     change_id: str
     change_kind: ChangeKind
     original_segments: list[Segment]
     proposed_segments: list[Segment]
-    alternatives: list[Alternative]
+    alternatives: list[ReschedulingAlternative]
     decision_deadline: AwareDatetime | None = None
     # The alternative applied: the partner's choice, or the default when the window passed.
     alternative_id: str | None = None
 
-    def alternative(self, alternative_id: str) -> Alternative | None:
+    def alternative(self, alternative_id: str) -> ReschedulingAlternative | None:
         return next((a for a in self.alternatives if a.alternative_id == alternative_id), None)
 
+    def repeats(self, alternative_id: str) -> bool:
+        """The partner sends the choice that was accepted: answered like the first time."""
+        return self.status == "accepted" and self.alternative_id == alternative_id
+
     @property
-    def default_alternative(self) -> Alternative:
+    def default_alternative(self) -> ReschedulingAlternative:
         return next(a for a in self.alternatives if a.default)
 
 
@@ -119,7 +128,7 @@ def shifted(segments: list[Segment], by: timedelta) -> list[Segment]:
 
 def alternatives_for(
     kind: ChangeKind, original: list[Segment], proposed: list[Segment], paid: Money
-) -> list[Alternative]:
+) -> list[ReschedulingAlternative]:
     """The airline's proposal (a time change only), rebookings a day or two later, and a full refund.
 
     Exactly one is the default, applied when the partner does not choose: the airline's proposal,
@@ -134,9 +143,9 @@ def alternatives_for(
         default_id = PROPOSED_ID
     else:
         default_id = min(rebooks, key=lambda r: abs(r[1][0].departure - original[0].departure))[0]
-    found = [Alternative(alternative_id=PROPOSED_ID, kind="accept_proposed", segments=proposed)] if proposed else []
-    found += [Alternative(alternative_id=i, kind="rebook", segments=segments) for i, segments in rebooks]
-    found.append(Alternative(alternative_id=REFUND_ID, kind="refund", segments=[], refund=paid))
+    found = [ReschedulingAlternative(alternative_id=PROPOSED_ID, kind="accept_proposed", segments=proposed)] if proposed else []
+    found += [ReschedulingAlternative(alternative_id=i, kind="rebook", segments=segments) for i, segments in rebooks]
+    found.append(ReschedulingAlternative(alternative_id=REFUND_ID, kind="refund", segments=[], refund=paid))
     return [a.model_copy(update={"default": a.alternative_id == default_id}) for a in found]
 
 

@@ -1,4 +1,4 @@
-"""Delivery of one trigger (API.md §10), retried with exponential backoff for the retry window.
+"""Delivery of one trigger (docs/triggers.md), retried with exponential backoff for the retry window.
 
 One workflow per event, started by the flow that emitted it and abandoned by it, so a
 partner's broken webhook never holds a flow back.
@@ -16,7 +16,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from domain.flows import DELIVER_EVENT, MARK_EVENT_FAILED
+    from domain.activity_names import DELIVER_EVENT, MARK_EVENT_FAILED
 
 MAX_RETRY_INTERVAL = timedelta(hours=1)
 ATTEMPT_TIMEOUT = timedelta(seconds=30)  # the POST itself times out at 10 s; this leaves room for the outbox

@@ -1,4 +1,4 @@
-"""Change alternatives as they were offered (API.md §7): an ``itinerary_id`` names one priced itinerary
+"""Change alternatives as they were offered (docs/api.md#changes): an ``itinerary_id`` names one priced itinerary
 of one product, valid until ``expires_at``, and only against the product version it was priced on."""
 
 from __future__ import annotations

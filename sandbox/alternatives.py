@@ -1,15 +1,4 @@
-"""Change alternatives and their price (API.md §7, seed 001 "Changes services"): pure rules, no I/O.
-
-How an alternative is priced, for every supplier:
-
-- ``fare_difference`` = new fare − fare paid; it may be negative.
-- ``change_fee`` = the product's ``change_policy.change_fee`` (zero when the policy names none).
-- ``total_due`` = ``max(fare_difference, 0) + change_fee``: a cheaper itinerary is not refunded
-  (the residual fare is forfeited, as airlines do on voluntary changes) but the fee is always due,
-  so ``total_due`` is never negative. After the change the product's ``price`` is the fare paid,
-  ``price + max(fare_difference, 0)``.
-
-How the sandbox airline and hotel answer, deterministically for given dates:
+"""How the sandbox airline and hotel answer a change search, deterministically for given dates.
 
 - Flights: the same route, segment structure, flight and connection times, moved to the
   requested ``departure_date`` at three departures a day, 07:00, 13:00 and 19:00 in the first
@@ -23,22 +12,20 @@ How the sandbox airline and hotel answer, deterministically for given dates:
 Refused as ``date_incompatible``: a date before today (in the first departure's offset; UTC for
 hotels), a return before the departure, check-out not after check-in, or dates leaving no
 departure still in the future or no return after the outbound lands.
+
+Each alternative is priced by the rule every supplier shares, ``domain.change_pricing``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
-
+from domain.change_pricing import ChangeAlternative, ChangeSearch, DateIncompatible, SearchInvalid, priced_alternative
 from domain.money import Money, round_half_up
-from domain.products import ChangePolicy, FlightProduct, HotelProduct, ProductSpec, Segment
+from domain.products import FlightProduct, HotelProduct, ProductSpec, Segment
 
 # (local departure time, fare as a share of the fare paid): one row per daily departure.
 FLIGHT_SLOTS: tuple[tuple[time, Decimal], ...] = (
@@ -47,69 +34,9 @@ FLIGHT_SLOTS: tuple[tuple[time, Decimal], ...] = (
     (time(19, 0), Decimal("1.25")),
 )
 
-# How a partner may pay an agent's checkout in the sandbox.
-PAYMENT_METHODS: tuple[str, ...] = ("card", "bank_transfer", "invoice")
 
-_PRODUCT: TypeAdapter[ProductSpec] = TypeAdapter(ProductSpec)
-
-
-class DateIncompatible(ValueError):
-    """The requested dates cannot give an alternative (API.md §7: 422 ``date_incompatible``)."""
-
-
-class SearchInvalid(ValueError):
-    """A search field does not fit the product's kind (a plain 422 naming the field)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-class ChangeSearch(BaseModel):
-    """The dates a partner asks alternatives for: flights use the first two, hotels the last two."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    departure_date: date | None = None
-    return_date: date | None = None
-    check_in: date | None = None
-    check_out: date | None = None
-
-
-class ChangeCharges(BaseModel):
-    """What a change costs the partner (rules in the module docstring)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    fare_difference: Money
-    change_fee: Money
-    total_due: Money
-
-
-class Alternative(BaseModel):
-    """One itinerary the product could change to: the product as it would be, and what it costs."""
-
-    model_config = ConfigDict(frozen=True)
-
-    itinerary: ProductSpec
-    charges: ChangeCharges
-
-
-def charges_for(paid: Money, new_fare: Money, policy: ChangePolicy) -> ChangeCharges:
-    fare_difference = new_fare - paid
-    change_fee = policy.change_fee or Money.zero(paid.currency)
-    due = fare_difference if not fare_difference.is_negative() else Money.zero(paid.currency)
-    return ChangeCharges(fare_difference=fare_difference, change_fee=change_fee, total_due=due + change_fee)
-
-
-def fingerprint(details: dict[str, Any]) -> str:
-    """Names one version of a product's details, so an offer priced against another version is refused."""
-    return hashlib.sha256(json.dumps(details, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def alternatives(product: ProductSpec, search: ChangeSearch, now: datetime) -> list[Alternative]:
-    """The sandbox's alternatives for ``product`` on the searched dates (rules in the module docstring)."""
+def alternatives(product: ProductSpec, search: ChangeSearch, now: datetime) -> list[ChangeAlternative]:
+    """The alternatives for ``product`` on the searched dates (rules in the module docstring)."""
     if isinstance(product, FlightProduct):
         return _flight_alternatives(product, search, now)
     if isinstance(product, HotelProduct):
@@ -117,7 +44,7 @@ def alternatives(product: ProductSpec, search: ChangeSearch, now: datetime) -> l
     return []
 
 
-def _flight_alternatives(product: FlightProduct, search: ChangeSearch, now: datetime) -> list[Alternative]:
+def _flight_alternatives(product: FlightProduct, search: ChangeSearch, now: datetime) -> list[ChangeAlternative]:
     for name in ("check_in", "check_out"):
         if getattr(search, name) is not None:
             raise SearchInvalid(name, "is for hotels: a flight takes departure_date and return_date")
@@ -141,13 +68,13 @@ def _flight_alternatives(product: FlightProduct, search: ChangeSearch, now: date
             continue
         fare = product.price.multiply(share)
         itinerary = product.model_copy(update={"segments": [*moved, *back], "price": fare})
-        found.append(_alternative(product, itinerary))
+        found.append(priced_alternative(product, itinerary))
     if not found:
         raise DateIncompatible("no departure on these dates is still to come, or the return leaves before arriving")
     return found
 
 
-def _hotel_alternative(product: HotelProduct, search: ChangeSearch, now: datetime) -> Alternative:
+def _hotel_alternative(product: HotelProduct, search: ChangeSearch, now: datetime) -> ChangeAlternative:
     for name in ("departure_date", "return_date"):
         if getattr(search, name) is not None:
             raise SearchInvalid(name, "is for flights: a hotel takes check_in and check_out")
@@ -164,16 +91,7 @@ def _hotel_alternative(product: HotelProduct, search: ChangeSearch, now: datetim
     currency = product.price.currency
     fare = Money.of(round_half_up(Fraction(product.price.amount) * nights / paid_nights, currency), currency)
     itinerary = product.model_copy(update={"check_in": search.check_in, "check_out": search.check_out, "price": fare})
-    return _alternative(product, itinerary)
-
-
-def _alternative(product: FlightProduct | HotelProduct, itinerary: FlightProduct | HotelProduct) -> Alternative:
-    """``itinerary`` carries the new fare; the alternative carries the price the product will have."""
-    charges = charges_for(product.price, itinerary.price, product.change_policy)
-    fare_paid = product.price + (charges.total_due - charges.change_fee)
-    # Re-validated: model_copy skips validation, and the moved itinerary must still be a valid product.
-    valid = _PRODUCT.validate_python({**itinerary.model_dump(), "price": fare_paid})
-    return Alternative(itinerary=valid, charges=charges)
+    return priced_alternative(product, itinerary)
 
 
 def split_legs(segments: Sequence[Segment]) -> tuple[list[Segment], list[Segment]]:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.ports import Supplier, SupplierRefused
-from domain.change_flows import APPLY_CHANGE
-from domain.flows import CANCEL_AT_SUPPLIER, RESCHEDULE_AT_SUPPLIER, SUPPLIER_REFUSED
+from domain.activity_names import (
+    APPLY_CHANGE,
+    ASK_SPECIAL_REQUEST,
+    CANCEL_AT_SUPPLIER,
+    RESCHEDULE_AT_SUPPLIER,
+    SUBMIT_SPECIAL_REQUEST,
+    SUPPLIER_REFUSED,
+)
 from domain.products import ProductSpec, Segment
-from domain.special_requests import ASK_SPECIAL_REQUEST, SpecialRequestAsk, SupplierAnswer
+from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 
 
 class SupplierActivities:
@@ -36,6 +44,11 @@ class SupplierActivities:
             await self._supplier.apply_change(product_id, itinerary, flow_code)
         except SupplierRefused as refused:
             raise _refusal(refused) from refused
+
+    @activity.defn(name=SUBMIT_SPECIAL_REQUEST)
+    async def submit_special_request(self, ask: SpecialRequestAsk) -> timedelta:
+        """How long until the airline answers: the flow asks for the answer then."""
+        return await self._supplier.submit_special_request(ask)
 
     @activity.defn(name=ASK_SPECIAL_REQUEST)
     async def ask_special_request(self, ask: SpecialRequestAsk) -> SupplierAnswer:

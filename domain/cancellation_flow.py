@@ -1,0 +1,97 @@
+"""The cancellation flow's contract (docs/flows.md#cancellation, seed 001 "Cancellations service"):
+its statuses, what the gateway starts it with, what it shows, and the messages it accepts.
+
+The rules it decides with are in ``domain.allowance`` (may it be cancelled) and ``domain.penalty``
+(what it costs, and whether an agent's quote adds up).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel
+
+from domain.flow_info import FlowInfo, Resolution
+from domain.money import Money
+
+CancellationStatus = Literal[
+    "awaiting_agent_quote",
+    "awaiting_partner_decision",
+    "processing",
+    "cancelled",
+    "rejected",
+    "no_response",
+    "expired",
+    "failed",
+]
+Decision = Literal["accept", "reject"]
+
+# Trigger types (docs/triggers.md) a cancellation emits.
+CANCELLATION_QUOTED = "cancellation.quoted"
+CANCELLATION_COMPLETED = "cancellation.completed"
+CANCELLATION_REJECTED = "cancellation.rejected"
+CANCELLATION_NO_RESPONSE = "cancellation.no_response"
+CANCELLATION_EXPIRED = "cancellation.expired"
+CANCELLATION_FAILED = "cancellation.failed"
+
+
+class CancellationInfo(FlowInfo):
+    """The seed's FlowInfo for a cancellation (``GET /v1/cancellations/{code}``)."""
+
+    status: CancellationStatus
+    resolution: Resolution
+    paid: Money
+    penalty: Money | None = None
+    refund: Money | None = None
+    agent_note: str | None = None
+    decision_deadline: AwareDatetime | None = None
+    # The partner's answer to an agent quote, so a repeated PATCH can be recognised
+    # even after the flow has finished.
+    decision: Decision | None = None
+
+    def repeats(self, decision: Decision) -> bool:
+        """The partner sends the decision it already made: answered like the first time."""
+        return self.decision is not None and self.decision == decision
+
+
+class CancellationInput(BaseModel):
+    """Everything a cancellation flow needs, fixed when the gateway starts it (workflow id = ``code``)."""
+
+    code: str
+    product_id: str
+    reservation_id: str
+    partner_id: str
+    resolution: Resolution
+    paid: Money
+    penalty: Money | None = None
+    refund: Money | None = None
+    agent_quote_window: timedelta
+    decision_window: timedelta
+    webhook_retry_for: timedelta
+
+    def initial_info(self) -> CancellationInfo:
+        """The flow info before its first transition: what the gateway indexes when it starts the
+        flow, and the state the workflow starts from, so the two never disagree."""
+        return CancellationInfo(
+            code=self.code,
+            product_id=self.product_id,
+            reservation_id=self.reservation_id,
+            partner_id=self.partner_id,
+            status="processing" if self.resolution == "automatic" else "awaiting_agent_quote",
+            resolution=self.resolution,
+            paid=self.paid,
+            penalty=self.penalty,
+            refund=self.refund,
+        )
+
+
+class AgentQuote(BaseModel):
+    penalty: Money
+    refund: Money
+    note: str = ""
+    agent_id: str
+
+
+class PartnerDecision(BaseModel):
+    decision: Decision

@@ -1,0 +1,46 @@
+"""Cancellation quotes as they were given (docs/api.md#cancellations): only the newest quote of a
+product can be used, until it expires."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from store.schema import quotes
+
+
+@dataclass(frozen=True)
+class Quote:
+    quote_id: str
+    product_id: str
+    partner_id: str
+    resolution: str
+    paid: dict[str, str]
+    penalty: dict[str, str] | None
+    refund: dict[str, str] | None
+    created_at: datetime
+    expires_at: datetime
+
+
+class Quotes:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def save(self, quote: Quote) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(quotes.insert().values(**quote.__dict__))
+
+    async def quote(self, quote_id: str) -> tuple[Quote, bool] | None:
+        """The quote and whether it is still the newest of its product (only the newest can be used)."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(sa.select(quotes).where(quotes.c.quote_id == quote_id))).first()
+            if row is None:
+                return None
+            newest = (
+                await conn.execute(sa.select(sa.func.max(quotes.c.seq)).where(quotes.c.product_id == row.product_id))
+            ).scalar_one()
+        values = {k: getattr(row, k) for k in Quote.__dataclass_fields__}
+        return Quote(**values), newest == row.seq
