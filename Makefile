@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BOOTSTRAP_PYTHON := $(or $(shell command -v python3.11 2>/dev/null),python3)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench clean
+.PHONY: run test check bench clean
 
 # Re-installs only when pyproject.toml changes; the stamp is touched only after pip succeeds.
 $(STAMP): pyproject.toml
@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) -m worker.launch
 
-test: $(STAMP)
+# The house rules first (lint, types, layering), then the whole suite.
+test: check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) -m bench.cancellations

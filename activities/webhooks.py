@@ -6,7 +6,6 @@ this activity only reports each attempt and raises when it was not a 2xx.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Literal
 
@@ -41,7 +40,7 @@ class TriggerActivities:
             else:
                 async with aiohttp.ClientSession() as http:
                     status = await self._post(http, target)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             detail = f"{type(exc).__name__}: {exc}"[:500]
             await self._outbox.record_attempt(event_id, delivered=False, detail=detail)
             raise _failed(f"webhook unreachable: {detail}") from exc

@@ -28,15 +28,7 @@ async def visible_product(request: web.Request, who: Principal, product_id: str)
 
 async def product_state(request: web.Request, product: ProductRecord) -> ProductState:
     """The facts an allowance is decided on, the product's active flow included."""
-    holder = await request.app[STORE].flows.lock_holder(product.product_id)
-    return ProductState(
-        kind=product.kind,
-        status=product.status,
-        reservation_status=product.reservation_status,
-        start=product.start,
-        end=product.end,
-        flow_in_progress=holder is not None,
-    )
+    return product.state(await request.app[STORE].flows.lock_holder(product.product_id) is not None)
 
 
 def flow_code(code: str | None, kind: FlowKind, what: str) -> str:

@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.access import product_state, visible_flow, visible_product
 from api.context import SETTINGS, STORE
 from api.endpoints import Reply, Resource
-from api.flow_start import NewFlow, starter, update_flow, within_sync_wait
+from api.flow_start import NewFlow, opening, starter, update_flow, within_sync_wait
 from api.problems import not_found
 from api.refusals import refused
 from domain.allowance import Allowance, cancellation_allowance
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, PartnerDecision
-from domain.codes import FlowKind, new_flow_code
+from domain.codes import FlowKind
 from domain.money import Money
 from domain.penalty import penalty_for, refund_for
 from domain.products import ProductSpec
@@ -29,7 +29,6 @@ from store.reservation_records import ProductRecord
 from workflows.cancellation import CancellationWorkflow
 
 resource = Resource("cancellations")
-_RNG = secrets.SystemRandom()
 
 
 class _Body(BaseModel):
@@ -165,17 +164,13 @@ async def cancel(request: web.Request, who: Principal, body: NewCancellation) ->
 
     settings = request.app[SETTINGS]
     flow_input = CancellationInput(
-        code=new_flow_code(FlowKind.CANCELLATION, _RNG),
-        product_id=product.product_id,
-        reservation_id=product.reservation_id,
-        partner_id=who.principal_id,
-        resolution=quote.resolution,  # type: ignore[arg-type]
+        **opening(request, FlowKind.CANCELLATION, product),
+        resolution=quote.resolution,
         paid=Money.model_validate(quote.paid),
         penalty=Money.model_validate(quote.penalty) if quote.penalty else None,
         refund=Money.model_validate(quote.refund) if quote.refund else None,
         agent_quote_window=settings.agent_quote_window,
         decision_window=settings.decision_window,
-        webhook_retry_for=settings.webhook_retry_for,
     )
     info = flow_input.initial_info()
     handle = await starter(request).start(NewFlow(FlowKind.CANCELLATION, info, flow_input))

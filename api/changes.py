@@ -15,13 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from api.access import product_state, visible_flow, visible_product
 from api.context import SETTINGS, STORE, SUPPLIER
 from api.endpoints import Reply, Resource
-from api.flow_start import NewFlow, starter, update_flow, within_sync_wait
+from api.flow_start import NewFlow, opening, starter, update_flow, within_sync_wait
 from api.problems import not_found
 from api.refusals import invalid_field, refused
 from domain.allowance import change_allowance
 from domain.change_flow import CONTEXT_PREFIX, Booking, ChangeInfo, ChangeInput, code_of
 from domain.change_pricing import ChangeSearch, DateIncompatible, SearchInvalid, fingerprint
-from domain.codes import FlowKind, new_flow_code
+from domain.codes import FlowKind
 from domain.money import Money
 from domain.products import ProductSpec
 from domain.refusals import Refusal
@@ -31,7 +31,6 @@ from store.reservation_records import ProductRecord
 from workflows.change import ChangeWorkflow
 
 resource = Resource("changes")
-_RNG = secrets.SystemRandom()
 _PRODUCT: TypeAdapter[ProductSpec] = TypeAdapter(ProductSpec)
 _SHOWN = {"flight": {"carrier", "segments"}, "hotel": {"hotel", "check_in", "check_out"}}
 
@@ -103,10 +102,11 @@ async def refuse_unless_changeable(request: web.Request, product: ProductRecord,
         raise refused(Refusal.CHANGE_DISALLOWED, f"the product cannot be changed: {', '.join(reasons)}")
 
 
-async def change_info(request: web.Request, who: Principal, code: str | None, manual: bool, what: str) -> ChangeInfo:
-    """The change a public id names, as stored, if the caller may see it and it is of the expected path."""
-    info = ChangeInfo.model_validate(await visible_flow(request, who, code, FlowKind.CHANGE, what))
-    if (info.resolution == "manual") != manual:
+async def change_info(request: web.Request, who: Principal, prefix: str, public_id: str, what: str) -> ChangeInfo:
+    """The change a public id names (``CTX-…`` an automatic change's context; ``CHK-…`` and ``CCX-…``
+    an agent's checkout and its context), as stored, if the caller may see it."""
+    info = ChangeInfo.model_validate(await visible_flow(request, who, code_of(prefix, public_id), FlowKind.CHANGE, what))
+    if (info.resolution == "manual") != (prefix != CONTEXT_PREFIX):
         raise not_found(what)
     return info
 
@@ -179,7 +179,7 @@ async def search_alternatives(request: web.Request, who: Principal, body: Change
     items = [
         AlternativeItem(itinerary_id=offer.itinerary_id, expires_at=expires_at,
                         **_itinerary_fields(alternative.itinerary), **alternative.charges.model_dump())
-        for offer, alternative in zip(offers, found)
+        for offer, alternative in zip(offers, found, strict=True)
     ]
     return Reply(200, Alternatives(items=items))
 
@@ -201,10 +201,7 @@ async def create_context(request: web.Request, who: Principal, body: NewContext)
 
     settings = request.app[SETTINGS]
     flow_input = ChangeInput(
-        code=new_flow_code(FlowKind.CHANGE, _RNG),
-        product_id=product.product_id,
-        reservation_id=product.reservation_id,
-        partner_id=who.principal_id,
+        **opening(request, FlowKind.CHANGE, product),
         resolution="automatic",
         total_due=Money.model_validate(offer.total_due),
         expires_at=now + settings.change_context_ttl,
@@ -212,7 +209,6 @@ async def create_context(request: web.Request, who: Principal, body: NewContext)
         itinerary_id=offer.itinerary_id,
         fare_difference=Money.model_validate(offer.fare_difference),
         change_fee=Money.model_validate(offer.change_fee),
-        webhook_retry_for=settings.webhook_retry_for,
     )
     info = flow_input.initial_info()
     await starter(request).start(NewFlow(FlowKind.CHANGE, info, flow_input))
@@ -225,8 +221,7 @@ async def create_context(request: web.Request, who: Principal, body: NewContext)
 @resource.route("POST", "/v1/change-contexts/{context_id}/book", summary="Book a pre-booked change",
                 roles=("partner",), body=BookContext, answers={200: BookedChange, 202: BookedChange})
 async def book_context(request: web.Request, who: Principal, body: BookContext) -> Reply:
-    code = code_of(CONTEXT_PREFIX, request.match_info["context_id"])
-    info = await change_info(request, who, code, manual=False, what="change context")
+    info = await change_info(request, who, CONTEXT_PREFIX, request.match_info["context_id"], "change context")
     return await book(request, info, Booking(invoice_hint=body.invoice_hint))
 
 

@@ -5,7 +5,6 @@ change (``ChangeWorkflow``, manual resolution), started when the agent issues th
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timezone
 
 from aiohttp import web
@@ -15,7 +14,7 @@ from api.access import visible_product
 from api.changes import BookedChange, book, change_info, refuse_unless_changeable, run_change_update
 from api.context import SETTINGS, SUPPLIER
 from api.endpoints import Reply, Resource
-from api.flow_start import NewFlow, starter
+from api.flow_start import NewFlow, opening, starter
 from api.refusals import invalid_field, refused
 from domain.change_flow import (
     CHECKOUT_CONTEXT_PREFIX,
@@ -24,9 +23,8 @@ from domain.change_flow import (
     ChangeInfo,
     ChangeInput,
     Prebooking,
-    code_of,
 )
-from domain.codes import FlowKind, new_flow_code
+from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.products import FlightProduct, ProductSpec, Segment
@@ -35,7 +33,6 @@ from store.accounts import Principal
 from workflows.change import ChangeWorkflow
 
 resource = Resource("checkouts")
-_RNG = secrets.SystemRandom()
 _PRODUCT: TypeAdapter[ProductSpec] = TypeAdapter(ProductSpec)
 
 
@@ -98,10 +95,7 @@ async def issue_checkout(request: web.Request, who: Principal, body: NewCheckout
 
     settings = request.app[SETTINGS]
     flow_input = ChangeInput(
-        code=new_flow_code(FlowKind.CHANGE, _RNG),
-        product_id=product.product_id,
-        reservation_id=product.reservation_id,
-        partner_id=product.partner_id,
+        **opening(request, FlowKind.CHANGE, product),
         resolution="manual",
         total_due=body.amount,
         expires_at=datetime.now(timezone.utc) + settings.checkout_ttl,
@@ -109,7 +103,6 @@ async def issue_checkout(request: web.Request, who: Principal, body: NewCheckout
         description=body.description,
         agent_id=who.principal_id,
         payment_methods=await request.app[SUPPLIER].payment_methods(product.product_id),
-        webhook_retry_for=settings.webhook_retry_for,
     )
     info = flow_input.initial_info()
     await starter(request).start(NewFlow(FlowKind.CHANGE, info, flow_input))
@@ -120,8 +113,7 @@ async def issue_checkout(request: web.Request, who: Principal, body: NewCheckout
 @resource.route("POST", "/v1/checkouts/{checkout_id}/prebook", summary="Pre-book an agent's checkout",
                 roles=("partner",), body=PrebookBody, answers={201: CheckoutContext})
 async def prebook(request: web.Request, who: Principal, body: PrebookBody) -> Reply:
-    code = code_of(CHECKOUT_PREFIX, request.match_info["checkout_id"])
-    info = await change_info(request, who, code, manual=True, what="checkout")
+    info = await change_info(request, who, CHECKOUT_PREFIX, request.match_info["checkout_id"], "checkout")
     prebooked = await run_change_update(request, info, ChangeWorkflow.prebook,
                                         Prebooking(transaction_id=body.transaction_id))
     # A finished flow answers from the store (a repeated pre-book gets the same context), so the
@@ -134,6 +126,6 @@ async def prebook(request: web.Request, who: Principal, body: PrebookBody) -> Re
 @resource.route("POST", "/v1/checkout-contexts/{checkout_context_id}/book", summary="Book (pay) a pre-booked checkout",
                 roles=("partner",), body=BookCheckoutBody, answers={200: BookedChange, 202: BookedChange})
 async def book_checkout(request: web.Request, who: Principal, body: BookCheckoutBody) -> Reply:
-    code = code_of(CHECKOUT_CONTEXT_PREFIX, request.match_info["checkout_context_id"])
-    info = await change_info(request, who, code, manual=True, what="checkout context")
+    info = await change_info(request, who, CHECKOUT_CONTEXT_PREFIX, request.match_info["checkout_context_id"],
+                             "checkout context")
     return await book(request, info, Booking(payment_method=body.payment_method))

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ValidationError
 from api.problems import Problem, validation_problem
 from store.accounts import Principal
 
-
 # Discriminator tags of request unions: dropped from field paths in 422 answers.
 UNION_TAGS = frozenset({"flight", "hotel", "other"})
 

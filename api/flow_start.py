@@ -12,6 +12,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import random
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -24,16 +27,19 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
-from api.context import SETTINGS, STORE, TEMPORAL
+from api.context import SETTINGS, TEMPORAL
+from api.endpoints import principal
 from api.problems import Problem
 from api.refusals import refused
 from config.settings import Settings
-from domain.codes import FlowKind, parse_flow_code
+from domain.codes import FlowKind, new_flow_code, parse_flow_code
 from domain.flow_info import FlowInfo, FlowRecord
 from domain.refusals import Refusal
 from store.facade import Store
 from store.flow_index import FlowInProgress
+from store.reservation_records import ProductRecord
 from workflows.cancellation import CancellationWorkflow
 from workflows.change import ChangeWorkflow
 from workflows.rescheduling import ReschedulingWorkflow
@@ -41,6 +47,7 @@ from workflows.special_request import SpecialRequestWorkflow
 
 log = structlog.get_logger("api.flow_start")
 T = TypeVar("T")
+ArgT = TypeVar("ArgT", bound=BaseModel)
 InfoT = TypeVar("InfoT", bound=FlowInfo)
 
 # A lock whose workflow never started (the gateway died between the two) is taken back after this.
@@ -86,11 +93,7 @@ class FlowStarter:
         """
         flows = self._store.flows
         record = new.record()
-        if new.exclusive:
-            await self._open(record)
-            indexed = True
-        else:
-            indexed = await flows.index(record)
+        indexed = await self._open(record) if new.exclusive else await flows.index(record)
         try:
             return await self._temporal.start_workflow(
                 WORKFLOW_RUNS[new.kind],
@@ -109,16 +112,15 @@ class FlowStarter:
                 await flows.abandon(record.code)
             raise
 
-    async def _open(self, record: FlowRecord) -> None:
+    async def _open(self, record: FlowRecord) -> bool:
         flows = self._store.flows
         try:
-            await flows.open(record)
-            return
+            return await flows.open(record)
         except FlowInProgress as busy:
             if not await self._reclaim_orphan(busy.holder):
                 raise flow_in_progress(busy.holder) from None
         try:
-            await flows.open(record)
+            return await flows.open(record)
         except FlowInProgress as again:
             raise flow_in_progress(again.holder) from None
 
@@ -146,6 +148,32 @@ def starter(request: web.Request) -> FlowStarter:
     return request.app[FLOW_STARTER]
 
 
+_RNG = secrets.SystemRandom()
+
+
+def new_code(request: web.Request, kind: FlowKind) -> str:
+    """A new flow code. With an ``Idempotency-Key`` it is the same for the same caller, key and
+    route, so a retry whose first answer was lost finds the flow the first attempt started
+    instead of starting another (docs/api.md#idempotency)."""
+    key = request.headers.get("Idempotency-Key")
+    who = principal(request)
+    if not key or who is None:
+        return new_flow_code(kind, _RNG)
+    seed = hashlib.sha256(f"{who.role}:{who.principal_id}\n{key}\n{request.method} {request.path}".encode()).digest()
+    return new_flow_code(kind, random.Random(seed))
+
+
+def opening(request: web.Request, kind: FlowKind, product: ProductRecord) -> dict[str, Any]:
+    """The fields every flow input starts with (``domain.flow_info.FlowInput``) for a flow on ``product``."""
+    return {
+        "code": new_code(request, kind),
+        "product_id": product.product_id,
+        "reservation_id": product.reservation_id,
+        "partner_id": product.partner_id,
+        "webhook_retry_for": request.app[SETTINGS].webhook_retry_for,
+    }
+
+
 def flow_in_progress(holder: str) -> Problem:
     return refused(Refusal.FLOW_IN_PROGRESS, f"the product has an active flow ({holder}); try again when it ends")
 
@@ -158,15 +186,15 @@ async def within_sync_wait(request: web.Request, outcome: Awaitable[T]) -> T | N
     """
     try:
         return await asyncio.wait_for(asyncio.shield(outcome), request.app[SETTINGS].sync_wait.total_seconds())
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return None
 
 
 async def update_flow(
     request: web.Request,
     code: str,
-    update: Callable[..., Awaitable[InfoT]],
-    argument: BaseModel,
+    update: UpdateMethodMultiParam[[Any, ArgT], InfoT],
+    argument: ArgT,
     on_closed: Callable[[InfoT], InfoT],
 ) -> InfoT:
     """Send ``argument`` to the running flow's ``update`` and return its answer.

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from importlib.resources import files
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -25,9 +27,9 @@ class Health(BaseModel):
     database: str
 
 
-async def _check(name: str, probe: asyncio.Future | asyncio.Task | object) -> str:
+async def _check(name: str, probe: Awaitable[object]) -> str:
     try:
-        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)  # type: ignore[arg-type]
+        await asyncio.wait_for(probe, CHECK_TIMEOUT_S)
         return "ok"
     except Exception as exc:  # any failure of a dependency is a "down", never a 500
         log.warning("health_check_failed", part=name, error=type(exc).__name__)
@@ -52,7 +54,7 @@ async def docs(request: web.Request) -> web.Response:
     return web.Response(text=files("api").joinpath("static/docs.html").read_text(), content_type="text/html")
 
 
-def add_documents(app: web.Application, openapi: dict) -> None:
+def add_documents(app: web.Application, openapi: dict[str, Any]) -> None:
     app[OPENAPI] = json.dumps(openapi)
     app.router.add_get("/v1/openapi.json", openapi_json)
     app.router.add_get("/docs", docs)

@@ -7,25 +7,23 @@ cancellation runs, and blocks neither.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timezone
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import product_state, visible_flow, visible_product
-from api.context import SETTINGS, STORE
+from api.context import STORE
 from api.endpoints import Reply, Resource
-from api.flow_start import NewFlow, starter
+from api.flow_start import NewFlow, opening, starter
 from api.refusals import invalid_field, refused
-from domain.codes import FlowKind, new_flow_code
+from domain.codes import FlowKind
 from domain.products import ProductSpec, SpecialRequestOption
 from domain.refusals import Refusal
 from domain.special_request_flow import SpecialRequestInfo, SpecialRequestInput
 from store.accounts import Principal
 
 resource = Resource("special-requests")
-_RNG = secrets.SystemRandom()
 
 
 class OptionList(BaseModel):
@@ -72,16 +70,11 @@ async def create_special_request(request: web.Request, who: Principal, body: New
     if reasons:
         raise refused(Refusal.SPECIAL_REQUEST_DISALLOWED, f"no special request on this product: {', '.join(reasons)}")
 
-    settings = request.app[SETTINGS]
     flow_input = SpecialRequestInput(
-        code=new_flow_code(FlowKind.SPECIAL_REQUEST, _RNG),
-        product_id=product.product_id,
-        reservation_id=product.reservation_id,
-        partner_id=who.principal_id,
+        **opening(request, FlowKind.SPECIAL_REQUEST, product),
         option=option,
         traveller_id=body.traveller_id,
         note=body.note,
-        webhook_retry_for=settings.webhook_retry_for,
     )
     info = flow_input.initial_info()
     await starter(request).start(NewFlow(FlowKind.SPECIAL_REQUEST, info, flow_input, exclusive=False))

@@ -110,8 +110,8 @@ async def main(n: int, concurrency: int, database_url: str | None) -> None:
     if database_url:
         process_env["AFTERSALES_DATABASE_URL"] = database_url
     # The parts' JSON logs stay in the data dir: the worker's flow_transition lines show where time goes.
-    worker_log = open(data / "worker.log", "w")  # noqa: SIM115 - closed with the process
-    api_log = open(data / "api.log", "w")  # noqa: SIM115
+    worker_log = open(data / "worker.log", "w")
+    api_log = open(data / "api.log", "w")
     worker_process = subprocess.Popen([sys.executable, "-m", "worker"], env=process_env, stdout=worker_log,
                                       stderr=subprocess.STDOUT)
     api_process = subprocess.Popen([sys.executable, "-m", "api"], env=process_env, stdout=api_log,

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel
 
-from domain.flow_info import FlowInfo, Resolution
+from domain.flow_info import FlowInfo, FlowInput, Resolution
 from domain.money import Money
 
 CancellationStatus = Literal[
@@ -55,29 +55,21 @@ class CancellationInfo(FlowInfo):
         return self.decision is not None and self.decision == decision
 
 
-class CancellationInput(BaseModel):
-    """Everything a cancellation flow needs, fixed when the gateway starts it (workflow id = ``code``)."""
+class CancellationInput(FlowInput):
+    """Everything a cancellation flow needs, fixed when the gateway starts it."""
 
-    code: str
-    product_id: str
-    reservation_id: str
-    partner_id: str
     resolution: Resolution
     paid: Money
     penalty: Money | None = None
     refund: Money | None = None
     agent_quote_window: timedelta
     decision_window: timedelta
-    webhook_retry_for: timedelta
 
     def initial_info(self) -> CancellationInfo:
         """The flow info before its first transition: what the gateway indexes when it starts the
         flow, and the state the workflow starts from, so the two never disagree."""
         return CancellationInfo(
-            code=self.code,
-            product_id=self.product_id,
-            reservation_id=self.reservation_id,
-            partner_id=self.partner_id,
+            **self.identity(),
             status="processing" if self.resolution == "automatic" else "awaiting_agent_quote",
             resolution=self.resolution,
             paid=self.paid,

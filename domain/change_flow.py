@@ -15,13 +15,12 @@ finds the flow from any of them without another table.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
 from domain.codes import FlowKind, parse_flow_code
-from domain.flow_info import FlowInfo, Resolution
+from domain.flow_info import FlowInfo, FlowInput, Resolution
 from domain.money import Money
 from domain.products import ProductSpec
 
@@ -79,16 +78,12 @@ class ChangeInfo(FlowInfo):
     failure: str | None = None  # the supplier's reason when it refused
 
 
-class ChangeInput(BaseModel):
-    """Everything a change flow needs, fixed when the gateway starts it (workflow id = ``code``).
+class ChangeInput(FlowInput):
+    """Everything a change flow needs, fixed when the gateway starts it.
 
     ``expires_at`` is absolute: the gateway has already told the partner, so the flow keeps that promise.
     """
 
-    code: str
-    product_id: str
-    reservation_id: str
-    partner_id: str
     resolution: Resolution
     total_due: Money
     expires_at: AwareDatetime
@@ -100,15 +95,11 @@ class ChangeInput(BaseModel):
     agent_id: str | None = None
     # How the partner may pay an agent's checkout: the supplier's answer when the checkout is issued.
     payment_methods: list[str] = Field(default_factory=list)
-    webhook_retry_for: timedelta
 
     def initial_info(self) -> ChangeInfo:
         manual = self.resolution == "manual"
         return ChangeInfo(
-            code=self.code,
-            product_id=self.product_id,
-            reservation_id=self.reservation_id,
-            partner_id=self.partner_id,
+            **self.identity(),
             status="checkout_issued" if manual else "awaiting_booking",
             resolution=self.resolution,
             total_due=self.total_due,

@@ -18,11 +18,3 @@ def parse_duration(text: str) -> timedelta:
     if seconds <= 0:
         raise ValueError(f"expected a positive duration, got {text!r}")
     return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit in ("d", "h", "m"):
-        if seconds % _UNIT_SECONDS[unit] == 0:
-            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
-    return f"{seconds}s"

@@ -8,7 +8,7 @@ contract (statuses, input, messages, trigger types) is in its ``*_flow`` module.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -51,6 +51,22 @@ class FlowInfo(BaseModel):
     def version(self) -> int:
         """How many transitions the flow has made: the store keeps the newest it was told of."""
         return len(self.history)
+
+
+class FlowInput(BaseModel):
+    """What every flow is started with (workflow id = ``code``): whose product it is about, and how
+    long its triggers are retried. Each kind's input adds what its flow needs."""
+
+    code: str
+    product_id: str
+    reservation_id: str
+    partner_id: str
+    webhook_retry_for: timedelta
+
+    def identity(self) -> dict[str, str]:
+        """The fields the flow's info starts with."""
+        return {"code": self.code, "product_id": self.product_id, "reservation_id": self.reservation_id,
+                "partner_id": self.partner_id}
 
 
 class FlowRecord(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -134,7 +134,7 @@ class OtherProduct(_ProductBase):
         return self.ends_at
 
 
-ProductSpec = Annotated[Union[FlightProduct, HotelProduct, OtherProduct], Field(discriminator="kind")]
+ProductSpec = Annotated[FlightProduct | HotelProduct | OtherProduct, Field(discriminator="kind")]
 
 
 class ReservationSpec(_Strict):

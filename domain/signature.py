@@ -38,4 +38,6 @@ def verify(secret: str, header: str, body: bytes, tolerance_s: int, now: float) 
         return False
     expected = _digest(secret, timestamp, body)
     # compare_digest on every candidate, without short-circuit, keeps the timing flat.
-    return sum(hmac.compare_digest(expected, candidate) for candidate in candidates) > 0
+    # Compared as bytes: a forged non-ASCII candidate is just a mismatch, never an error.
+    wanted = expected.encode()
+    return sum(hmac.compare_digest(wanted, candidate.encode()) for candidate in candidates) > 0

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from domain.flow_info import FlowInfo
+from domain.flow_info import FlowInfo, FlowInput
 from domain.products import SpecialRequestOption
 
 SpecialRequestStatus = Literal["requested", "confirmed", "declined"]
@@ -34,25 +34,17 @@ class SpecialRequestInfo(FlowInfo):
     reason: str | None = None  # why the airline declined
 
 
-class SpecialRequestInput(BaseModel):
-    code: str
-    product_id: str
-    reservation_id: str
-    partner_id: str
+class SpecialRequestInput(FlowInput):
     option: SpecialRequestOption
     traveller_id: str
     note: str | None = None
     # Flows started before the supplier said itself when it would answer waited this long;
     # newer flows ask the supplier (``submit_special_request``) and leave it None.
     supplier_delay: timedelta | None = None
-    webhook_retry_for: timedelta
 
     def initial_info(self) -> SpecialRequestInfo:
         return SpecialRequestInfo(
-            code=self.code,
-            product_id=self.product_id,
-            reservation_id=self.reservation_id,
-            partner_id=self.partner_id,
+            **self.identity(),
             status="requested",
             request_id=self.code,
             option=self.option,

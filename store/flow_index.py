@@ -56,15 +56,25 @@ def _index_row(record: FlowRecord) -> sa.Insert:
     )
 
 
+async def _indexed(conn: AsyncConnection, code: str) -> bool:
+    return (await conn.execute(sa.select(flows.c.code).where(flows.c.code == code))).first() is not None
+
+
 class FlowIndex:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
     # --- starting a flow ------------------------------------------------------------------
 
-    async def open(self, record: FlowRecord) -> None:
-        """Take the product's lock and index the flow, atomically; raise :class:`FlowInProgress`."""
+    async def open(self, record: FlowRecord) -> bool:
+        """Take the product's lock and index the flow, atomically; raise :class:`FlowInProgress`.
+
+        False, changing nothing, when this flow is indexed already: a retry of the request that
+        opened it (the same Idempotency-Key names the same flow code).
+        """
         async with self._engine.begin() as conn:
+            if await _indexed(conn, record.code):
+                return False
             locked = await _insert_once(
                 conn,
                 product_locks.insert().values(product_id=record.product_id, flow_code=record.code, acquired_at=record.at),
@@ -75,8 +85,11 @@ class FlowIndex:
                         sa.select(product_locks.c.flow_code).where(product_locks.c.product_id == record.product_id)
                     )
                 ).scalar_one_or_none()
+                if holder == record.code:
+                    return False  # its twin, racing, opened it
                 raise FlowInProgress(holder or "unknown")
             await conn.execute(_index_row(record))
+            return True
 
     async def index(self, record: FlowRecord) -> bool:
         """Index a flow without taking the product's lock: a schedule change takes it in its workflow,

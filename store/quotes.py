@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.flow_info import Resolution
 from store.schema import quotes
 
 
@@ -17,7 +18,7 @@ class Quote:
     quote_id: str
     product_id: str
     partner_id: str
-    resolution: str
+    resolution: Resolution
     paid: dict[str, str]
     penalty: dict[str, str] | None
     refund: dict[str, str] | None

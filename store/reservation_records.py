@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.allowance import ProductState
 from domain.products import ProductSpec, ReservationSpec
 from store.schema import flows, products, reservations
 
@@ -40,6 +41,17 @@ class ProductRecord:
     def spec(self) -> ProductSpec:
         return _PRODUCT.validate_python(self.details)
 
+    def state(self, flow_in_progress: bool) -> ProductState:
+        """The facts an allowance is decided on."""
+        return ProductState(
+            kind=self.kind,
+            status=self.status,
+            reservation_status=self.reservation_status,
+            start=self.start,
+            end=self.end,
+            flow_in_progress=flow_in_progress,
+        )
+
     def view(self) -> dict[str, Any]:
         return {
             "product_id": self.product_id,
@@ -51,6 +63,7 @@ class ProductRecord:
         }
 
 
+# Labelled as ProductRecord's fields, so a row becomes a record as it is.
 _PRODUCT_COLUMNS = (
     products.c.product_id,
     products.c.reservation_id,
@@ -58,26 +71,15 @@ _PRODUCT_COLUMNS = (
     reservations.c.status.label("reservation_status"),
     products.c.kind,
     products.c.status,
-    products.c.start_at,
-    products.c.end_at,
+    products.c.start_at.label("start"),
+    products.c.end_at.label("end"),
     products.c.details,
     products.c.cancelled_by,
 )
 
 
-def _product(row: sa.Row[Any]) -> ProductRecord:
-    return ProductRecord(
-        product_id=row.product_id,
-        reservation_id=row.reservation_id,
-        partner_id=row.partner_id,
-        reservation_status=row.reservation_status,
-        kind=row.kind,
-        status=row.status,
-        start=row.start_at,
-        end=row.end_at,
-        details=row.details,
-        cancelled_by=row.cancelled_by,
-    )
+def _product(row: Any) -> ProductRecord:
+    return ProductRecord(**row._mapping)
 
 
 class Reservations:

@@ -3,7 +3,6 @@ an in-process worker, and the gateway over real HTTP on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import sys
@@ -44,7 +43,7 @@ def binary(name: str) -> str:
 async def _postgres_answers() -> bool:
     try:
         conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True

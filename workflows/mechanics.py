@@ -5,7 +5,6 @@ never repeat them.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -66,7 +65,7 @@ async def wait_until(condition: Callable[[], bool], limit: timedelta | datetime,
         return condition()
     try:
         await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return False
     return True
 
@@ -125,7 +124,7 @@ async def emit_trigger(event_id: str, retry_for: timedelta) -> None:
 async def acquire_product(product_id: str, flow_code: str) -> bool:
     """Wait until this flow holds the product's one-active-flow lock, however long another flow
     holds it; False when the product was cancelled meanwhile (there is nothing left to act on)."""
-    return await workflow.execute_activity(
+    acquired: bool = await workflow.execute_activity(
         ACQUIRE_PRODUCT,
         args=[product_id, flow_code],
         result_type=bool,
@@ -133,6 +132,7 @@ async def acquire_product(product_id: str, flow_code: str) -> bool:
         retry_policy=ACQUIRE_RETRY,
         summary="wait for the product's lock",
     )
+    return acquired
 
 
 async def cancel_at_supplier(product_id: str, flow_code: str) -> str | None:

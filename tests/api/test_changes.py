@@ -4,12 +4,10 @@ path (alternatives → context → book), the agent's checkout path, and every r
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
@@ -24,16 +22,6 @@ from workflows.trigger_delivery import trigger_workflow_id
 BOUND_S = 60
 
 
-@dataclass
-class AnnouncingReceiver(WebhookReceiver):
-    """Sets ``arrived`` on each request, so a test waits for a trigger instead of polling for it."""
-
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def _receive(self, request: web.Request) -> web.Response:
-        response = await super()._receive(request)
-        self.arrived.set()
-        return response
 SHORT_CONTEXT = {"AFTERSALES_CHANGE_CONTEXT_TTL": "1s"}
 SHORT_CHECKOUT = {"AFTERSALES_CHECKOUT_TTL": "1s"}
 
@@ -261,7 +249,7 @@ async def test_checkout_issued_prebooked_and_booked(  # type: ignore[no-untyped-
     http: TestClient, agent: Actor, other_partner: Actor, temporal_env: WorkflowEnvironment
 ) -> None:
     hooked = await new_partner(http, "Hooked")
-    async with AnnouncingReceiver(secret=hooked.body["webhook_secret"]) as receiver:
+    async with WebhookReceiver(secret=hooked.body["webhook_secret"]) as receiver:
         response = await http.put("/v1/partner/webhook", json={"url": receiver.url}, headers=hooked.headers)
         assert response.status == 200
         product = manual_flight()
@@ -281,7 +269,7 @@ async def test_checkout_issued_prebooked_and_booked(  # type: ignore[no-untyped-
         assert checkout["checkout_id"].startswith("CHK-") and checkout["expires_at"]
 
         # The partner learns the checkout id from the trigger, signed.
-        await asyncio.wait_for(receiver.arrived.wait(), BOUND_S)
+        await receiver.until(lambda: receiver.received, BOUND_S)
         [received] = receiver.received
         feed = await (await http.get("/v1/events", headers=hooked.headers)).json()
         event = feed["items"][0]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest_asyncio
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
@@ -30,21 +29,12 @@ BOUND_S = 60
 class Webhook(WebhookReceiver):
     """The partner's webhook; a test awaits an event on it instead of sleeping."""
 
-    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
-
-    async def _receive(self, request: web.Request) -> web.Response:
-        response = await super()._receive(request)
-        async with self._arrived:
-            self._arrived.notify_all()
-        return response
-
     def _find(self, event_type: str, code: str) -> dict[str, Any] | None:
         return next((r.body for r in self.received
                      if r.signed and r.body["type"] == event_type and r.body["data"]["code"] == code), None)
 
     async def event(self, event_type: str, code: str) -> dict[str, Any]:
-        async with self._arrived:
-            await asyncio.wait_for(self._arrived.wait_for(lambda: self._find(event_type, code) is not None), BOUND_S)
+        await self.until(lambda: self._find(event_type, code) is not None, BOUND_S)
         found = self._find(event_type, code)
         assert found is not None
         return found

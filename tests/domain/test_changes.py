@@ -10,9 +10,9 @@ import pytest
 
 from domain.change_flow import CHECKOUT_PREFIX, CONTEXT_PREFIX, code_of, public_id
 from domain.change_pricing import ChangeSearch, DateIncompatible, SearchInvalid, charges_for
-from sandbox.alternatives import alternatives, split_legs
 from domain.money import Money
 from domain.products import ChangePolicy, FlightProduct, HotelProduct
+from sandbox.alternatives import alternatives, split_legs
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 CET = timezone(timedelta(hours=1))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: runs real processes (Temporal dev server, worker, gateway)")
 

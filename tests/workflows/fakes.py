@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import aiohttp
 from temporalio.client import Client
@@ -76,6 +80,28 @@ class FakeSupplier:
         self.cancels[flow_code] += 1
         if self.refusal is not None:
             raise SupplierRefused(self.refusal)
+
+
+StoreT = TypeVar("StoreT", bound=InMemoryStore)
+SupplierT = TypeVar("SupplierT", bound=FakeSupplier)
+
+
+@dataclass
+class Harness(Generic[StoreT, SupplierT]):
+    """A client, the task queue a worker of its own polls, and the fakes that worker acts on."""
+
+    client: Client
+    task_queue: str
+    store: StoreT
+    supplier: SupplierT
+
+
+@asynccontextmanager
+async def own_worker(client: Client, prefix: str, store: StoreT, supplier: SupplierT) -> AsyncIterator[Harness[StoreT, SupplierT]]:
+    """A worker of its own for the flows, their triggers and their activities, on its own task queue."""
+    harness = Harness(client, f"{prefix}-{uuid.uuid4().hex[:8]}", store, supplier)
+    async with new_worker(client, harness.task_queue, store, supplier):
+        yield harness
 
 
 def new_worker(

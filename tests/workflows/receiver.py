@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -29,6 +31,7 @@ class WebhookReceiver:
     received: list[Received] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
+    _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def __aenter__(self) -> WebhookReceiver:
         app = web.Application()
@@ -50,11 +53,18 @@ class WebhookReceiver:
         raw = await request.read()
         signed = verify(self.secret, request.headers.get(SIGNATURE_HEADER, ""), raw, 300, time.time())
         self.received.append(Received(json.loads(raw), signed, request.content_type))
+        async with self._arrived:
+            self._arrived.notify_all()
         if not signed:
             return web.Response(status=401)
         if self.failures is None or len(self.received) <= self.failures:
             return web.Response(status=500)
         return web.Response(status=200)
+
+    async def until(self, arrived: Callable[[], object], timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, until ``arrived()`` holds of what was received."""
+        async with self._arrived:
+            await asyncio.wait_for(self._arrived.wait_for(arrived), timeout)
 
     def event_types(self) -> list[str]:
         return [r.body["type"] for r in self.received]

@@ -4,9 +4,8 @@ them, and the drivers of each main path, shared by the tests and the history rec
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,8 +24,7 @@ from domain.rescheduling_flow import (
     new_rescheduling,
     shifted,
 )
-from tests.workflows.conftest import Harness
-from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
+from tests.workflows.fakes import FakeSupplier, Harness, InMemoryStore, own_worker
 from workflows.rescheduling import ReschedulingWorkflow
 
 RESULT_WAIT = 20.0
@@ -100,20 +98,11 @@ class MovingSupplier(FakeSupplier):
         self.moves.append((product_id, segments, flow_code))
 
 
-@dataclass
-class ReschedulingHarness:
-    client: Client
-    task_queue: str
-    store: LockingStore
-    supplier: MovingSupplier
+ReschedulingHarness = Harness[LockingStore, MovingSupplier]
 
 
-@asynccontextmanager
-async def rescheduling_harness(client: Client) -> AsyncIterator[ReschedulingHarness]:
-    """A worker of its own for the flow, its triggers and their activities, on its own task queue."""
-    harness = ReschedulingHarness(client, f"rescheduling-{uuid.uuid4().hex[:8]}", LockingStore(), MovingSupplier())
-    async with new_worker(client, harness.task_queue, harness.store, harness.supplier):
-        yield harness
+def rescheduling_harness(client: Client) -> AbstractAsyncContextManager[ReschedulingHarness]:
+    return own_worker(client, "rescheduling", LockingStore(), MovingSupplier())
 
 
 def rescheduling_input(code: str, kind: ChangeKind) -> ReschedulingInput:

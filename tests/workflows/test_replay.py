@@ -9,8 +9,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from worker.registry import WORKFLOWS
 from tests.workflows.record_histories import HISTORIES, SCENARIOS
+from worker.registry import WORKFLOWS
 
 RECORDED = sorted(HISTORIES.glob("*.json"))
 
