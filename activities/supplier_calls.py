@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -19,6 +22,26 @@ from domain.activity_names import (
 from domain.products import ProductSpec, Segment
 from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 
+# Heartbeats tell Temporal within HEARTBEAT_TIMEOUT (workflows.mechanics) that the worker making a
+# supplier call has died, so another worker retries it at once instead of after the call's timeout.
+HEARTBEAT_EVERY_S = 2.0
+T = TypeVar("T")
+
+
+async def _heartbeating(call: Awaitable[T]) -> T:
+    """Await the supplier's answer, heartbeating while it takes; a refusal becomes the flow's answer."""
+    answer = asyncio.ensure_future(call)
+    try:
+        while True:
+            done, _ = await asyncio.wait({answer}, timeout=HEARTBEAT_EVERY_S)
+            if done:
+                return answer.result()
+            activity.heartbeat()
+    except SupplierRefused as refused:
+        raise _refusal(refused) from refused
+    finally:
+        answer.cancel()
+
 
 class SupplierActivities:
     def __init__(self, supplier: Supplier) -> None:
@@ -26,33 +49,24 @@ class SupplierActivities:
 
     @activity.defn(name=CANCEL_AT_SUPPLIER)
     async def cancel_at_supplier(self, product_id: str, flow_code: str) -> None:
-        try:
-            await self._supplier.cancel_product(product_id, flow_code)
-        except SupplierRefused as refused:
-            raise _refusal(refused) from refused
+        await _heartbeating(self._supplier.cancel_product(product_id, flow_code))
 
     @activity.defn(name=RESCHEDULE_AT_SUPPLIER)
     async def reschedule_at_supplier(self, product_id: str, segments: list[Segment], flow_code: str) -> None:
-        try:
-            await self._supplier.reschedule_product(product_id, segments, flow_code)
-        except SupplierRefused as refused:
-            raise _refusal(refused) from refused
+        await _heartbeating(self._supplier.reschedule_product(product_id, segments, flow_code))
 
     @activity.defn(name=APPLY_CHANGE)
     async def apply_change(self, product_id: str, itinerary: ProductSpec | None, flow_code: str) -> None:
-        try:
-            await self._supplier.apply_change(product_id, itinerary, flow_code)
-        except SupplierRefused as refused:
-            raise _refusal(refused) from refused
+        await _heartbeating(self._supplier.apply_change(product_id, itinerary, flow_code))
 
     @activity.defn(name=SUBMIT_SPECIAL_REQUEST)
     async def submit_special_request(self, ask: SpecialRequestAsk) -> timedelta:
         """How long until the airline answers: the flow asks for the answer then."""
-        return await self._supplier.submit_special_request(ask)
+        return await _heartbeating(self._supplier.submit_special_request(ask))
 
     @activity.defn(name=ASK_SPECIAL_REQUEST)
     async def ask_special_request(self, ask: SpecialRequestAsk) -> SupplierAnswer:
-        return await self._supplier.answer_special_request(ask)
+        return await _heartbeating(self._supplier.answer_special_request(ask))
 
 
 def _refusal(refused: SupplierRefused) -> ApplicationError:

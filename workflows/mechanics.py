@@ -40,8 +40,11 @@ RECORD_TIMEOUT = timedelta(seconds=30)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 # The supplier's cancel is idempotent by flow code, so retrying an outage is safe and giving up
-# is not (a timed-out call may have cancelled). Only a refusal ends it.
+# is not (a timed-out call may have cancelled). Only a refusal ends it. The activity heartbeats
+# while it waits for the supplier, so a worker that dies mid-call is noticed within
+# SUPPLIER_HEARTBEAT_TIMEOUT and the call retried elsewhere, not after SUPPLIER_TIMEOUT.
 SUPPLIER_TIMEOUT = timedelta(minutes=2)
+SUPPLIER_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 SUPPLIER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=timedelta(minutes=5),
@@ -157,6 +160,7 @@ async def _at_supplier(activity: str, *args: object) -> str | None:
             activity,
             args=list(args),
             start_to_close_timeout=SUPPLIER_TIMEOUT,
+            heartbeat_timeout=SUPPLIER_HEARTBEAT_TIMEOUT,
             retry_policy=SUPPLIER_RETRY,
         )
     except ActivityError as exc:
@@ -175,7 +179,8 @@ async def ask_special_request(ask: SpecialRequestAsk, legacy_delay: timedelta | 
     if workflow.patched(SUPPLIER_SAYS_WHEN):
         wait: timedelta = await workflow.execute_activity(
             SUBMIT_SPECIAL_REQUEST, ask, result_type=timedelta,
-            start_to_close_timeout=SUPPLIER_TIMEOUT, retry_policy=SUPPLIER_RETRY,
+            start_to_close_timeout=SUPPLIER_TIMEOUT, heartbeat_timeout=SUPPLIER_HEARTBEAT_TIMEOUT,
+            retry_policy=SUPPLIER_RETRY,
         )
     else:
         wait = legacy_delay or timedelta(0)
@@ -184,7 +189,8 @@ async def ask_special_request(ask: SpecialRequestAsk, legacy_delay: timedelta | 
             await workflow.sleep(wait, summary="airline answers special requests")
         answer: SupplierAnswer = await workflow.execute_activity(
             ASK_SPECIAL_REQUEST, ask, result_type=SupplierAnswer,
-            start_to_close_timeout=SUPPLIER_TIMEOUT, retry_policy=SUPPLIER_RETRY,
+            start_to_close_timeout=SUPPLIER_TIMEOUT, heartbeat_timeout=SUPPLIER_HEARTBEAT_TIMEOUT,
+            retry_policy=SUPPLIER_RETRY,
         )
         if answer.status != "pending":
             return answer
