@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -63,7 +64,10 @@ def create_app(settings: Settings, *, store: Store | None = None, temporal: Clie
         app[TEMPORAL] = temporal or await connect_temporal(settings)
         app[SUPPLIER] = build_supplier(settings, app[STORE].engine)
         app[FLOW_STARTER] = FlowStarter(app[STORE], app[TEMPORAL], settings)
+        reconciler = asyncio.create_task(app[FLOW_STARTER].reconcile_forever())
         yield
+        reconciler.cancel()
+        await asyncio.gather(reconciler, return_exceptions=True)
         if owned:
             await app[STORE].close()
 

@@ -4,6 +4,7 @@ partner's decision and the agent's quote. The flow itself is ``workflows.cancell
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.access import product_state, visible_flow, visible_product
 from api.context import SETTINGS, STORE
 from api.endpoints import Reply, Resource
-from api.flow_start import NewFlow, opening, starter, update_flow, within_sync_wait
+from api.flow_start import NewFlow, opening, start_flow, update_flow, within_sync_wait
 from api.problems import not_found
 from api.refusals import refused
 from domain.allowance import Allowance, cancellation_allowance
@@ -107,6 +108,16 @@ def _disallowed(reasons: list[str]) -> Exception:
     return refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
 
 
+async def _bounded(request: web.Request, info: dict[str, Any], answer: Awaitable[CancellationInfo]) -> Reply:
+    """The flow's answer to a decision or a quote within the sync wait; else 202 with the flow as the
+    store last saw it (the workflow goes on, and GET /v1/cancellations/{code} shows the outcome)."""
+    done = await within_sync_wait(request, answer)
+    if done is None:
+        stored = await request.app[STORE].flows.flow(info["code"])
+        return Reply(202, stored.info if stored else info)
+    return Reply(200, done)
+
+
 @resource.route("GET", "/v1/products/{product_id}/cancellation-allowance", summary="May this product be cancelled",
                 roles=("partner", "agent"), answers={200: CancellationAllowance})
 async def get_allowance(request: web.Request, who: Principal) -> Reply:
@@ -149,34 +160,37 @@ async def create_quote(request: web.Request, who: Principal, body: NewQuote) -> 
 @resource.route("POST", "/v1/products/{product_id}/cancellations", summary="Cancel with a quote",
                 roles=("partner",), body=NewCancellation, answers={200: CancellationStarted, 202: CancellationStarted})
 async def cancel(request: web.Request, who: Principal, body: NewCancellation) -> Reply:
-    product_id = request.match_info["product_id"]
-    found = await request.app[STORE].quotes.quote(body.quote_id)
-    if found is None or found[0].partner_id != who.principal_id or found[0].product_id != product_id:
-        raise not_found("quote")
-    quote, newest = found
-    product, _spec, allowance, reasons = await _allowance(request, who, product_id)
-    if not newest:
-        raise refused(Refusal.QUOTE_SUPERSEDED, "a newer quote exists for this product: use the newest one")
-    if quote.expires_at <= _now():
-        raise refused(Refusal.QUOTE_EXPIRED, "the quote has expired: ask for a new one")
-    if allowance == "disallowed":
-        raise _disallowed(reasons)
+    async def prepare(code: str) -> NewFlow:
+        product_id = request.match_info["product_id"]
+        found = await request.app[STORE].quotes.quote(body.quote_id)
+        if found is None or found[0].partner_id != who.principal_id or found[0].product_id != product_id:
+            raise not_found("quote")
+        quote, newest = found
+        product, _spec, allowance, reasons = await _allowance(request, who, product_id)
+        if not newest:
+            raise refused(Refusal.QUOTE_SUPERSEDED, "a newer quote exists for this product: use the newest one")
+        if quote.expires_at <= _now():
+            raise refused(Refusal.QUOTE_EXPIRED, "the quote has expired: ask for a new one")
+        if allowance == "disallowed":
+            raise _disallowed(reasons)
+        settings = request.app[SETTINGS]
+        flow_input = CancellationInput(
+            **opening(request, code, product),
+            resolution=quote.resolution,
+            paid=Money.model_validate(quote.paid),
+            penalty=Money.model_validate(quote.penalty) if quote.penalty else None,
+            refund=Money.model_validate(quote.refund) if quote.refund else None,
+            agent_quote_window=settings.agent_quote_window,
+            decision_window=settings.decision_window,
+        )
+        return NewFlow(FlowKind.CANCELLATION, flow_input, quote_id=quote.quote_id)
 
-    settings = request.app[SETTINGS]
-    flow_input = CancellationInput(
-        **opening(request, FlowKind.CANCELLATION, product),
-        resolution=quote.resolution,
-        paid=Money.model_validate(quote.paid),
-        penalty=Money.model_validate(quote.penalty) if quote.penalty else None,
-        refund=Money.model_validate(quote.refund) if quote.refund else None,
-        agent_quote_window=settings.agent_quote_window,
-        decision_window=settings.decision_window,
-    )
-    info = flow_input.initial_info()
-    handle = await starter(request).start(NewFlow(FlowKind.CANCELLATION, info, flow_input))
-    if flow_input.resolution == "manual":
+    started = await start_flow(request, FlowKind.CANCELLATION, prepare)
+    info = started.info
+    assert isinstance(info, CancellationInfo)
+    if info.resolution == "manual":
         return Reply(202, CancellationStarted(code=info.code, status=info.status))
-    final: CancellationInfo | None = await within_sync_wait(request, handle.result())
+    final: CancellationInfo | None = await within_sync_wait(request, started.handle.result())
     if final is None:
         return Reply(202, CancellationStarted(code=info.code, status="processing"))
     return Reply(200, CancellationStarted(code=final.code, status=final.status, penalty=final.penalty,
@@ -191,7 +205,7 @@ async def get_cancellation(request: web.Request, who: Principal) -> Reply:
 
 
 @resource.route("PATCH", "/v1/cancellations/{code}", summary="Accept or reject an agent's quote",
-                roles=("partner",), body=DecisionBody, answers={200: CancellationInfo})
+                roles=("partner",), body=DecisionBody, answers={200: CancellationInfo, 202: CancellationInfo})
 async def decide(request: web.Request, who: Principal, body: DecisionBody) -> Reply:
     info = await visible_flow(request, who, request.match_info["code"], FlowKind.CANCELLATION, "cancellation")
 
@@ -200,9 +214,9 @@ async def decide(request: web.Request, who: Principal, body: DecisionBody) -> Re
             return final
         raise refused(Refusal.NOT_AWAITING_DECISION, f"cancellation {final.code} is not awaiting a decision")
 
-    result = await update_flow(request, info["code"], CancellationWorkflow.decide,
-                               PartnerDecision(decision=body.decision), on_closed)
-    return Reply(200, result)
+    return await _bounded(request, info, update_flow(
+        request, info["code"], CancellationWorkflow.decide, PartnerDecision(decision=body.decision), on_closed,
+    ))
 
 
 @resource.route("GET", "/v1/agent/cancellations", summary="The agents' queue of cancellations",
@@ -214,15 +228,14 @@ async def agent_queue(request: web.Request, who: Principal, query: AgentQueueQue
 
 
 @resource.route("POST", "/v1/agent/cancellations/{code}/quote", summary="Quote a manual cancellation",
-                roles=("agent",), body=AgentQuoteBody, answers={200: CancellationInfo})
+                roles=("agent",), body=AgentQuoteBody, answers={200: CancellationInfo, 202: CancellationInfo})
 async def agent_quote(request: web.Request, who: Principal, body: AgentQuoteBody) -> Reply:
     info = await visible_flow(request, who, request.match_info["code"], FlowKind.CANCELLATION, "cancellation")
 
     def on_closed(final: CancellationInfo) -> CancellationInfo:
         raise refused(Refusal.NOT_AWAITING_QUOTE, f"cancellation {final.code} is not awaiting a quote")
 
-    result = await update_flow(
+    return await _bounded(request, info, update_flow(
         request, info["code"], CancellationWorkflow.submit_quote,
         AgentQuote(penalty=body.penalty, refund=body.refund, note=body.note, agent_id=who.principal_id), on_closed,
-    )
-    return Reply(200, result)
+    ))

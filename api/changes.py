@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from api.access import product_state, visible_flow, visible_product
 from api.context import SETTINGS, STORE, SUPPLIER
 from api.endpoints import Reply, Resource
-from api.flow_start import NewFlow, opening, starter, update_flow, within_sync_wait
+from api.flow_start import NewFlow, opening, start_flow, update_flow, within_sync_wait
 from api.problems import not_found
 from api.refusals import invalid_field, refused
 from domain.allowance import change_allowance
@@ -187,34 +187,33 @@ async def search_alternatives(request: web.Request, who: Principal, body: Change
 @resource.route("POST", "/v1/change-contexts", summary="Pre-book an alternative: hold its price",
                 roles=("partner",), body=NewContext, answers={201: ChangeContext})
 async def create_context(request: web.Request, who: Principal, body: NewContext) -> Reply:
-    offer = await request.app[STORE].change_offers.offer(body.itinerary_id)
-    if offer is None or offer.partner_id != who.principal_id:
-        raise not_found("itinerary")
-    product = await visible_product(request, who, offer.product_id)
-    spec: ProductSpec = product.spec
-    await refuse_unless_changeable(request, product, spec)
-    now = _now()
-    if offer.expires_at <= now:
-        raise refused(Refusal.ITINERARY_EXPIRED, "the alternative has expired: search alternatives again")
-    if offer.base_fingerprint != fingerprint(product.details):
-        raise refused(Refusal.ITINERARY_SUPERSEDED, "the product changed since this alternative was offered")
+    async def prepare(code: str) -> NewFlow:
+        offer = await request.app[STORE].change_offers.offer(body.itinerary_id)
+        if offer is None or offer.partner_id != who.principal_id:
+            raise not_found("itinerary")
+        product = await visible_product(request, who, offer.product_id)
+        spec: ProductSpec = product.spec
+        await refuse_unless_changeable(request, product, spec)
+        now = _now()
+        if offer.expires_at <= now:
+            raise refused(Refusal.ITINERARY_EXPIRED, "the alternative has expired: search alternatives again")
+        if offer.base_fingerprint != fingerprint(product.details):
+            raise refused(Refusal.ITINERARY_SUPERSEDED, "the product changed since this alternative was offered")
+        return NewFlow(FlowKind.CHANGE, ChangeInput(
+            **opening(request, code, product),
+            resolution="automatic",
+            total_due=Money.model_validate(offer.total_due),
+            expires_at=now + request.app[SETTINGS].change_context_ttl,
+            itinerary=_PRODUCT.validate_python(offer.itinerary),
+            itinerary_id=offer.itinerary_id,
+            fare_difference=Money.model_validate(offer.fare_difference),
+            change_fee=Money.model_validate(offer.change_fee),
+        ))
 
-    settings = request.app[SETTINGS]
-    flow_input = ChangeInput(
-        **opening(request, FlowKind.CHANGE, product),
-        resolution="automatic",
-        total_due=Money.model_validate(offer.total_due),
-        expires_at=now + settings.change_context_ttl,
-        itinerary=_PRODUCT.validate_python(offer.itinerary),
-        itinerary_id=offer.itinerary_id,
-        fare_difference=Money.model_validate(offer.fare_difference),
-        change_fee=Money.model_validate(offer.change_fee),
-    )
-    info = flow_input.initial_info()
-    await starter(request).start(NewFlow(FlowKind.CHANGE, info, flow_input))
-    assert info.context_id is not None
+    info = (await start_flow(request, FlowKind.CHANGE, prepare)).info
+    assert isinstance(info, ChangeInfo) and info.context_id is not None and info.itinerary_id is not None
     return Reply(201, ChangeContext(context_id=info.context_id, code=info.code, product_id=info.product_id,
-                                    itinerary_id=offer.itinerary_id, total_due=info.total_due,
+                                    itinerary_id=info.itinerary_id, total_due=info.total_due,
                                     expires_at=info.expires_at))
 
 

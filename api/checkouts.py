@@ -14,7 +14,7 @@ from api.access import visible_product
 from api.changes import BookedChange, book, change_info, refuse_unless_changeable, run_change_update
 from api.context import SETTINGS, SUPPLIER
 from api.endpoints import Reply, Resource
-from api.flow_start import NewFlow, opening, starter
+from api.flow_start import NewFlow, opening, start_flow
 from api.refusals import invalid_field, refused
 from domain.change_flow import (
     CHECKOUT_CONTEXT_PREFIX,
@@ -80,33 +80,32 @@ def _context_answer(info: ChangeInfo) -> Reply:
 @resource.route("POST", "/v1/agent/products/{product_id}/checkouts", summary="Issue a checkout for a manual change",
                 roles=("agent",), body=NewCheckout, answers={201: Checkout})
 async def issue_checkout(request: web.Request, who: Principal, body: NewCheckout) -> Reply:
-    product = await visible_product(request, who, request.match_info["product_id"])
-    spec: ProductSpec = product.spec
-    if body.amount.currency != spec.price.currency:
-        raise invalid_field("amount.currency", f"must be the product's currency, {spec.price.currency}")
-    if body.amount.is_negative():
-        raise invalid_field("amount.amount", "must not be negative")
-    itinerary = None
-    if body.segments is not None:
-        if not isinstance(spec, FlightProduct):
-            raise invalid_field("segments", "only a flight has segments")
-        itinerary = _PRODUCT.validate_python({**spec.model_dump(), "segments": body.segments})
-    await refuse_unless_changeable(request, product, spec)
+    async def prepare(code: str) -> NewFlow:
+        product = await visible_product(request, who, request.match_info["product_id"])
+        spec: ProductSpec = product.spec
+        if body.amount.currency != spec.price.currency:
+            raise invalid_field("amount.currency", f"must be the product's currency, {spec.price.currency}")
+        if body.amount.is_negative():
+            raise invalid_field("amount.amount", "must not be negative")
+        itinerary = None
+        if body.segments is not None:
+            if not isinstance(spec, FlightProduct):
+                raise invalid_field("segments", "only a flight has segments")
+            itinerary = _PRODUCT.validate_python({**spec.model_dump(), "segments": body.segments})
+        await refuse_unless_changeable(request, product, spec)
+        return NewFlow(FlowKind.CHANGE, ChangeInput(
+            **opening(request, code, product),
+            resolution="manual",
+            total_due=body.amount,
+            expires_at=datetime.now(timezone.utc) + request.app[SETTINGS].checkout_ttl,
+            itinerary=itinerary,
+            description=body.description,
+            agent_id=who.principal_id,
+            payment_methods=await request.app[SUPPLIER].payment_methods(product.product_id),
+        ))
 
-    settings = request.app[SETTINGS]
-    flow_input = ChangeInput(
-        **opening(request, FlowKind.CHANGE, product),
-        resolution="manual",
-        total_due=body.amount,
-        expires_at=datetime.now(timezone.utc) + settings.checkout_ttl,
-        itinerary=itinerary,
-        description=body.description,
-        agent_id=who.principal_id,
-        payment_methods=await request.app[SUPPLIER].payment_methods(product.product_id),
-    )
-    info = flow_input.initial_info()
-    await starter(request).start(NewFlow(FlowKind.CHANGE, info, flow_input))
-    assert info.checkout_id is not None
+    info = (await start_flow(request, FlowKind.CHANGE, prepare)).info
+    assert isinstance(info, ChangeInfo) and info.checkout_id is not None
     return Reply(201, Checkout(checkout_id=info.checkout_id, code=info.code, expires_at=info.expires_at))
 
 

@@ -2,7 +2,8 @@
 
 - :class:`FlowStarter` takes the product's one-active-flow lock (for flows that mutate the
   product), indexes the flow and starts its workflow (workflow id = flow code). Every flow kind,
-  and the supplier's schedule changes, start through it.
+  and the supplier's schedule changes, start through it; every gateway also runs its reconciler,
+  which finishes the starts a crash interrupted.
 - :func:`within_sync_wait` bounds how long a request waits for a flow's outcome.
 - :func:`update_flow` sends a partner's or agent's input to the workflow, which decides: its
   validator's refusal becomes the matching problem, and a flow that has already finished answers
@@ -34,11 +35,15 @@ from api.endpoints import principal
 from api.problems import Problem
 from api.refusals import refused
 from config.settings import Settings
+from domain.cancellation_flow import CancellationInput
+from domain.change_flow import ChangeInput
 from domain.codes import FlowKind, new_flow_code, parse_flow_code
 from domain.flow_info import FlowInfo, FlowRecord
 from domain.refusals import Refusal
+from domain.rescheduling_flow import ReschedulingInput
+from domain.special_request_flow import SpecialRequestInput
 from store.facade import Store
-from store.flow_index import FlowInProgress
+from store.flow_index import FlowInProgress, QuoteUsed
 from store.reservation_records import ProductRecord
 from workflows.cancellation import CancellationWorkflow
 from workflows.change import ChangeWorkflow
@@ -50,95 +55,138 @@ T = TypeVar("T")
 ArgT = TypeVar("ArgT", bound=BaseModel)
 InfoT = TypeVar("InfoT", bound=FlowInfo)
 
-# A lock whose workflow never started (the gateway died between the two) is taken back after this.
-ORPHAN_AFTER = timedelta(seconds=30)
+# A flow opened this long ago whose workflow has recorded nothing may never have been started
+# (the gateway died between opening and starting it): the reconciler starts it.
+UNSTARTED_AFTER = timedelta(seconds=10)
+RECONCILE_EVERY_S = 5.0
+RECONCILE_BATCH = 100
 
-# The workflow that runs each kind of flow.
-WORKFLOW_RUNS: dict[FlowKind, Callable[..., Any]] = {
-    FlowKind.CANCELLATION: CancellationWorkflow.run,
-    FlowKind.CHANGE: ChangeWorkflow.run,
-    FlowKind.RESCHEDULING: ReschedulingWorkflow.run,
-    FlowKind.SPECIAL_REQUEST: SpecialRequestWorkflow.run,
+
+FlowStartInput = CancellationInput | ChangeInput | ReschedulingInput | SpecialRequestInput
+
+
+@dataclass(frozen=True)
+class FlowType:
+    """How a kind of flow runs: its workflow's run method and the model of its input."""
+
+    run: Callable[..., Any]
+    input: type[FlowStartInput]
+
+
+FLOW_TYPES: dict[FlowKind, FlowType] = {
+    FlowKind.CANCELLATION: FlowType(CancellationWorkflow.run, CancellationInput),
+    FlowKind.CHANGE: FlowType(ChangeWorkflow.run, ChangeInput),
+    FlowKind.RESCHEDULING: FlowType(ReschedulingWorkflow.run, ReschedulingInput),
+    FlowKind.SPECIAL_REQUEST: FlowType(SpecialRequestWorkflow.run, SpecialRequestInput),
 }
 
 
 @dataclass(frozen=True)
 class NewFlow:
-    """A flow about to start: its kind, the info it starts with, and its workflow's input.
+    """A flow about to start: its kind and its workflow's input (which gives the info it starts with).
 
     ``exclusive`` flows mutate the product and take its one-active-flow lock when they start; a
     special request does not, and a schedule change takes it in its workflow when its turn comes.
-    Starting a non-exclusive flow again (a re-delivered push) finds the flow it started.
+    Starting a non-exclusive flow again (a re-delivered push) finds the flow it started. A flow
+    started from a cancellation quote uses the quote up (``quote_id``): a quote starts one flow.
     """
 
     kind: FlowKind
-    info: FlowInfo
-    argument: BaseModel
+    argument: FlowStartInput
     exclusive: bool = True
+    quote_id: str | None = None
 
     def record(self) -> FlowRecord:
-        return FlowRecord.of(self.info, self.kind, datetime.now(timezone.utc))
+        return FlowRecord.of(self.argument.initial_info(), self.kind, datetime.now(timezone.utc))
+
+
+@dataclass(frozen=True)
+class Started:
+    """A flow as its start request answers it: its workflow, and the info it started with."""
+
+    handle: WorkflowHandle[Any, Any]
+    info: FlowInfo
 
 
 class FlowStarter:
+    """Opens a flow in the store, then starts its workflow; finishes starts a crash interrupted.
+
+    No crash point leaves a lock without a workflow (docs/flows.md#how-a-flow-starts): the lock,
+    the index row and the workflow's input are written in one transaction; the workflow is then
+    started with the flow code as its id, which is idempotent; and :meth:`reconcile` starts any
+    flow opened more than ``UNSTARTED_AFTER`` ago whose workflow has recorded nothing.
+    """
+
     def __init__(self, store: Store, temporal: Client, settings: Settings) -> None:
         self._store = store
         self._temporal = temporal
         self.settings = settings
 
-    async def start(self, new: NewFlow) -> WorkflowHandle[Any, Any]:
-        """Lock (when exclusive), index and start the flow; 409 ``flow_in_progress`` when the product is busy.
+    async def start(self, new: NewFlow, opened_by: str | None = None) -> WorkflowHandle[Any, Any]:
+        """Open the flow and start its workflow; 409 ``flow_in_progress`` when the product is busy,
+        409 ``quote_used`` when its quote started another flow.
 
-        The database's primary key on the lock decides races: of many simultaneous starts, one wins.
+        The database decides races: of many simultaneous starts, one takes the lock (its primary
+        key) and one uses the quote. A retry under the same Idempotency-Key opens nothing new and
+        finds the flow its first attempt started.
         """
-        flows = self._store.flows
         record = new.record()
-        indexed = await self._open(record) if new.exclusive else await flows.index(record)
+        start_input = new.argument.model_dump(mode="json")
+        flows = self._store.flows
+        if not new.exclusive:
+            await flows.index(record, start_input, opened_by)
+        else:
+            try:
+                await flows.open(record, start_input, opened_by, new.quote_id)
+            except FlowInProgress as busy:
+                raise flow_in_progress(busy.holder) from None
+            except QuoteUsed as used:
+                raise refused(Refusal.QUOTE_USED, f"this quote was used by {used.used_by}: ask for a new one") from None
+        # If this fails (Temporal away, the gateway dying), the flow stays opened and the reconciler starts it.
+        return await self._launch(new.kind, record.code, new.argument)
+
+    async def resume(self, kind: FlowKind, code: str, opened_by: str) -> Started | None:
+        """The flow ``code`` if ``opened_by`` opened it already (a retry of the request that opened
+        it): its workflow is started if a crash left it unstarted (idempotent)."""
+        found = await self._store.flows.start_input(code, opened_by)
+        if found is None:
+            return None
+        argument = FLOW_TYPES[kind].input.model_validate(found)
+        return Started(await self._launch(kind, code, argument), argument.initial_info())
+
+    async def _launch(self, kind: FlowKind, code: str, argument: BaseModel) -> WorkflowHandle[Any, Any]:
+        run = FLOW_TYPES[kind].run
         try:
             return await self._temporal.start_workflow(
-                WORKFLOW_RUNS[new.kind],
-                new.argument,
-                id=record.code,
+                run,
+                argument,
+                id=code,
                 task_queue=self.settings.task_queue,
                 # Running: it is this flow already. Finished: it ran once, and a code names one flow forever.
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
         except WorkflowAlreadyStartedError:
-            return self._temporal.get_workflow_handle_for(WORKFLOW_RUNS[new.kind], record.code)
-        except BaseException:
-            # Nothing runs this flow: undo the index row (and the lock) so that a retry starts afresh.
-            if indexed:
-                await flows.abandon(record.code)
-            raise
+            return self._temporal.get_workflow_handle_for(run, code)
 
-    async def _open(self, record: FlowRecord) -> bool:
-        flows = self._store.flows
-        try:
-            return await flows.open(record)
-        except FlowInProgress as busy:
-            if not await self._reclaim_orphan(busy.holder):
-                raise flow_in_progress(busy.holder) from None
-        try:
-            return await flows.open(record)
-        except FlowInProgress as again:
-            raise flow_in_progress(again.holder) from None
+    async def reconcile(self) -> int:
+        """Start every flow whose start a crash may have interrupted; how many were looked at."""
+        unstarted = await self._store.flows.unstarted(datetime.now(timezone.utc) - UNSTARTED_AFTER, RECONCILE_BATCH)
+        for flow in unstarted:
+            kind = FlowKind(flow.kind)
+            argument = FLOW_TYPES[kind].input.model_validate(flow.start_input)
+            await self._launch(kind, flow.code, argument)
+            log.info("flow_start_reconciled", flow_code=flow.code, kind=flow.kind)
+        return len(unstarted)
 
-    async def _reclaim_orphan(self, holder: str) -> bool:
-        """True when the lock's holder has no workflow and is old enough that it never will."""
-        found = await self._store.flows.flow(holder)
-        try:
-            await self._temporal.get_workflow_handle(holder).describe()
-            return False
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                return False
-        # The lock and its flow row are written together: a lock without a row is not an orphan to take.
-        if found is None or datetime.now(timezone.utc) - found.created_at < ORPHAN_AFTER:
-            return False
-        log.warning("orphan_lock_reclaimed", flow_code=holder)
-        await self._store.flows.abandon(holder)
-        return True
+    async def reconcile_forever(self) -> None:
+        """The gateway's background duty: an outage or a failing start is logged and tried again."""
+        while True:
+            try:
+                await self.reconcile()
+            except Exception as exc:  # Temporal or the database away: the next round tries again
+                log.warning("flow_reconcile_failed", error=type(exc).__name__)
+            await asyncio.sleep(RECONCILE_EVERY_S)
 
 
 FLOW_STARTER = web.AppKey("flow_starter", FlowStarter)
@@ -163,10 +211,29 @@ def new_code(request: web.Request, kind: FlowKind) -> str:
     return new_flow_code(kind, random.Random(seed))
 
 
-def opening(request: web.Request, kind: FlowKind, product: ProductRecord) -> dict[str, Any]:
+async def start_flow(
+    request: web.Request, kind: FlowKind, prepare: Callable[[str], Awaitable[NewFlow]]
+) -> Started:
+    """Start the flow a request asks for; ``prepare(code)`` checks the request and builds the flow.
+
+    A retry under the same Idempotency-Key whose first attempt opened the flow already (and then
+    lost its answer in a crash) skips ``prepare``, whose checks the first attempt passed and
+    whose effects would now refuse it (the product is busy with, or cancelled by, this very
+    flow): it finds that flow, and answers from it as the first attempt would have.
+    """
+    code = new_code(request, kind)
+    who = principal(request)
+    opened_by = f"{who.role}:{who.principal_id}" if who is not None else None
+    if opened_by is not None and (resumed := await starter(request).resume(kind, code, opened_by)) is not None:
+        return resumed
+    new = await prepare(code)
+    return Started(await starter(request).start(new, opened_by), new.argument.initial_info())
+
+
+def opening(request: web.Request, code: str, product: ProductRecord) -> dict[str, Any]:
     """The fields every flow input starts with (``domain.flow_info.FlowInput``) for a flow on ``product``."""
     return {
-        "code": new_code(request, kind),
+        "code": code,
         "product_id": product.product_id,
         "reservation_id": product.reservation_id,
         "partner_id": product.partner_id,
@@ -203,7 +270,7 @@ async def update_flow(
     problem (``api.refusals``). Once the flow has finished, ``on_closed`` turns its final state
     into the answer (the same decision repeated answers like the first) or raises a refusal.
     """
-    run = WORKFLOW_RUNS[parse_flow_code(code)]
+    run = FLOW_TYPES[parse_flow_code(code)].run
     handle: WorkflowHandle[Any, InfoT] = request.app[TEMPORAL].get_workflow_handle_for(run, code)
     try:
         return await handle.execute_update(update, argument)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.access import product_state, visible_flow, visible_product
 from api.context import STORE
 from api.endpoints import Reply, Resource
-from api.flow_start import NewFlow, opening, starter
+from api.flow_start import NewFlow, opening, start_flow
 from api.refusals import invalid_field, refused
 from domain.codes import FlowKind
 from domain.products import ProductSpec, SpecialRequestOption
@@ -53,31 +53,30 @@ async def list_options(request: web.Request, who: Principal) -> Reply:
 @resource.route("POST", "/v1/products/{product_id}/special-requests", summary="Ask the airline for a special request",
                 roles=("partner",), body=NewSpecialRequest, answers={202: SpecialRequestStarted})
 async def create_special_request(request: web.Request, who: Principal, body: NewSpecialRequest) -> Reply:
-    product = await visible_product(request, who, request.match_info["product_id"])
-    spec: ProductSpec = product.spec
-    option = next((o for o in spec.special_request_options if o.code == body.code), None)
-    if option is None:
-        offered = ", ".join(o.code for o in spec.special_request_options) or "none"
-        raise invalid_field("code", f"not an option of this product (offered: {offered})")
-    reservation = await request.app[STORE].reservations.view(product.reservation_id)
-    assert reservation is not None  # the product belongs to it
-    if body.traveller_id not in {t["traveller_id"] for t in reservation["travellers"]}:
-        raise invalid_field("traveller_id", "not a traveller of this reservation")
-    # The product's own state still matters (nothing to ask for on a cancelled or flown product);
-    # another flow running on it does not.
-    state = await product_state(request, product)
-    reasons = [r for r in state.common_refusals(datetime.now(timezone.utc)) if r != "flow_in_progress"]
-    if reasons:
-        raise refused(Refusal.SPECIAL_REQUEST_DISALLOWED, f"no special request on this product: {', '.join(reasons)}")
+    async def prepare(code: str) -> NewFlow:
+        product = await visible_product(request, who, request.match_info["product_id"])
+        spec: ProductSpec = product.spec
+        option = next((o for o in spec.special_request_options if o.code == body.code), None)
+        if option is None:
+            offered = ", ".join(o.code for o in spec.special_request_options) or "none"
+            raise invalid_field("code", f"not an option of this product (offered: {offered})")
+        reservation = await request.app[STORE].reservations.view(product.reservation_id)
+        assert reservation is not None  # the product belongs to it
+        if body.traveller_id not in {t["traveller_id"] for t in reservation["travellers"]}:
+            raise invalid_field("traveller_id", "not a traveller of this reservation")
+        # The product's own state still matters (nothing to ask for on a cancelled or flown product);
+        # another flow running on it does not.
+        state = await product_state(request, product)
+        reasons = [r for r in state.common_refusals(datetime.now(timezone.utc)) if r != "flow_in_progress"]
+        if reasons:
+            raise refused(Refusal.SPECIAL_REQUEST_DISALLOWED, f"no special request on this product: {', '.join(reasons)}")
+        flow_input = SpecialRequestInput(
+            **opening(request, code, product), option=option, traveller_id=body.traveller_id, note=body.note,
+        )
+        return NewFlow(FlowKind.SPECIAL_REQUEST, flow_input, exclusive=False)
 
-    flow_input = SpecialRequestInput(
-        **opening(request, FlowKind.SPECIAL_REQUEST, product),
-        option=option,
-        traveller_id=body.traveller_id,
-        note=body.note,
-    )
-    info = flow_input.initial_info()
-    await starter(request).start(NewFlow(FlowKind.SPECIAL_REQUEST, info, flow_input, exclusive=False))
+    info = (await start_flow(request, FlowKind.SPECIAL_REQUEST, prepare)).info
+    assert isinstance(info, SpecialRequestInfo)
     return Reply(202, SpecialRequestStarted(request_id=info.request_id, status=info.status))
 
 

@@ -32,5 +32,5 @@ async def receive_schedule_change(starter: FlowStarter, store: Store, change: Sc
     flow_input = ReschedulingInput(info=info, window=settings.rescheduling_window,
                                    webhook_retry_for=settings.webhook_retry_for)
     # Indexed before the workflow starts, so the reservation lists the flow as soon as we answer.
-    await starter.start(NewFlow(FlowKind.RESCHEDULING, info, flow_input, exclusive=False))
+    await starter.start(NewFlow(FlowKind.RESCHEDULING, flow_input, exclusive=False))
     return info.code

@@ -110,6 +110,9 @@ class ReschedulingInput(BaseModel):
     window: timedelta
     webhook_retry_for: timedelta
 
+    def initial_info(self) -> ReschedulingInfo:
+        return self.info
+
 
 class AlternativeChoice(BaseModel):
     alternative_id: str

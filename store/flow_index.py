@@ -1,7 +1,11 @@
 """The flows index and the one-active-flow-per-product lock.
 
-``record_flow`` is the outbox write: the flow's new state and the event reporting it land in
-one transaction, so an event is never lost nor reported for a state that was not stored.
+The index is a projection of the workflows (docs/flows.md#how-a-flow-starts): a flow is opened
+here (lock, index row and the workflow's input, in one transaction) just before its workflow is
+started, and from then on only the workflow writes it, through ``record_flow``, each transition
+with its version so that an older write never overwrites a newer one. ``record_flow`` is also the
+outbox write: the flow's new state and the event reporting it land in one transaction, so an
+event is never lost nor reported for a state that was not stored.
 """
 
 from __future__ import annotations
@@ -15,13 +19,30 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from activities.ports import LockOutcome
 from domain.flow_info import FlowRecord, event_body
-from store.schema import events, flows, partners, product_locks, products
+from store.schema import events, flows, partners, product_locks, products, quotes
 
 
 class FlowInProgress(Exception):
     def __init__(self, holder: str) -> None:
         super().__init__(f"product has an active flow {holder}")
         self.holder = holder
+
+
+class QuoteUsed(Exception):
+    """The quote started another flow already: a quote is used once."""
+
+    def __init__(self, used_by: str) -> None:
+        super().__init__(f"the quote started {used_by}")
+        self.used_by = used_by
+
+
+@dataclass(frozen=True)
+class Unstarted:
+    """A flow opened whose workflow has not recorded anything yet: maybe never started."""
+
+    code: str
+    kind: str
+    start_input: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -42,7 +63,7 @@ async def _insert_once(conn: AsyncConnection, statement: sa.Insert) -> bool:
         return False
 
 
-def _index_row(record: FlowRecord) -> sa.Insert:
+def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str | None) -> sa.Insert:
     return flows.insert().values(
         code=record.code,
         kind=str(record.kind),
@@ -53,11 +74,24 @@ def _index_row(record: FlowRecord) -> sa.Insert:
         info=record.info,
         created_at=record.at,
         updated_at=record.at,
+        version=record.version,
+        start_input=start_input,
+        opened_by=opened_by,
     )
 
 
 async def _indexed(conn: AsyncConnection, code: str) -> bool:
     return (await conn.execute(sa.select(flows.c.code).where(flows.c.code == code))).first() is not None
+
+
+async def _use_quote(conn: AsyncConnection, quote_id: str, code: str) -> None:
+    """Mark the quote used by ``code``, in the transaction that opens the flow; once only."""
+    used = await conn.execute(
+        quotes.update().where(quotes.c.quote_id == quote_id, quotes.c.used_by.is_(None)).values(used_by=code)
+    )
+    if used.rowcount != 1:
+        holder = (await conn.execute(sa.select(quotes.c.used_by).where(quotes.c.quote_id == quote_id))).scalar_one()
+        raise QuoteUsed(holder or "unknown")
 
 
 class FlowIndex:
@@ -66,8 +100,11 @@ class FlowIndex:
 
     # --- starting a flow ------------------------------------------------------------------
 
-    async def open(self, record: FlowRecord) -> bool:
-        """Take the product's lock and index the flow, atomically; raise :class:`FlowInProgress`.
+    async def open(
+        self, record: FlowRecord, start_input: dict[str, Any], opened_by: str | None = None, quote_id: str | None = None
+    ) -> bool:
+        """Take the product's lock, use the quote (if any) and index the flow with its workflow's
+        input, atomically; raise :class:`FlowInProgress` or :class:`QuoteUsed`.
 
         False, changing nothing, when this flow is indexed already: a retry of the request that
         opened it (the same Idempotency-Key names the same flow code).
@@ -88,20 +125,39 @@ class FlowIndex:
                 if holder == record.code:
                     return False  # its twin, racing, opened it
                 raise FlowInProgress(holder or "unknown")
-            await conn.execute(_index_row(record))
+            if quote_id is not None:
+                await _use_quote(conn, quote_id, record.code)
+            await conn.execute(_index_row(record, start_input, opened_by))
             return True
 
-    async def index(self, record: FlowRecord) -> bool:
+    async def index(self, record: FlowRecord, start_input: dict[str, Any], opened_by: str | None = None) -> bool:
         """Index a flow without taking the product's lock: a schedule change takes it in its workflow,
         when its turn comes. False when the flow is indexed already (a re-delivered push)."""
         async with self._engine.begin() as conn:
-            return await _insert_once(conn, _index_row(record))
+            return await _insert_once(conn, _index_row(record, start_input, opened_by))
 
-    async def abandon(self, code: str) -> None:
-        """Undo :meth:`open` for a flow whose workflow never started (the gateway failed to start it)."""
-        async with self._engine.begin() as conn:
-            await conn.execute(product_locks.delete().where(product_locks.c.flow_code == code))
-            await conn.execute(flows.delete().where(flows.c.code == code))
+    async def start_input(self, code: str, opened_by: str) -> dict[str, Any] | None:
+        """The workflow input of the flow ``code`` if ``opened_by`` opened it; None otherwise."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(flows.c.start_input).where(flows.c.code == code, flows.c.opened_by == opened_by)
+                )
+            ).first()
+        return None if row is None else row.start_input
+
+    async def unstarted(self, opened_before: datetime, limit: int) -> list[Unstarted]:
+        """Flows opened before ``opened_before`` whose workflow has recorded nothing yet: their start
+        may have been interrupted (the reconciler in the worker starts them; starting is idempotent)."""
+        query = (
+            sa.select(flows.c.code, flows.c.kind, flows.c.start_input)
+            .where(flows.c.version == 0, flows.c.created_at < opened_before, flows.c.start_input.is_not(None))
+            .order_by(flows.c.created_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Unstarted(row.code, row.kind, row.start_input) for row in rows]
 
     async def lock_holder(self, product_id: str) -> str | None:
         async with self._engine.connect() as conn:
@@ -114,10 +170,11 @@ class FlowIndex:
     async def record_flow(self, record: FlowRecord) -> bool:
         push = False
         async with self._engine.begin() as conn:
+            # Never behind: a late retry of an older transition leaves the newer one in place.
             await conn.execute(
                 flows.update()
-                .where(flows.c.code == record.code)
-                .values(status=record.status, info=record.info, updated_at=record.at)
+                .where(flows.c.code == record.code, flows.c.version <= record.version)
+                .values(status=record.status, info=record.info, updated_at=record.at, version=record.version)
             )
             if record.event_type and record.event_id:
                 await _insert_once(

@@ -97,6 +97,15 @@ flows = sa.Table(
     sa.Column("info", sa.JSON, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # How many transitions the projection holds (FlowInfo.version): an older write never
+    # overwrites a newer one. 0 until the workflow records its first transition.
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    # The workflow input, kept until the workflow is known to run, so that a start interrupted by
+    # a crash is finished by the worker's reconciler (docs/flows.md#how-a-flow-starts).
+    sa.Column("start_input", sa.JSON),
+    # Who asked for it ("partner:ptn_…", "agent:agt_…"): only they may find it again by retrying.
+    sa.Column("opened_by", sa.String(80)),
+    sa.Index("ix_flows_unstarted", "version", "created_at"),
 )
 
 # One active mutating flow per product: the primary key is the lock.
@@ -121,6 +130,8 @@ quotes = sa.Table(
     sa.Column("refund", sa.JSON),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
+    # The flow the quote started: a quote is used once.
+    sa.Column("used_by", sa.String(20)),
 )
 
 events = sa.Table(

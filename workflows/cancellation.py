@@ -8,7 +8,7 @@ Manual: awaiting_agent_quote → expired, or → awaiting_partner_decision → n
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio import workflow
 
@@ -77,6 +77,7 @@ class CancellationWorkflow:
         await self._move(
             "awaiting_partner_decision",
             CANCELLATION_QUOTED,
+            after_update=True,
             penalty=quote.penalty,
             refund=quote.refund,
             agent_note=quote.note or None,
@@ -89,7 +90,7 @@ class CancellationWorkflow:
             # The fee was not accepted: the product stays confirmed.
             await self._move("no_response", CANCELLATION_NO_RESPONSE)
         elif self._decision == "reject":
-            await self._move("rejected", CANCELLATION_REJECTED)
+            await self._move("rejected", CANCELLATION_REJECTED, after_update=True)
         else:
             await self._cancel_at_supplier()
 
@@ -100,13 +101,17 @@ class CancellationWorkflow:
         else:
             await self._move("failed", CANCELLATION_FAILED)
 
-    async def _move(self, status: CancellationStatus, event_type: str | None = None, **changes: object) -> None:
+    async def _move(
+        self, status: CancellationStatus, event_type: str | None = None, *, after_update: bool = False,
+        **changes: Any,
+    ) -> None:
         self._info = await mechanics.record_transition(
             self._info,
             FlowKind.CANCELLATION,
             status,
             webhook_retry_for=self._input.webhook_retry_for,
             event_type=event_type,
+            after_update=after_update,
             decision=self._decision,
             **changes,
         )

@@ -10,7 +10,7 @@ so it holds the product's one-active-flow lock for as long as the price is held:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -59,7 +59,9 @@ class ChangeWorkflow:
             # Read after the wait: a pre-book accepted in the activation the timer fired in is honoured.
             if self._prebooked:
                 await self._move(
-                    "checkout_prebooked", checkout_context_id=public_id(CHECKOUT_CONTEXT_PREFIX, input.code)
+                    "checkout_prebooked",
+                    after_update=True,
+                    checkout_context_id=public_id(CHECKOUT_CONTEXT_PREFIX, input.code),
                 )
                 self._awaiting = "booking"
         else:
@@ -77,7 +79,7 @@ class ChangeWorkflow:
         return self._info
 
     async def _apply(self, booking: Booking) -> None:
-        kept = {"invoice_hint": booking.invoice_hint, "payment_method": booking.payment_method}
+        kept: dict[str, Any] = {"invoice_hint": booking.invoice_hint, "payment_method": booking.payment_method}
         refusal = await mechanics.apply_change_at_supplier(
             self._input.product_id, self._input.itinerary, self._input.code
         )
@@ -86,13 +88,16 @@ class ChangeWorkflow:
         else:
             await self._move("failed", CHANGE_FAILED, failure=refusal, **kept)
 
-    async def _move(self, status: ChangeStatus, event_type: str | None = None, **changes: object) -> None:
+    async def _move(
+        self, status: ChangeStatus, event_type: str | None = None, *, after_update: bool = False, **changes: Any
+    ) -> None:
         self._info = await mechanics.record_transition(
             self._info,
             FlowKind.CHANGE,
             status,
             webhook_retry_for=self._input.webhook_retry_for,
             event_type=event_type,
+            after_update=after_update,
             **changes,
         )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -56,6 +56,9 @@ SUPPLIER_RETRY = RetryPolicy(
 ACQUIRE_TIMEOUT = timedelta(seconds=30)
 ACQUIRE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
+# Transitions caused by an update are recorded once the update's acceptance is durable (record_transition).
+INPUT_DURABLE_FIRST = "record-after-the-update-is-durable"
+
 # A special request's airline answers when it says it will (see ``ask_special_request``).
 SUPPLIER_SAYS_WHEN = "supplier-says-when-it-answers"
 PENDING_ASK_AGAIN = timedelta(minutes=15)
@@ -80,12 +83,19 @@ async def record_transition(
     *,
     webhook_retry_for: timedelta,
     event_type: str | None = None,
-    **changes: object,
+    after_update: bool = False,
+    **changes: Any,
 ) -> InfoT:
     """Move ``info`` to ``status`` (plus ``changes``), persist it with its event, and emit the trigger.
 
     Returns the new info and leaves ``info`` untouched: the caller swaps it in only once the
     store has it, so a query or an update answer never shows a state the store does not have.
+
+    ``after_update``: the transition follows a partner's or agent's update accepted in this same
+    workflow task. It is then recorded by a (normal) activity, which runs only once that task,
+    and with it the update's acceptance, is durable in the workflow's history: a local activity
+    would write the store first, and a crash before the task completed would leave the store
+    (and the partner, told by the trigger) ahead of a workflow that never accepted the update.
     """
     now = workflow.now()
     moved = type(info).model_validate(
@@ -99,11 +109,17 @@ async def record_transition(
     # Drawn from the workflow's seeded random, so a replay computes the same id.
     event_id = new_id("evt_", workflow.random()) if event_type else None
     record = FlowRecord.of(moved, kind, now, event_id, event_type)
-    # A local activity: one short database transaction needs no round trip through the server's
-    # task queues. It is idempotent, so the re-run a worker crash can cause is harmless.
-    push: bool = await workflow.execute_local_activity(
-        RECORD_FLOW, record, result_type=bool, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
-    )
+    push: bool
+    if after_update and workflow.patched(INPUT_DURABLE_FIRST):
+        push = await workflow.execute_activity(
+            RECORD_FLOW, record, result_type=bool, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+        )
+    else:
+        # A local activity: one short database transaction needs no round trip through the server's
+        # task queues. It is idempotent, so the re-run a worker crash can cause is harmless.
+        push = await workflow.execute_local_activity(
+            RECORD_FLOW, record, result_type=bool, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+        )
     # A partner without a webhook reads its events from the pull feed: no delivery to run.
     if event_id is not None and push:
         await emit_trigger(event_id, webhook_retry_for)

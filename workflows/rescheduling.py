@@ -7,6 +7,8 @@ waiting_for_product → obsolete when the product was cancelled before the chang
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -83,7 +85,7 @@ class ReschedulingWorkflow:
         else:
             await self._move("failed", RESCHEDULING_FAILED, alternative_id=alternative.alternative_id)
 
-    async def _move(self, status: ReschedulingStatus, event_type: str | None = None, **changes: object) -> None:
+    async def _move(self, status: ReschedulingStatus, event_type: str | None = None, **changes: Any) -> None:
         self._info = await mechanics.record_transition(
             self._info,
             FlowKind.RESCHEDULING,

@@ -8,6 +8,8 @@ restart in between loses nothing. It never takes the product's lock (see ``domai
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -48,7 +50,7 @@ class SpecialRequestWorkflow:
             await self._move("declined", SPECIAL_REQUEST_DECLINED, reason=answer.reason)
         return self._info
 
-    async def _move(self, status: SpecialRequestStatus, event_type: str | None = None, **changes: object) -> None:
+    async def _move(self, status: SpecialRequestStatus, event_type: str | None = None, **changes: Any) -> None:
         self._info = await mechanics.record_transition(
             self._info,
             FlowKind.SPECIAL_REQUEST,

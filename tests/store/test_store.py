@@ -33,24 +33,24 @@ async def test_migrations_reach_head_and_are_idempotent(store: Store) -> None:
 
 
 async def test_one_active_flow_per_product(store: Store) -> None:
-    await store.flows.open(record("CAN-AAAAAAAA"))
+    await store.flows.open(record("CAN-AAAAAAAA"), {})
     with pytest.raises(FlowInProgress) as busy:
-        await store.flows.open(record("CAN-BBBBBBBB"))
+        await store.flows.open(record("CAN-BBBBBBBB"), {})
     assert busy.value.holder == "CAN-AAAAAAAA"
     assert await store.flows.lock_holder("PRD-1") == "CAN-AAAAAAAA"
     await store.flows.record_flow(record("CAN-AAAAAAAA", "cancelled", terminal=True))
     assert await store.flows.lock_holder("PRD-1") is None
-    await store.flows.open(record("CAN-BBBBBBBB"))
+    await store.flows.open(record("CAN-BBBBBBBB"), {})
 
 
 async def test_a_terminal_record_releases_only_its_own_lock(store: Store) -> None:
-    await store.flows.open(record("CAN-CCCCCCCC", product_id="PRD-2"))
+    await store.flows.open(record("CAN-CCCCCCCC", product_id="PRD-2"), {})
     await store.flows.record_flow(record("CAN-DDDDDDDD", "failed", terminal=True, product_id="PRD-2"))
     assert await store.flows.lock_holder("PRD-2") == "CAN-CCCCCCCC"
 
 
 async def test_outbox_write_is_idempotent_per_event(store: Store) -> None:
-    await store.flows.open(record("CAN-EEEEEEEE", product_id="PRD-3"))
+    await store.flows.open(record("CAN-EEEEEEEE", product_id="PRD-3"), {})
     final = record("CAN-EEEEEEEE", "cancelled", terminal=True, event_id="evt_1", product_id="PRD-3")
     await store.flows.record_flow(final)
     await store.flows.record_flow(final)  # a retried activity
@@ -73,7 +73,7 @@ async def test_outbox_write_is_idempotent_per_event(store: Store) -> None:
 
 async def test_times_come_back_aware_in_utc(store: Store) -> None:
     await store.flows.open(record("CAN-FFFFFFFF", product_id="PRD-4").model_copy(
-        update={"at": NOW.astimezone(timezone(timedelta(hours=5)))}))
+        update={"at": NOW.astimezone(timezone(timedelta(hours=5)))}), {})
     flow = await store.flows.flow("CAN-FFFFFFFF")
     assert flow is not None and flow.created_at == NOW and flow.created_at.tzinfo is not None
 
