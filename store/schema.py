@@ -101,7 +101,7 @@ flows = sa.Table(
     # overwrites a newer one. 0 until the workflow records its first transition.
     sa.Column("version", sa.Integer, nullable=False, server_default="1"),
     # The workflow input, kept until the workflow is known to run, so that a start interrupted by
-    # a crash is finished by the worker's reconciler (docs/flows.md#how-a-flow-starts).
+    # a crash is finished by the gateways' reconciler (docs/flows.md#how-a-flow-starts).
     sa.Column("start_input", sa.JSON),
     # Who asked for it ("partner:ptn_…", "agent:agt_…"): only they may find it again by retrying.
     sa.Column("opened_by", sa.String(80)),
