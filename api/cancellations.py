@@ -3,7 +3,6 @@ partner's decision and the agent's quote. The flow itself is ``workflows.cancell
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow, update_flow, within_sync_wait
 from api.problems import not_found
 from api.refusals import refused
+from api.request_ids import token
 from domain.allowance import Allowance, cancellation_allowance
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, PartnerDecision
 from domain.codes import FlowKind
@@ -137,24 +137,25 @@ async def create_quote(request: web.Request, who: Principal, body: NewQuote) -> 
     if resolution == "automatic":
         penalty = penalty_for(spec.cancellation_policy.tiers, spec.price, product.start - now)
         refund = refund_for(spec.price, penalty)
-    answer = CancellationQuote(
-        quote_id="qt_" + secrets.token_hex(10),
-        product_id=product.product_id,
-        resolution=resolution,
-        paid=spec.price,
-        penalty=penalty,
-        refund=refund,
-        expires_at=now + request.app[SETTINGS].quote_ttl,
-    )
-    stored = answer.model_dump(mode="json")
-    await request.app[STORE].quotes.save(
-        Quote(
-            quote_id=answer.quote_id, product_id=product.product_id, partner_id=who.principal_id,
-            resolution=resolution, paid=stored["paid"], penalty=stored["penalty"], refund=stored["refund"],
-            created_at=now, expires_at=answer.expires_at,
-        )
-    )
-    return Reply(201, answer)
+    kept = await request.app[STORE].quotes.save(Quote(
+        quote_id=token(request, "qt_"), product_id=product.product_id, partner_id=who.principal_id,
+        resolution=resolution, paid=spec.price.model_dump(mode="json"), penalty=_stored(penalty), refund=_stored(refund),
+        created_at=now, expires_at=now + request.app[SETTINGS].quote_ttl,
+    ))
+    # Answered from what is kept: a retry under the same Idempotency-Key gets the first quote.
+    return Reply(201, CancellationQuote(
+        quote_id=kept.quote_id, product_id=kept.product_id, resolution=kept.resolution,
+        paid=Money.model_validate(kept.paid), penalty=_money(kept.penalty), refund=_money(kept.refund),
+        expires_at=kept.expires_at,
+    ))
+
+
+def _stored(money: Money | None) -> dict[str, str] | None:
+    return None if money is None else money.model_dump(mode="json")
+
+
+def _money(stored: dict[str, str] | None) -> Money | None:
+    return None if stored is None else Money.model_validate(stored)
 
 
 @resource.route("POST", "/v1/products/{product_id}/cancellations", summary="Cancel with a quote",
@@ -178,8 +179,8 @@ async def cancel(request: web.Request, who: Principal, body: NewCancellation) ->
             **opening(request, code, product),
             resolution=quote.resolution,
             paid=Money.model_validate(quote.paid),
-            penalty=Money.model_validate(quote.penalty) if quote.penalty else None,
-            refund=Money.model_validate(quote.refund) if quote.refund else None,
+            penalty=_money(quote.penalty),
+            refund=_money(quote.refund),
             agent_quote_window=settings.agent_quote_window,
             decision_window=settings.decision_window,
         )
@@ -232,10 +233,13 @@ async def agent_queue(request: web.Request, who: Principal, query: AgentQueueQue
 async def agent_quote(request: web.Request, who: Principal, body: AgentQuoteBody) -> Reply:
     info = await visible_flow(request, who, request.match_info["code"], FlowKind.CANCELLATION, "cancellation")
 
+    quote = AgentQuote(penalty=body.penalty, refund=body.refund, note=body.note, agent_id=who.principal_id)
+
     def on_closed(final: CancellationInfo) -> CancellationInfo:
+        if final.shows_quote(quote):
+            return final
         raise refused(Refusal.NOT_AWAITING_QUOTE, f"cancellation {final.code} is not awaiting a quote")
 
     return await _bounded(request, info, update_flow(
-        request, info["code"], CancellationWorkflow.submit_quote,
-        AgentQuote(penalty=body.penalty, refund=body.refund, note=body.note, agent_id=who.principal_id), on_closed,
+        request, info["code"], CancellationWorkflow.submit_quote, quote, on_closed,
     ))

@@ -5,7 +5,6 @@ both drive ``workflows.change.ChangeWorkflow`` through the helpers here.
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,6 +17,7 @@ from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow, update_flow, within_sync_wait
 from api.problems import not_found
 from api.refusals import invalid_field, refused
+from api.request_ids import token
 from domain.allowance import change_allowance
 from domain.change_flow import CONTEXT_PREFIX, Booking, ChangeInfo, ChangeInput, code_of
 from domain.change_pricing import ChangeSearch, DateIncompatible, SearchInvalid, fingerprint
@@ -169,7 +169,7 @@ async def search_alternatives(request: web.Request, who: Principal, body: Change
     base = fingerprint(product.details)
     offers = [
         ChangeOffer(
-            itinerary_id="itn_" + secrets.token_hex(10), product_id=product.product_id, partner_id=who.principal_id,
+            itinerary_id=token(request, "itn_"), product_id=product.product_id, partner_id=who.principal_id,
             base_fingerprint=base, itinerary=found_one.itinerary.model_dump(mode="json"),
             created_at=now, expires_at=expires_at, **found_one.charges.model_dump(mode="json"),
         )

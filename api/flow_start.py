@@ -13,9 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import random
-import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,6 +31,7 @@ from api.context import SETTINGS, TEMPORAL
 from api.endpoints import principal
 from api.problems import Problem
 from api.refusals import refused
+from api.request_ids import request_ids, update_id
 from config.settings import Settings
 from domain.cancellation_flow import CancellationInput
 from domain.change_flow import ChangeInput
@@ -196,21 +194,6 @@ def starter(request: web.Request) -> FlowStarter:
     return request.app[FLOW_STARTER]
 
 
-_RNG = secrets.SystemRandom()
-
-
-def new_code(request: web.Request, kind: FlowKind) -> str:
-    """A new flow code. With an ``Idempotency-Key`` it is the same for the same caller, key and
-    route, so a retry whose first answer was lost finds the flow the first attempt started
-    instead of starting another (docs/api.md#idempotency)."""
-    key = request.headers.get("Idempotency-Key")
-    who = principal(request)
-    if not key or who is None:
-        return new_flow_code(kind, _RNG)
-    seed = hashlib.sha256(f"{who.role}:{who.principal_id}\n{key}\n{request.method} {request.path}".encode()).digest()
-    return new_flow_code(kind, random.Random(seed))
-
-
 async def start_flow(
     request: web.Request, kind: FlowKind, prepare: Callable[[str], Awaitable[NewFlow]]
 ) -> Started:
@@ -221,7 +204,8 @@ async def start_flow(
     whose effects would now refuse it (the product is busy with, or cancelled by, this very
     flow): it finds that flow, and answers from it as the first attempt would have.
     """
-    code = new_code(request, kind)
+    # With an Idempotency-Key the code is the same on a retry (api.request_ids).
+    code = new_flow_code(kind, request_ids(request))
     who = principal(request)
     opened_by = f"{who.role}:{who.principal_id}" if who is not None else None
     if opened_by is not None and (resumed := await starter(request).resume(kind, code, opened_by)) is not None:
@@ -273,7 +257,9 @@ async def update_flow(
     run = FLOW_TYPES[parse_flow_code(code)].run
     handle: WorkflowHandle[Any, InfoT] = request.app[TEMPORAL].get_workflow_handle_for(run, code)
     try:
-        return await handle.execute_update(update, argument)
+        # A retry under the same Idempotency-Key sends the same update id: Temporal answers it with
+        # the first update's outcome instead of running it again.
+        return await handle.execute_update(update, argument, id=update_id(request))
     except WorkflowUpdateFailedError as failed:
         raise problem_of(failed.cause) from None
     except RPCError as exc:

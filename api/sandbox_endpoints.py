@@ -3,7 +3,6 @@ reservations created in the embedded supplier, and the sandbox airline's schedul
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
 from typing import Literal
 
@@ -15,6 +14,7 @@ from api.context import STORE
 from api.endpoints import Reply, Resource
 from api.flow_start import starter
 from api.problems import not_found
+from api.request_ids import request_ids, token
 from api.reservations import Reservation
 from api.supplier_intake import receive_schedule_change
 from domain.products import FlightProduct, ReservationSpec
@@ -48,7 +48,7 @@ class Received(BaseModel):
 @resource.route("POST", "/v1/sandbox/reservations", summary="Create a reservation in the sandbox supplier",
                 roles=("partner",), body=ReservationSpec, answers={201: Reservation})
 async def create_reservation(request: web.Request, who: Principal, body: ReservationSpec) -> Reply:
-    reservation_id = await request.app[STORE].reservations.create(who.principal_id, body)
+    reservation_id = await request.app[STORE].reservations.create(who.principal_id, body, request_ids(request))
     return Reply(201, await visible_reservation(request, who, reservation_id))
 
 
@@ -62,7 +62,7 @@ async def mock_schedule_change(request: web.Request, who: Principal, body: MockS
     proposed = shifted(flight.segments, timedelta(minutes=body.delay_minutes)) if body.kind == "time_change" else []
     change = ScheduleChange(
         # Each mock is a new change, as a real airline's next push would be.
-        change_id="sbx_" + secrets.token_hex(10),
+        change_id=token(request, "sbx_"),
         product_id=product.product_id,
         kind=body.kind,
         proposed_segments=proposed,

@@ -54,6 +54,11 @@ class CancellationInfo(FlowInfo):
         """The partner sends the decision it already made: answered like the first time."""
         return self.decision is not None and self.decision == decision
 
+    def shows_quote(self, quote: AgentQuote) -> bool:
+        """The flow was quoted exactly so: an agent resending that quote is answered like the first time."""
+        return (self.penalty, self.refund, self.agent_note) == (quote.penalty, quote.refund, quote.note or None) \
+            and self.decision_deadline is not None
+
 
 class CancellationInput(FlowInput):
     """Everything a cancellation flow needs, fixed when the gateway starts it."""

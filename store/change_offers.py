@@ -35,7 +35,12 @@ class ChangeOffers:
         if not offers:
             return
         async with self._engine.begin() as conn:
-            await conn.execute(change_offers.insert(), [offer.__dict__ for offer in offers])
+            # A retry under the same Idempotency-Key offers the same itinerary ids: kept once.
+            known = await conn.execute(
+                sa.select(change_offers.c.itinerary_id).where(change_offers.c.itinerary_id == offers[0].itinerary_id)
+            )
+            if known.first() is None:
+                await conn.execute(change_offers.insert(), [offer.__dict__ for offer in offers])
 
     async def offer(self, itinerary_id: str) -> ChangeOffer | None:
         async with self._engine.connect() as conn:

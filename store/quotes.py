@@ -30,9 +30,18 @@ class Quotes:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def save(self, quote: Quote) -> None:
+    async def save(self, quote: Quote) -> Quote:
+        """Keep ``quote``; if a quote with its id exists already (a retry under the same
+        Idempotency-Key), keep that one: what the first attempt answered is the quote."""
         async with self._engine.begin() as conn:
-            await conn.execute(quotes.insert().values(**quote.__dict__))
+            try:
+                async with conn.begin_nested():
+                    await conn.execute(quotes.insert().values(**quote.__dict__))
+                return quote
+            except sa.exc.IntegrityError:
+                pass
+            row = (await conn.execute(sa.select(quotes).where(quotes.c.quote_id == quote.quote_id))).one()
+        return Quote(**{k: getattr(row, k) for k in Quote.__dataclass_fields__})
 
     async def quote(self, quote_id: str) -> tuple[Quote, bool] | None:
         """The quote and whether it is still the newest of its product (only the newest can be used)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+import random
 import string
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,8 +20,8 @@ _PRODUCT = TypeAdapter(ProductSpec)
 _ALPHABET = string.digits + string.ascii_uppercase
 
 
-def _new_id(prefix: str) -> str:
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+def _new_id(prefix: str, ids: random.Random) -> str:
+    return prefix + "".join(ids.choice(_ALPHABET) for _ in range(10))
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,18 @@ class Reservations:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def create(self, partner_id: str, spec: ReservationSpec) -> str:
-        reservation_id = _new_id("RES-")
+    async def create(self, partner_id: str, spec: ReservationSpec, ids: random.Random) -> str:
+        """Create the reservation with ids drawn from ``ids``; when a reservation with the first of
+        them exists already (a retry under the same Idempotency-Key), create nothing: its id."""
+        reservation_id = _new_id("RES-", ids)
         now = datetime.now(timezone.utc)
         product_status = "pending" if spec.status == "pending" else "confirmed"
         async with self._engine.begin() as conn:
+            exists = await conn.execute(
+                sa.select(reservations.c.reservation_id).where(reservations.c.reservation_id == reservation_id)
+            )
+            if exists.first() is not None:
+                return reservation_id
             await conn.execute(
                 reservations.insert().values(
                     reservation_id=reservation_id,
@@ -104,7 +111,7 @@ class Reservations:
                 products.insert(),
                 [
                     {
-                        "product_id": _new_id("PRD-"),
+                        "product_id": _new_id("PRD-", ids),
                         "reservation_id": reservation_id,
                         "position": position,
                         "kind": product.kind,

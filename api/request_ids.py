@@ -1,0 +1,51 @@
+"""The ids a request creates, drawn so that a retry creates the same ones (docs/api.md#idempotency).
+
+A request that carries an ``Idempotency-Key`` draws its ids (flow code, quote id, reservation id,
+update id, …) from a generator seeded by the caller, the key and the route: a retry whose first
+answer was lost in a crash draws the same ids in the same order, so it finds what its first attempt
+created instead of creating it twice. Without a key, ids come from the system's secure random.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import secrets
+
+from aiohttp import web
+
+from api.endpoints import principal
+
+_SECURE = secrets.SystemRandom()
+_IDS = web.RequestKey("ids", random.Random)
+_TOKEN_ALPHABET = "0123456789abcdef"
+
+
+def request_ids(request: web.Request) -> random.Random:
+    """The request's id generator (one per request, so its draws follow one sequence)."""
+    if _IDS not in request:
+        seed = idempotency_seed(request)
+        request[_IDS] = _SECURE if seed is None else random.Random(seed)
+    return request[_IDS]
+
+
+def idempotency_seed(request: web.Request) -> bytes | None:
+    """What names this request among its retries: the caller, its Idempotency-Key and the route."""
+    key = request.headers.get("Idempotency-Key")
+    who = principal(request)
+    if not key or who is None:
+        return None
+    return hashlib.sha256(f"{who.role}:{who.principal_id}\n{key}\n{request.method} {request.path}".encode()).digest()
+
+
+def token(request: web.Request, prefix: str, length: int = 20) -> str:
+    """``prefix`` + ``length`` hex characters from the request's ids (``qt_…``, ``itn_…``)."""
+    rng = request_ids(request)
+    return prefix + "".join(rng.choice(_TOKEN_ALPHABET) for _ in range(length))
+
+
+def update_id(request: web.Request) -> str | None:
+    """The id a workflow update is sent with: Temporal answers a retry with the same id from the
+    first update's outcome instead of running it again. None without an Idempotency-Key."""
+    seed = idempotency_seed(request)
+    return None if seed is None else "upd-" + seed.hex()[:40]
