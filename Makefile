@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BOOTSTRAP_PYTHON := $(or $(shell command -v python3.11 2>/dev/null),python3)
 PYTEST_ARGS ?=
 
-.PHONY: run test check bench clean
+.PHONY: run test check chaos bench clean
 
 # Re-installs only when pyproject.toml changes; the stamp is touched only after pip succeeds.
 $(STAMP): pyproject.toml
@@ -27,6 +27,11 @@ check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# The chaos suite at full size: flows of every kind while each part of the stack is SIGKILLed.
+CHAOS_FLOWS ?= 250
+chaos: $(STAMP)
+	AFTERSALES_CHAOS_FLOWS=$(CHAOS_FLOWS) $(PY) -m pytest tests/chaos -s -q
 
 bench: $(STAMP)
 	$(PY) -m bench.cancellations

@@ -38,6 +38,9 @@ InfoT = TypeVar("InfoT", bound=FlowInfo)
 # A transition must reach the store however long the database is away: retry without limit.
 RECORD_TIMEOUT = timedelta(seconds=30)
 RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# As a normal activity one attempt is given 10 s: a worker that dies mid-attempt delays the flow by
+# that much, and an attempt that commits late is harmless (the store keeps the newest version).
+RECORD_ATTEMPT_TIMEOUT = timedelta(seconds=10)
 
 # The supplier's cancel is idempotent by flow code, so retrying an outage is safe and giving up
 # is not (a timed-out call may have cancelled). Only a refusal ends it. The activity heartbeats
@@ -112,7 +115,8 @@ async def record_transition(
     push: bool
     if after_update and workflow.patched(INPUT_DURABLE_FIRST):
         push = await workflow.execute_activity(
-            RECORD_FLOW, record, result_type=bool, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+            RECORD_FLOW, record, result_type=bool, start_to_close_timeout=RECORD_ATTEMPT_TIMEOUT,
+            retry_policy=RECORD_RETRY,
         )
     else:
         # A local activity: one short database transaction needs no round trip through the server's

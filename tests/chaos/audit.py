@@ -1,0 +1,123 @@
+"""After the chaos: every flow finished, and the store agrees with the workflows.
+
+Nothing lost (every flow terminal, every terminal flow's event there), nothing twice (no product
+cancelled by two flows, no event twice), nothing ahead (no event announcing a state the workflow
+does not have, the projection equal to the workflow's final state), no lock left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from domain.flow_info import is_terminal
+from store.schema import events, flows, product_locks, products, reservations
+from tests.chaos.journeys import Journey
+
+RESULT_S = 240.0
+
+# The trigger each status emits when a flow reaches it (docs/triggers.md).
+EVENT_OF_STATUS: dict[str, dict[str, str]] = {
+    "cancellation": {
+        "awaiting_partner_decision": "cancellation.quoted", "cancelled": "cancellation.completed",
+        "rejected": "cancellation.rejected", "no_response": "cancellation.no_response",
+        "expired": "cancellation.expired", "failed": "cancellation.failed",
+    },
+    "change": {
+        "checkout_issued": "change.checkout_issued", "modified": "change.completed",
+        "expired": "change.expired", "failed": "change.failed",
+    },
+    "rescheduling": {
+        "awaiting_partner_action": "rescheduling.detected", "accepted": "rescheduling.accepted",
+        "auto_accepted": "rescheduling.auto_accepted", "failed": "rescheduling.failed",
+        "obsolete": "rescheduling.obsolete",
+    },
+    "special_request": {"confirmed": "special_request.confirmed", "declined": "special_request.declined"},
+}
+
+
+@dataclass
+class Report:
+    flows: Counter[str] = field(default_factory=Counter)
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def check(self, ok: bool, problem: str) -> None:
+        if not ok:
+            self.problems.append(problem)
+
+
+async def audit(engine: AsyncEngine, temporal: Client, partner_id: str, journeys: list[Journey]) -> Report:
+    report = Report()
+    for journey in journeys:
+        report.check(journey.code is not None, f"{journey.name}: the journey never got its flow code")
+
+    # Every flow the store knows of (journeys' and any a retry might have started) finishes in its
+    # workflow; the store is read once they all have, so it must then agree with them.
+    async def final(code: str) -> dict[str, Any]:
+        result: dict[str, Any] = await temporal.get_workflow_handle(code).result()
+        return result
+
+    async with engine.connect() as conn:
+        codes = sorted((await conn.execute(sa.select(flows.c.code).where(flows.c.partner_id == partner_id))).scalars())
+    finals = dict(zip(codes, await asyncio.wait_for(asyncio.gather(*[final(c) for c in codes]), RESULT_S),
+                      strict=True))
+
+    async with engine.connect() as conn:
+        rows = (await conn.execute(sa.select(flows).where(flows.c.partner_id == partner_id))).all()
+        event_rows = (await conn.execute(
+            sa.select(events.c.flow_code, events.c.type, events.c.payload).where(events.c.partner_id == partner_id)
+        )).all()
+        locks = (await conn.execute(
+            sa.select(product_locks.c.product_id, product_locks.c.flow_code)
+            .join(products, products.c.product_id == product_locks.c.product_id)
+            .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
+            .where(reservations.c.partner_id == partner_id)
+        )).all()
+        cancelled = (await conn.execute(
+            sa.select(products.c.product_id, products.c.cancelled_by)
+            .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
+            .where(reservations.c.partner_id == partner_id, products.c.status == "cancelled")
+        )).all()
+
+    by_code = {row.code: row for row in rows}
+    for journey in journeys:
+        if journey.code is None:
+            continue
+        got = finals.get(journey.code, {}).get("status")
+        report.check(got == journey.expected, f"{journey.name} {journey.code}: ended {got}, expected {journey.expected}")
+    report.check(len(rows) == len([j for j in journeys if j.code]),
+                 f"{len(rows)} flows in the store for {len(journeys)} journeys: a retry started a second flow")
+
+    for code, info in finals.items():
+        row = by_code[code]
+        report.flows[f"{row.kind} {info['status']}"] += 1
+        report.check(is_terminal(info["status"]), f"{code}: not finished ({info['status']})")
+        report.check(row.status == info["status"] and row.info["history"] == info["history"],
+                     f"{code}: the store shows {row.status}, the workflow {info['status']}")
+        history = [entry["event"] for entry in info["history"]]
+        expected = sorted(EVENT_OF_STATUS[row.kind][s] for s in history if s in EVENT_OF_STATUS[row.kind])
+        got_events = sorted(e.type for e in event_rows if e.flow_code == code)
+        report.check(got_events == expected, f"{code}: events {got_events}, its workflow's history says {expected}")
+        for event in (e for e in event_rows if e.flow_code == code):
+            report.check(event.payload["data"]["status"] in history,
+                         f"{code}: event {event.type} announces {event.payload['data']['status']}, not in {history}")
+    report.events = len(event_rows)
+
+    report.check(not locks, f"locks left behind: {[tuple(lock) for lock in locks]}")
+    def cancels(code: str, info: dict[str, Any]) -> bool:
+        kind = by_code[code].kind
+        return (kind == "cancellation" and info["status"] == "cancelled") or (
+            kind == "rescheduling" and info.get("alternative_id") == "refund" and is_terminal(info["status"])
+            and info["status"] != "failed")
+
+    for product_id, cancelled_by in cancelled:
+        by = [c for c, info in finals.items() if by_code[c].product_id == product_id and cancels(c, info)]
+        report.check(by == [cancelled_by], f"{product_id}: cancelled by {cancelled_by}, flows say {by}")
+    return report

@@ -1,0 +1,221 @@
+"""What partners, agents and clients do while the stack is being killed: every kind of flow, each
+step sent with its own Idempotency-Key and retried, as a careful client would, until it gets an
+answer that is not a server error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import aiohttp
+
+from tests.chaos.stack import Stack
+
+ANSWER_S = 30.0  # one HTTP attempt
+STEP_S = 240.0  # one step, all its retries included
+BACKOFF_S = 0.5
+
+
+class GaveUp(Exception):
+    pass
+
+
+@dataclass
+class Client:
+    """A caller with its key; ``call`` retries a request until it gets a non-5xx answer."""
+
+    stack: Stack
+    http: aiohttp.ClientSession
+    key: str
+    retries: Counter[str] = field(default_factory=Counter)
+
+    async def call(self, method: str, path: str, idempotency_key: str | None = None,
+                   body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {self.key}"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        async with asyncio.timeout(STEP_S):
+            while True:
+                try:
+                    async with self.http.request(method, self.stack.base_url + path, json=body, headers=headers,
+                                                 timeout=aiohttp.ClientTimeout(total=ANSWER_S)) as response:
+                        if response.status < 500:
+                            return response.status, await response.json(content_type=None)
+                        outcome = str(response.status)
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    outcome = type(error).__name__
+                self.retries[outcome] += 1
+                await self._after_failure()
+
+    async def _after_failure(self) -> None:
+        """Wait until the stack is up again; when it is (a part still warming up, a flow still
+        starting), until the stack next changes, at most a short back-off."""
+        if not self.stack.up.is_set():
+            await self.stack.up.wait()
+            return
+        async with self.stack.changed:
+            try:
+                await asyncio.wait_for(self.stack.changed.wait(), BACKOFF_S)
+            except TimeoutError:
+                pass
+
+
+def _expect(status: int, body: dict[str, Any], *wanted: int) -> dict[str, Any]:
+    if status not in wanted:
+        raise GaveUp(f"unexpected {status}: {body}")
+    return body
+
+
+def flight(days_ahead: int = 30, *, changeable: bool = False) -> dict[str, Any]:
+    departure = (datetime.now(timezone.utc) + timedelta(days=days_ahead)).replace(microsecond=0)
+    return {
+        "kind": "flight", "carrier": "ZZ",
+        "segments": [{"origin": "MAD", "destination": "CDG", "departure": departure.isoformat(),
+                      "arrival": (departure + timedelta(hours=2)).isoformat(), "flight_number": "ZZ101"}],
+        "price": {"amount": "240.00", "currency": "EUR"}, "vat_rate": "0.081",
+        "cancellation_policy": {"mode": "automatic", "tiers": [{"hours_before_start": 168, "penalty_percent": "50"}]},
+        "change_policy": {"changeable": changeable, "change_fee": {"amount": "30.00", "currency": "EUR"}},
+        "special_request_options": [{"code": "WCHR", "name": "Wheelchair", "price": None}],
+    }
+
+
+def hotel() -> dict[str, Any]:
+    check_in = (datetime.now(timezone.utc) + timedelta(days=30)).date()
+    return {
+        "kind": "hotel", "hotel": "Hotel Lutetia", "check_in": check_in.isoformat(),
+        "check_out": (check_in + timedelta(days=2)).isoformat(), "price": {"amount": "600.00", "currency": "EUR"},
+        "vat_rate": "0.10", "cancellation_policy": {"mode": "manual"}, "change_policy": {"changeable": False},
+    }
+
+
+@dataclass
+class Journey:
+    """One flow driven to its end by its actors; ``code`` and ``expected`` say what it must become."""
+
+    name: str
+    kind: str
+    expected: str
+    code: str | None = None
+
+
+@dataclass
+class Actors:
+    partner: Client
+    agent: Client
+    started: Callable[[], None]  # called once a journey's flow has been asked for
+
+    async def book(self, journey: str, product: dict[str, Any]) -> dict[str, Any]:
+        status, body = await self.partner.call("POST", "/v1/sandbox/reservations", f"{journey}-book", {
+            "travellers": [{"traveller_id": "T1", "name": "Ada Lovelace"}], "products": [product]})
+        return _expect(status, body, 201)
+
+    async def quote(self, journey: str, product_id: str) -> str:
+        status, body = await self.partner.call("POST", f"/v1/products/{product_id}/cancellation-quotes",
+                                               f"{journey}-quote", {})
+        return str(_expect(status, body, 201)["quote_id"])
+
+    async def cancel(self, journey: str, product_id: str, quote_id: str) -> dict[str, Any]:
+        status, body = await self.partner.call("POST", f"/v1/products/{product_id}/cancellations",
+                                               f"{journey}-cancel", {"quote_id": quote_id})
+        self.started()
+        return _expect(status, body, 200, 202)
+
+
+async def _until_accepted(who: Client, method: str, path: str, key: str, body: dict[str, Any]) -> None:
+    """Send an input to a running flow until it takes it: 409 means the flow is not at that step
+    yet (still starting after a crash, or its previous step not recorded yet)."""
+    async with asyncio.timeout(STEP_S):
+        for attempt in itertools.count():
+            # A 409 is that request's final answer (and replayed for its key): try again as a new request.
+            status, answer = await who.call(method, path, f"{key}-{attempt}", body)
+            if status in (200, 202):
+                return
+            _expect(status, answer, 409)
+            await who._after_failure()
+
+
+async def automatic_cancellation(actors: Actors, journey: Journey) -> None:
+    reservation = await actors.book(journey.name, flight())
+    product_id = reservation["products"][0]["product_id"]
+    quote_id = await actors.quote(journey.name, product_id)
+    journey.code = (await actors.cancel(journey.name, product_id, quote_id))["code"]
+
+
+async def manual_cancellation(actors: Actors, journey: Journey) -> None:
+    reservation = await actors.book(journey.name, hotel())
+    product_id = reservation["products"][0]["product_id"]
+    quote_id = await actors.quote(journey.name, product_id)
+    journey.code = code = (await actors.cancel(journey.name, product_id, quote_id))["code"]
+    # The agent quotes once the flow awaits it (its workflow may still be starting after a crash).
+    await _until_accepted(actors.agent, "POST", f"/v1/agent/cancellations/{code}/quote", f"{journey.name}-agent-quote", {
+        "penalty": {"amount": "60.00", "currency": "EUR"}, "refund": {"amount": "540.00", "currency": "EUR"},
+        "note": "hotel fee"})
+    # The partner decides once told of the quote: a quote answered 202 may not be recorded yet.
+    decision = "accept" if journey.expected == "cancelled" else "reject"
+    await _until_accepted(actors.partner, "PATCH", f"/v1/cancellations/{code}", f"{journey.name}-decide",
+                          {"decision": decision})
+
+
+async def change(actors: Actors, journey: Journey) -> None:
+    product = flight(changeable=True)
+    reservation = await actors.book(journey.name, product)
+    product_id = reservation["products"][0]["product_id"]
+    day = product["segments"][0]["departure"][:10]
+    status, body = await actors.partner.call("POST", f"/v1/products/{product_id}/change-alternatives",
+                                             f"{journey.name}-search", {"departure_date": day})
+    itinerary_id = _expect(status, body, 200)["items"][0]["itinerary_id"]
+    status, body = await actors.partner.call("POST", "/v1/change-contexts", f"{journey.name}-context",
+                                             {"itinerary_id": itinerary_id})
+    actors.started()
+    context = _expect(status, body, 201)
+    journey.code = context["code"]
+    status, body = await actors.partner.call("POST", f"/v1/change-contexts/{context['context_id']}/book",
+                                             f"{journey.name}-book-context", {})
+    _expect(status, body, 200, 202)
+
+
+async def special_request(actors: Actors, journey: Journey) -> None:
+    reservation = await actors.book(journey.name, flight())
+    product_id = reservation["products"][0]["product_id"]
+    status, body = await actors.partner.call("POST", f"/v1/products/{product_id}/special-requests",
+                                             f"{journey.name}-request", {"code": "WCHR", "traveller_id": "T1"})
+    actors.started()
+    journey.code = _expect(status, body, 202)["request_id"]
+
+
+async def rescheduling(actors: Actors, journey: Journey) -> None:
+    reservation = await actors.book(journey.name, flight())
+    product_id = reservation["products"][0]["product_id"]
+    status, body = await actors.partner.call("POST", "/v1/sandbox/rescheduling/mock", f"{journey.name}-mock",
+                                             {"product_id": product_id, "kind": "time_change", "delay_minutes": 60})
+    actors.started()
+    _expect(status, body, 202)
+    status, view = await actors.partner.call("GET", f"/v1/reservations/{reservation['reservation_id']}")
+    [flow] = [f for f in _expect(status, view, 200)["flows"] if f["kind"] == "rescheduling"]
+    journey.code = code = flow["code"]
+    # The partner accepts the proposal once the flow offers it (it holds the product by then).
+    await _until_accepted(actors.partner, "POST", f"/v1/reschedulings/{code}/accept", f"{journey.name}-accept",
+                          {"alternative_id": "proposed"})
+
+
+JOURNEYS: list[tuple[str, str, Callable[[Actors, Journey], Awaitable[None]]]] = [
+    ("cancellation", "cancelled", automatic_cancellation),
+    ("cancellation", "cancelled", manual_cancellation),
+    ("cancellation", "rejected", manual_cancellation),
+    ("change", "modified", change),
+    ("special_request", "confirmed", special_request),
+    ("rescheduling", "accepted", rescheduling),
+]
+
+
+def plan(flows: int, run: str) -> list[tuple[Journey, Callable[[Actors, Journey], Awaitable[None]]]]:
+    """``flows`` journeys cycling through every kind, named uniquely for this run."""
+    kinds = itertools.cycle(JOURNEYS)
+    return [(Journey(f"{run}-{i:04d}", kind, expected), drive)
+            for i, (kind, expected, drive) in zip(range(flows), kinds, strict=False)]
