@@ -97,6 +97,9 @@ flows = sa.Table(
     sa.Column("info", sa.JSON, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # When the flow stops waiting for a person (FlowInfo.waiting_until): the agents' queues are
+    # ordered by it, nearest first. Null when it waits for nobody.
+    sa.Column("deadline", UtcDateTime, index=True),
 )
 
 # One active mutating flow per product: the primary key is the lock.
