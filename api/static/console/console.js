@@ -18,7 +18,7 @@ class AgentConsole {
     this.refreshing = false;
     // Built once: their listeners stay bound across sign-outs; each sign-in hands them its gateway.
     this.flow = new FlowView(null, { onQuoted: () => this.refreshLists(), onUnauthorized: () => this.expired() });
-    this.refunds = new DraftRefunds(null, { onUnauthorized: () => this.expired() });
+    this.refunds = new DraftRefunds(null, { onUnauthorized: () => this.expired(), onOpenFlow: (code) => this.openFlow(code) });
     byId("sign-in-form").addEventListener("submit", (event) => {
       event.preventDefault();
       this.signIn(byId("api-key").value.trim());

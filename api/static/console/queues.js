@@ -29,11 +29,6 @@ export async function fetchList(gateway, list) {
   return gateway.get(`/v1/agent/cancellations?status=${list.status}&limit=${PAGE}`);
 }
 
-function timeCell(deadline, now) {
-  const cell = el("td", { className: "time-left", dataset: { deadline: deadline || "" } });
-  paintTimeLeft(cell, now);
-  return cell;
-}
 
 export function paintTimeLeft(cell, now) {
   const left = timeLeft(cell.dataset.deadline, now);
@@ -52,14 +47,16 @@ export function renderList(list, page, { now, openCode, onOpen }) {
   const rows = page.items.map((info) => {
     const deadline = list.deadline(info);
     const open = el("button", { type: "button", className: "code", onclick: () => onOpen(info.code) }, info.code);
+    const left = el("td", { className: "time-left", dataset: { deadline: deadline || "" } });
     const row = el(
       "tr",
       { dataset: { code: info.code }, "aria-current": info.code === openCode ? "true" : null },
       el("th", { scope: "row" }, open),
       list.cells(info).map((text) => el("td", {}, text)),
       el("td", {}, formatTime(deadline)),
-      timeCell(deadline, now),
+      left,
     );
+    paintTimeLeft(left, now); // in its row, so the row is marked urgent or overdue at once
     return row;
   });
   if (!rows.length) {

@@ -9,10 +9,18 @@ import { formatTime } from "./time_left.js";
 
 const PAGE = 100;
 
+// A cancellation's refund links to the flow, shown on the right like the queues' flows.
+function flowCell(code, onOpenFlow) {
+  if (!code) return "—";
+  if (!code.startsWith("CAN-")) return code;
+  return el("button", { type: "button", className: "code", onclick: () => onOpenFlow(code) }, code);
+}
+
 export class DraftRefunds {
-  constructor(gateway, { onUnauthorized }) {
+  constructor(gateway, { onUnauthorized, onOpenFlow }) {
     this.gateway = gateway;
     this.onUnauthorized = onUnauthorized;
+    this.onOpenFlow = onOpenFlow;
     this.table = byId("draft-refunds");
     this.rejecting = null; // the refund whose reason is being typed: refreshing would wipe it
     this.busy = false;
@@ -55,7 +63,15 @@ export class DraftRefunds {
       const columns = this.table.tHead.rows[0].cells.length;
       rows.push(el("tr", { className: "empty" }, el("td", { colspan: columns }, "No draft refund.")));
     }
+    const focused = document.activeElement;
+    const row = focused?.closest?.("#draft-refunds tr[data-refund-id]");
     this.table.tBodies[0].replaceChildren(...rows);
+    if (row) {
+      // A refresh must not take the keyboard away from an agent about to press Post or Reject.
+      const again = [...this.table.querySelectorAll("tr[data-refund-id]")].find((r) => r.dataset.refundId === row.dataset.refundId);
+      const button = again && [...again.querySelectorAll("button")].find((b) => b.textContent === focused.textContent);
+      button?.focus();
+    }
     const count = page.items.length;
     const more = page.next ? ` The first ${PAGE} are shown.` : "";
     setText(byId("draft-refunds-status"), `${count} draft${count === 1 ? "" : "s"}, refreshed at ${new Date().toLocaleTimeString()}.${more}`);
@@ -68,7 +84,7 @@ export class DraftRefunds {
       { dataset: { refundId: refund.refund_id } },
       el("th", { scope: "row" }, refund.reference_number),
       el("td", {}, refund.reservation_id),
-      el("td", {}, refund.flow_code || "—"),
+      el("td", {}, flowCell(refund.flow_code, this.onOpenFlow)),
       el("td", { className: "amount" }, formatMoney(refund.amount)),
       el("td", {}, refund.reason || "—"),
       el("td", {}, refund.notes || "—"),
@@ -91,6 +107,7 @@ export class DraftRefunds {
     this.rejecting = refund.refund_id;
     const reason = el("input", {
       type: "text", "aria-label": `Reason for rejecting refund ${refund.reference_number}`, required: true, maxlength: 500,
+      placeholder: "Reason for rejecting",
     });
     const form = el(
       "form",
