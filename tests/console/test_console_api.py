@@ -57,6 +57,9 @@ async def test_the_agent_queue_lists_the_nearest_quote_deadline_first_page_after
     # Alternating gateways: creation order and deadline order differ (2 h windows before 24 h ones).
     made = [await manual_cancellation(gateway, partner, reservation_body(hotel()))
             for gateway in (http, quick_gateway, http, quick_gateway, http)]
+    for info, window in zip(made, (24, 2, 24, 2, 24), strict=True):
+        # The deadline the workflow recorded is its first step + the gateway's agent quote window.
+        assert _at(info["quote_deadline"]) - _at(info["history"][0]["at"]) == timedelta(hours=window)
     expected = sorted(made, key=lambda info: info["quote_deadline"])
     assert [info["code"] for info in expected] != [info["code"] for info in made]
 

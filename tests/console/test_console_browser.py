@@ -265,3 +265,26 @@ async def test_draft_refunds_are_posted_and_rejected_with_a_reason(
     assert posted["state"] == "posted" and posted["number"]
     rejected = await (await http.get(f"/v1/refunds/{to_reject['refund_id']}", headers=agent.headers)).json()
     assert rejected["state"] == "rejected" and rejected["rejection_reason"] == "the partner withdrew the claim"
+
+
+async def test_the_refund_is_paid_minus_penalty_in_the_currency_minor_units(http: TestClient, browser: Browser) -> None:
+    """The console's own arithmetic (money.js), as the page runs it: whole minor units, never a float."""
+    await browser.open_console()
+    cases = [
+        ({"amount": "600.00", "currency": "EUR"}, "100.5", {"penalty": "100.50", "refund": "499.50", "negative": False}),
+        ({"amount": "0.30", "currency": "EUR"}, "0.1", {"penalty": "0.10", "refund": "0.20", "negative": False}),
+        ({"amount": "1200", "currency": "JPY"}, "200", {"penalty": "200", "refund": "1000", "negative": False}),
+        ({"amount": "1.250", "currency": "KWD"}, "0.5", {"penalty": "0.500", "refund": "0.750", "negative": False}),
+        ({"amount": "600.00", "currency": "EUR"}, "700", {"penalty": "700.00", "refund": "-100.00", "negative": True}),
+        ({"amount": "99999999999999999.99", "currency": "EUR"}, "0.01",
+         {"penalty": "0.01", "refund": "99999999999999999.98", "negative": False}),
+    ]
+    for paid, typed, expected in cases:
+        got = await browser.page.evaluate(
+            "([paid, typed]) => import('/console/assets/money.js').then((m) => m.refundFor(paid, typed))", [paid, typed])
+        assert got == expected, (paid, typed)
+    for paid, typed in (({"amount": "1200", "currency": "JPY"}, "1.5"), ({"amount": "600.00", "currency": "EUR"}, "1e2"),
+                        ({"amount": "600.00", "currency": "EUR"}, "-5"), ({"amount": "600.00", "currency": "EUR"}, " ")):
+        got = await browser.page.evaluate(
+            "([paid, typed]) => import('/console/assets/money.js').then((m) => m.refundFor(paid, typed))", [paid, typed])
+        assert set(got) == {"error"}, (paid, typed, got)
