@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BOOTSTRAP_PYTHON := $(or $(shell command -v python3.11 2>/dev/null),python3)
 PYTEST_ARGS ?=
 
-.PHONY: run test check chaos bench clean
+.PHONY: run test check chaos bench clean browser
 
 # Re-installs only when pyproject.toml changes; the stamp is touched only after pip succeeds.
 $(STAMP): pyproject.toml
@@ -20,8 +20,20 @@ run: $(STAMP)
 	$(PY) -m worker.launch
 
 # The house rules first (lint, types, layering), then the whole suite.
-test: check
+test: check browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The console's browser tests drive Debian's Chromium (Playwright's own browser download cannot
+# work here). Installed when missing and apt-get can (as root); otherwise those tests are
+# skipped, saying why.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the console's browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
+		|| echo "chromium could not be installed: the console's browser tests will be skipped"; \
+	fi
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""Admin (docs/api.md#admin): partners and agents (admin), and a partner's own webhook URL."""
+"""Admin (docs/api.md#admin): partners and agents (admin), a partner's own webhook URL, and who a key belongs to."""
 
 from __future__ import annotations
 
@@ -39,6 +39,12 @@ class AgentCreated(BaseModel):
     api_key: str
 
 
+class Caller(BaseModel):
+    role: str = Field(description="partner, agent or admin")
+    id: str
+    name: str
+
+
 class Webhook(_Body):
     url: AnyHttpUrl | None
 
@@ -69,3 +75,10 @@ async def set_webhook(request: web.Request, who: Principal, body: Webhook) -> Re
     url = str(body.url) if body.url else None
     await request.app[STORE].accounts.set_webhook(who.principal_id, url)
     return Reply(200, WebhookSet(url=url))
+
+
+@resource.route("GET", "/v1/me", summary="Who the API key belongs to", roles=("partner", "agent", "admin"),
+                answers={200: Caller})
+async def me(request: web.Request, who: Principal) -> Reply:
+    """Lets a client (the agent console) check a key and greet its owner without acting on anything."""
+    return Reply(200, Caller(role=who.role, id=who.principal_id, name=await request.app[STORE].accounts.name_of(who)))

@@ -22,6 +22,7 @@ from api import (
     sandbox_endpoints,
     special_requests,
 )
+from api.console import add_console
 from api.context import SETTINGS, STORE, SUPPLIER, TEMPORAL
 from api.endpoints import Resource
 from api.flow_start import FLOW_STARTER, FlowStarter
@@ -76,4 +77,5 @@ def create_app(settings: Settings, *, store: Store | None = None, temporal: Clie
     for resource in declared:
         resource.add_to(app)
     health.add_documents(app, build_openapi([e for r in declared for e in r.endpoints], VERSION))
+    add_console(app)
     return app

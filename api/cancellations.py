@@ -15,7 +15,7 @@ from api.context import SETTINGS, STORE
 from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow, update_flow, within_sync_wait
 from api.problems import not_found
-from api.refusals import refused
+from api.refusals import invalid_field, refused
 from api.request_ids import token
 from domain.allowance import Allowance, cancellation_allowance
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, PartnerDecision
@@ -25,6 +25,7 @@ from domain.penalty import penalty_for, refund_for
 from domain.products import ProductSpec
 from domain.refusals import Refusal
 from store.accounts import Principal
+from store.flow_index import QueuePosition
 from store.quotes import Quote
 from store.reservation_records import ProductRecord
 from workflows.cancellation import CancellationWorkflow
@@ -85,7 +86,7 @@ class FlowList(BaseModel):
 class AgentQueueQuery(_Body):
     status: str | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = None
+    cursor: str | None = Field(default=None, max_length=80)
 
 
 def _now() -> datetime:
@@ -220,12 +221,15 @@ async def decide(request: web.Request, who: Principal, body: DecisionBody) -> Re
     ))
 
 
-@resource.route("GET", "/v1/agent/cancellations", summary="The agents' queue of cancellations",
+@resource.route("GET", "/v1/agent/cancellations", summary="The agents' queue of cancellations, nearest deadline first",
                 roles=("agent",), query=AgentQueueQuery, answers={200: FlowList})
 async def agent_queue(request: web.Request, who: Principal, query: AgentQueueQuery) -> Reply:
-    items = await request.app[STORE].flows.infos("cancellation", query.status, query.limit + 1, query.cursor)
-    page = items[: query.limit]
-    return Reply(200, FlowList(items=page, next=page[-1]["code"] if len(items) > query.limit else None))
+    try:
+        after = QueuePosition.parse(query.cursor) if query.cursor else None
+    except ValueError:
+        raise invalid_field("query.cursor", "not a cursor this list gave: pass the `next` of the previous page") from None
+    items, end = await request.app[STORE].flows.queue("cancellation", query.status, query.limit, after)
+    return Reply(200, FlowList(items=items, next=end.cursor() if end else None))
 
 
 @resource.route("POST", "/v1/agent/cancellations/{code}/quote", summary="Quote a manual cancellation",

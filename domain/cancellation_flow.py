@@ -7,7 +7,7 @@ The rules it decides with are in ``domain.allowance`` (may it be cancelled) and 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel
@@ -45,10 +45,19 @@ class CancellationInfo(FlowInfo):
     penalty: Money | None = None
     refund: Money | None = None
     agent_note: str | None = None
+    # Until when an agent may quote (manual resolution); None for flows started before it was recorded.
+    quote_deadline: AwareDatetime | None = None
     decision_deadline: AwareDatetime | None = None
     # The partner's answer to an agent quote, so a repeated PATCH can be recognised
     # even after the flow has finished.
     decision: Decision | None = None
+
+    def waiting_until(self) -> datetime | None:
+        if self.status == "awaiting_agent_quote":
+            return self.quote_deadline
+        if self.status == "awaiting_partner_decision":
+            return self.decision_deadline
+        return None
 
     def repeats(self, decision: Decision) -> bool:
         """The partner sends the decision it already made: answered like the first time."""

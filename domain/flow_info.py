@@ -52,6 +52,11 @@ class FlowInfo(BaseModel):
         """How many transitions the flow has made: the store keeps the newest it was told of."""
         return len(self.history)
 
+    def waiting_until(self) -> datetime | None:
+        """When the flow stops waiting for a person (an agent's quote, a partner's decision), if it
+        waits for one now: the store indexes it, so queues list the most urgent flows first."""
+        return None
+
 
 class FlowInput(BaseModel):
     """What every flow is started with (workflow id = ``code``): whose product it is about, and how
@@ -83,6 +88,7 @@ class FlowRecord(BaseModel):
     event_id: str | None = None
     event_type: str | None = None
     at: AwareDatetime
+    deadline: AwareDatetime | None = None  # the info's ``waiting_until()``
 
     @classmethod
     def of(cls, info: FlowInfo, kind: FlowKind, at: datetime, event_id: str | None = None,
@@ -99,6 +105,7 @@ class FlowRecord(BaseModel):
             event_id=event_id,
             event_type=event_type,
             at=at,
+            deadline=info.waiting_until(),
         )
 
     @property

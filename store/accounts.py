@@ -73,6 +73,18 @@ class Accounts:
             return None
         return Principal(role=row.role, principal_id=row.principal_id)
 
+    async def name_of(self, who: Principal) -> str:
+        """The name a partner or an agent was created with; the role for the admin key."""
+        if who.role == "partner":
+            query = sa.select(partners.c.name).where(partners.c.partner_id == who.principal_id)
+        elif who.role == "agent":
+            query = sa.select(agents.c.name).where(agents.c.agent_id == who.principal_id)
+        else:
+            return who.role
+        async with self._engine.connect() as conn:
+            name = (await conn.execute(query)).scalar_one_or_none()
+        return name or who.principal_id
+
     async def partner(self, partner_id: str) -> Partner | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(sa.select(partners).where(partners.c.partner_id == partner_id))).first()

@@ -11,7 +11,7 @@ event is never lost nor reported for a state that was not stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,6 +46,40 @@ class Unstarted:
 
 
 @dataclass(frozen=True)
+class QueuePosition:
+    """Where a page of a queue ends: its last flow's deadline (None: it waits for nobody) and code.
+
+    The queue is ordered by deadline, nearest first, then by code; a cursor names a position in
+    that order, so a flow that leaves or joins the queue between two pages neither repeats nor
+    hides another one.
+    """
+
+    deadline: datetime | None
+    code: str
+
+    def cursor(self) -> str:
+        """``<deadline in µs since the epoch>.<code>``, ``-.<code>`` without a deadline: URL-safe as it is."""
+        micros = "-" if self.deadline is None else str(_micros(self.deadline))
+        return f"{micros}.{self.code}"
+
+    @classmethod
+    def parse(cls, cursor: str) -> QueuePosition:
+        """The position a :meth:`cursor` names; ``ValueError`` for anything else."""
+        micros, dot, code = cursor.partition(".")
+        if not dot or not code or not (micros == "-" or micros.isdigit()):
+            raise ValueError("not a cursor this list gave")
+        deadline = None if micros == "-" else _EPOCH + timedelta(microseconds=int(micros))
+        return cls(deadline, code)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
 class FlowRow:
     partner_id: str
     status: str
@@ -77,6 +111,7 @@ def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str |
         version=record.version,
         start_input=start_input,
         opened_by=opened_by,
+        deadline=record.deadline,
     )
 
 
@@ -174,7 +209,8 @@ class FlowIndex:
             await conn.execute(
                 flows.update()
                 .where(flows.c.code == record.code, flows.c.version <= record.version)
-                .values(status=record.status, info=record.info, updated_at=record.at, version=record.version)
+                .values(status=record.status, info=record.info, updated_at=record.at, version=record.version,
+                        deadline=record.deadline)
             )
             if record.event_type and record.event_id:
                 await _insert_once(
@@ -237,11 +273,32 @@ class FlowIndex:
             ).first()
         return None if row is None else FlowRow(row.partner_id, row.status, row.info, row.created_at)
 
-    async def infos(self, kind: str, status: str | None, limit: int, after: str | None) -> list[dict[str, Any]]:
-        query = sa.select(flows.c.info).where(flows.c.kind == kind).order_by(flows.c.code).limit(limit)
+    async def queue(
+        self, kind: str, status: str | None, limit: int, after: QueuePosition | None
+    ) -> tuple[list[dict[str, Any]], QueuePosition | None]:
+        """Flow infos of ``kind`` (with ``status``), nearest deadline first, then by code; flows that
+        wait for nobody come last. Returns one page and the position of its end when more follow."""
+        query = (
+            sa.select(flows.c.info, flows.c.deadline, flows.c.code)
+            .where(flows.c.kind == kind)
+            .order_by(flows.c.deadline.asc().nulls_last(), flows.c.code)
+            .limit(limit + 1)
+        )
         if status:
             query = query.where(flows.c.status == status)
-        if after:
-            query = query.where(flows.c.code > after)
+        if after is not None:
+            if after.deadline is None:
+                query = query.where(flows.c.deadline.is_(None), flows.c.code > after.code)
+            else:
+                query = query.where(
+                    sa.or_(
+                        flows.c.deadline > after.deadline,
+                        sa.and_(flows.c.deadline == after.deadline, flows.c.code > after.code),
+                        flows.c.deadline.is_(None),
+                    )
+                )
         async with self._engine.connect() as conn:
-            return [row.info for row in (await conn.execute(query)).all()]
+            rows = (await conn.execute(query)).all()
+        page = rows[:limit]
+        more = len(rows) > limit
+        return [row.info for row in page], QueuePosition(page[-1].deadline, page[-1].code) if more else None

@@ -106,6 +106,9 @@ flows = sa.Table(
     # Who asked for it ("partner:ptn_…", "agent:agt_…"): only they may find it again by retrying.
     sa.Column("opened_by", sa.String(80)),
     sa.Index("ix_flows_unstarted", "version", "created_at"),
+    # When the flow stops waiting for a person (FlowInfo.waiting_until): the agents' queues are
+    # ordered by it, nearest first. Null when it waits for nobody.
+    sa.Column("deadline", UtcDateTime, index=True),
 )
 
 # One active mutating flow per product: the primary key is the lock.

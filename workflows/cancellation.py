@@ -61,7 +61,9 @@ class CancellationWorkflow:
         return self._info
 
     async def _run_manual(self) -> None:
-        await self._move("awaiting_agent_quote")
+        # The agents' queue is ordered by this deadline. The timer below starts once the move is
+        # recorded, so the flow never expires before the deadline it shows.
+        await self._move("awaiting_agent_quote", quote_deadline=workflow.now() + self._input.agent_quote_window)
         await mechanics.wait_until(
             lambda: self._quote is not None, self._input.agent_quote_window, "agent-quote-window"
         )

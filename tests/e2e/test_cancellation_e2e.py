@@ -66,6 +66,14 @@ async def test_trigger_is_signed_and_retried_until_delivered(http: TestClient, t
         assert feed["items"][0]["delivery"]["attempts"] >= 4
 
 
+@pytest.fixture
+def settings_overrides() -> dict[str, str]:
+    # A decision waits for the flow's outcome at most AFTERSALES_SYNC_WAIT, then answers 202. After
+    # a worker is killed, its sticky task queue times out first (10 s) before another worker takes
+    # the flow: wait long enough here to see the outcome itself.
+    return {"AFTERSALES_SYNC_WAIT": "60s"}
+
+
 @pytest_asyncio.fixture
 async def worker_process(settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[object]:
     """Starts `python -m worker` processes against the test's dev server and database; kills leftovers."""
