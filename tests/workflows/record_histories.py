@@ -1,7 +1,9 @@
 """Record one history per main flow path into ``tests/histories/`` for ``test_replay``.
 
 Run ``python -m tests.workflows.record_histories`` after a deliberate change to a flow
-(guarded by ``workflow.patched`` when flows may be running) and commit the files.
+(guarded by ``workflow.patched`` when flows may be running) and commit the files. Before
+re-recording a path whose commands a patch changed, keep its old history as ``<name>_v1.json``:
+``test_replay`` replays every file, so flows started before the patch are proven to replay too.
 """
 
 from __future__ import annotations
