@@ -20,6 +20,7 @@ from api import (
     reservations,
     sandbox_endpoints,
     special_requests,
+    supplier_intake,
 )
 from api.context import SETTINGS, STORE, SUPPLIER, TEMPORAL
 from api.endpoints import Resource
@@ -34,8 +35,9 @@ VERSION = "1.0.0"
 
 
 def resources(settings: Settings) -> list[Resource]:
-    found = [health.resource, admin.resource, reservations.resource, cancellations.resource, events.resource,
-             reschedulings.resource, changes.resource, checkouts.resource, special_requests.resource]
+    found = [health.resource, admin.resource, supplier_intake.admin_resource, reservations.resource,
+             cancellations.resource, events.resource, reschedulings.resource, changes.resource, checkouts.resource,
+             special_requests.resource, supplier_intake.resource]
     if settings.sandbox:
         found.append(sandbox_endpoints.resource)
     return found
