@@ -25,6 +25,7 @@ from api import (
 from api.context import SETTINGS, STORE, SUPPLIER, TEMPORAL
 from api.endpoints import Resource
 from api.flow_start import FLOW_STARTER, FlowStarter
+from api.metrics import add_metrics, measure_requests
 from api.middlewares import authenticate, idempotency, problems, request_log
 from api.openapi import build_openapi
 from config.settings import Settings
@@ -55,9 +56,10 @@ async def connect_temporal(settings: Settings) -> Client:
 
 def create_app(settings: Settings, *, store: Store | None = None, temporal: Client | None = None) -> web.Application:
     app = web.Application(
-        client_max_size=MAX_BODY, middlewares=[request_log, problems, authenticate, idempotency]
+        client_max_size=MAX_BODY, middlewares=[measure_requests, request_log, problems, authenticate, idempotency]
     )
     app[SETTINGS] = settings
+    add_metrics(app)
 
     async def dependencies(app: web.Application) -> AsyncIterator[None]:
         owned = store is None
