@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import os
 import shutil
 import signal
@@ -36,8 +37,14 @@ TEMPORAL_STOP_SHARE = 3.0
 # Beyond the worker's own shutdown grace: its last lines, closing the store.
 WORKER_STOP_MARGIN = 2.0
 POLL_INTERVAL = 0.25
-# The relay reads what a part wrote in chunks of up to this, and writes each chunk's lines at once.
+# The relay reads what a part wrote in chunks of up to this, writes each chunk's lines at once,
+# then lets lines gather for RELAY_GATHER_S: a gateway logging a line per request then costs the
+# launcher one wake-up per batch, not one per line (a line shows at most that much later).
 RELAY_CHUNK = 1 << 16
+RELAY_GATHER_S = 0.05
+# Room in each part's pipe for what it writes while the relay gathers (Linux; the default is 64 KiB).
+PIPE_SIZE = 1 << 20
+F_SETPIPE_SZ = 1031
 LINE_LIMIT = 1 << 20
 PR_SET_PDEATHSIG = 1
 # Restarting a part that died: 1 s, 2 s, 4 s... at most RESTART_BACKOFF_MAX, and at most
@@ -196,12 +203,16 @@ async def wait_for_listener(host: str, port: int, timeout: float = READY_TIMEOUT
         return
 
 
-async def relay_lines(name: str, stream: asyncio.StreamReader, out: BinaryIO | None = None) -> None:
+async def relay_lines(
+    name: str, stream: asyncio.StreamReader, out: BinaryIO | None = None, transport: asyncio.ReadTransport | None = None
+) -> None:
     """Copy a part's output to ours, each line prefixed with the part's name.
 
     Cheap under load (a gateway logs a line per request): whatever the part wrote since the last
     read is taken in one chunk and written out with one write and one flush, not line by line.
-    A line is only ever written whole, except one longer than LINE_LIMIT, which is cut.
+    Then the pipe's ``transport`` stops reading for RELAY_GATHER_S, so that the lines written
+    meanwhile wait in the pipe and arrive as one batch: one wake-up of the launcher per batch, not
+    one per line. A line is only ever written whole, except one longer than LINE_LIMIT, which is cut.
     """
     sink = out if out is not None else sys.stdout.buffer
     prefix = f"{name:<8} | ".encode()
@@ -217,9 +228,32 @@ async def relay_lines(name: str, stream: asyncio.StreamReader, out: BinaryIO | N
         if lines:
             sink.write(b"".join(prefix + line.rstrip(b"\r") + b"\n" for line in lines))
             sink.flush()
+        if transport is not None and len(chunk) < RELAY_CHUNK:  # caught up: let the next lines gather
+            transport.pause_reading()
+            await asyncio.sleep(RELAY_GATHER_S)
+            transport.resume_reading()
     if pending:
         sink.write(prefix + pending.rstrip(b"\r") + b"\n")
         sink.flush()
+
+
+async def output_pipe() -> tuple[asyncio.StreamReader, asyncio.ReadTransport, int]:
+    """A pipe for a part's output: the reader the relay reads, its transport, and the descriptor the part writes to.
+
+    The pipe gets room for what a part writes while the relay gathers lines, so a busy gateway
+    never blocks on a full pipe (best effort: Linux only, capped by the system).
+    """
+    read_end, write_end = os.pipe()
+    if sys.platform.startswith("linux"):
+        try:
+            fcntl.fcntl(write_end, F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:
+            pass
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb", buffering=0)
+    )
+    return reader, transport, write_end
 
 
 def browsable(host: str) -> str:
@@ -365,19 +399,21 @@ class Launch:
     async def _spawn(self, spec: PartSpec) -> Part:
         if spec.ports:
             await wait_for_free_ports(spec.ports)
-        process = await asyncio.create_subprocess_exec(
-            *spec.argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self.env,
-            process_group=0,
-            preexec_fn=self.preexec,
-            limit=LINE_LIMIT,
-        )
-        assert process.stdout is not None
+        output, transport, write_end = await output_pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *spec.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self.env,
+                process_group=0,
+                preexec_fn=self.preexec,
+            )
+        finally:
+            os.close(write_end)  # the part holds its own copy: EOF comes when the part (and its children) exit
         exited = asyncio.create_task(process.wait())
-        part = Part(spec, process, exited, asyncio.create_task(relay_lines(spec.name, process.stdout)))
+        part = Part(spec, process, exited, asyncio.create_task(relay_lines(spec.name, output, transport=transport)))
         exited.add_done_callback(lambda task: self._on_exit(part, task))
         self.parts.append(part)
         return part

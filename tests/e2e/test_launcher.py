@@ -236,11 +236,11 @@ async def test_a_part_that_keeps_dying_is_given_up_on(monkeypatch: pytest.Monkey
     await asyncio.wait_for(started.wake.wait(), 60)
 
     assert started.failure == f"flaky exited with code 3 after {launch.RESTARTS_PER_MINUTE} restarts within 60s; giving up"
+    await started._stop()  # also lets the relays copy the last lines
     out = capfd.readouterr().out
     assert out.count("flaky    | up") == launch.RESTARTS_PER_MINUTE + 1
     assert out.count("[restarted") == launch.RESTARTS_PER_MINUTE
     assert "flaky    | [exited with code 3; restarting in 0s (restart 1 of at most 5 a minute)]" in out
-    await started._stop()
 
 
 async def test_the_relay_prefixes_whole_lines_written_in_chunks() -> None:
