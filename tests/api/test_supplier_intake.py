@@ -136,6 +136,11 @@ async def test_admin_registers_a_supplier_whose_key_is_bound_to_its_carriers(
 
     flows = (await reservation(http, booking.partner, booking.reservation_id))["flows"]
     assert [(f["code"], f["kind"]) for f in flows] == [(code, "rescheduling")]
+    spec = await (await http.get("/v1/openapi.json")).json()
+    operation = spec["paths"]["/v1/supplier/schedule-changes"]["post"]
+    [signature] = [p for p in operation["parameters"] if p["name"] == "Aftersales-Signature"]
+    assert (signature["in"], signature["required"], operation["description"]) == ("header", True, "Roles: supplier.")
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ScheduleChange")
     detected = await booking.webhook.event("rescheduling.detected", code)
     assert detected["data"]["product_id"] == zz["product_id"]
     assert detected["data"]["change_id"] == "chg-1"
