@@ -21,11 +21,13 @@ from api import (
     reservations,
     sandbox_endpoints,
     special_requests,
+    supplier_intake,
 )
 from api.console import add_console
 from api.context import SETTINGS, STORE, SUPPLIER, TEMPORAL
 from api.endpoints import Resource
 from api.flow_start import FLOW_STARTER, FlowStarter
+from api.metrics import add_metrics, measure_requests
 from api.middlewares import authenticate, idempotency, problems, request_log
 from api.openapi import build_openapi
 from config.settings import Settings
@@ -36,8 +38,9 @@ VERSION = "1.0.0"
 
 
 def resources(settings: Settings) -> list[Resource]:
-    found = [health.resource, admin.resource, reservations.resource, cancellations.resource, events.resource,
-             reschedulings.resource, changes.resource, checkouts.resource, special_requests.resource]
+    found = [health.resource, admin.resource, supplier_intake.admin_resource, reservations.resource,
+             cancellations.resource, events.resource, reschedulings.resource, changes.resource, checkouts.resource,
+             special_requests.resource, supplier_intake.resource]
     if settings.sandbox:
         found.append(sandbox_endpoints.resource)
     return found
@@ -55,9 +58,10 @@ async def connect_temporal(settings: Settings) -> Client:
 
 def create_app(settings: Settings, *, store: Store | None = None, temporal: Client | None = None) -> web.Application:
     app = web.Application(
-        client_max_size=MAX_BODY, middlewares=[request_log, problems, authenticate, idempotency]
+        client_max_size=MAX_BODY, middlewares=[measure_requests, request_log, problems, authenticate, idempotency]
     )
     app[SETTINGS] = settings
+    add_metrics(app)
 
     async def dependencies(app: web.Application) -> AsyncIterator[None]:
         owned = store is None

@@ -59,6 +59,9 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         if endpoint.query is not None:
             for name, info in endpoint.query.model_fields.items():
                 parameters.append({"name": name, "in": "query", "required": info.is_required(), "schema": {"type": "string"}})
+        if endpoint.guard is not None:
+            parameters.append({"name": endpoint.guard.header, "in": "header", "required": True,
+                               "description": endpoint.guard.description, "schema": {"type": "string"}})
         if endpoint.method in ("POST", "PATCH", "PUT"):
             parameters.append(
                 {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}

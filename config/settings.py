@@ -37,6 +37,12 @@ class Settings:
     temporal_address: str | None = None
     temporal_namespace: str = "default"
     temporal_port: int = 7233
+    # The embedded dev server's Web UI; the Temporal CLI's own default is the frontend port + 1000.
+    temporal_ui_port: int = 8233
+    # Where the worker serves Prometheus metrics (the SDK's and its own); 0: not served.
+    worker_metrics_port: int = 0
+    # How long a stopping worker lets in-flight activities finish before it cancels them.
+    worker_shutdown_grace: timedelta = timedelta(seconds=30)
     admin_key: str = field(default=SANDBOX_ADMIN_KEY, repr=False)
     quote_ttl: timedelta = timedelta(minutes=15)
     agent_quote_window: timedelta = timedelta(hours=24)
@@ -74,16 +80,30 @@ _DURATIONS = {
     "AFTERSALES_SANDBOX_SUPPLIER_DELAY": "sandbox_supplier_delay",
     "AFTERSALES_SYNC_WAIT": "sync_wait",
     "AFTERSALES_WEBHOOK_RETRY_FOR": "webhook_retry_for",
+    "AFTERSALES_WORKER_SHUTDOWN_GRACE": "worker_shutdown_grace",
 }
+UI_PORT_OFFSET = 1000
 
 
-def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+def _port(environ: Mapping[str, str], name: str, default: int, lowest: int = 1) -> int:
     raw = environ.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        raise SettingsError(name, f"expected a TCP port between 1 and 65535, got {raw!r}")
+    if not raw.isdigit() or not lowest <= int(raw) <= 65535:
+        raise SettingsError(name, f"expected a TCP port between {lowest} and 65535, got {raw!r}")
     return int(raw)
+
+
+def _ui_port(environ: Mapping[str, str], temporal_port: int) -> int:
+    """Derived from the frontend port as the Temporal CLI does, so two stacks on different
+    ``AFTERSALES_TEMPORAL_PORT`` values never fight over one UI port."""
+    derived = temporal_port + UI_PORT_OFFSET
+    if not environ.get("AFTERSALES_TEMPORAL_UI_PORT") and derived > 65535:
+        raise SettingsError(
+            "AFTERSALES_TEMPORAL_UI_PORT",
+            f"defaults to AFTERSALES_TEMPORAL_PORT + {UI_PORT_OFFSET} = {derived}, which is not a TCP port; set it",
+        )
+    return _port(environ, "AFTERSALES_TEMPORAL_UI_PORT", derived)
 
 
 def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -137,6 +157,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if supplier != "sandbox" and ":" not in supplier:
         raise SettingsError("AFTERSALES_SUPPLIER", f"expected 'sandbox' or 'package.module:Factory', got {supplier!r}")
 
+    temporal_port = _port(environ, "AFTERSALES_TEMPORAL_PORT", 7233)
     return Settings(
         env=env,
         http_host=environ.get("AFTERSALES_HTTP_HOST") or "127.0.0.1",
@@ -145,7 +166,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         temporal_address=temporal_address,
         temporal_namespace=environ.get("TEMPORAL_NAMESPACE") or "default",
-        temporal_port=_port(environ, "AFTERSALES_TEMPORAL_PORT", 7233),
+        temporal_port=temporal_port,
+        temporal_ui_port=_ui_port(environ, temporal_port),
+        worker_metrics_port=_port(environ, "AFTERSALES_WORKER_METRICS_PORT", 0, lowest=0),
         admin_key=admin_key,
         supplier=supplier,
         log_format=_choice(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.codes import FlowKind, new_flow_code
 from domain.flow_info import FlowInfo
@@ -52,14 +52,27 @@ class ScheduleChange(BaseModel):
     ``change_id`` is the supplier's id of the change; with the product it names the flow, so a
     push delivered twice starts one flow. An airline's change of one flight reaches every product
     booked on it, hence the product in the key.
+
+    ``action_time_limit`` (NDC's ActionTimeLimit) is when the airline needs the traveller's answer:
+    when it comes before the rescheduling window ends, it is the decision deadline.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    change_id: str = Field(min_length=1, max_length=100)
+    change_id: str = Field(min_length=1, max_length=100, description="the supplier's id of this change")
     product_id: str = Field(min_length=1, max_length=40)
     kind: ChangeKind
-    proposed_segments: list[Segment] = Field(default_factory=list, max_length=10)
+    proposed_segments: list[Segment] = Field(
+        default_factory=list, max_length=10, description="the new itinerary (time_change); null or [] for a cancelled flight"
+    )
+    action_time_limit: AwareDatetime | None = Field(
+        default=None, description="the airline's deadline for the traveller's answer; earlier than the window, it is the decision deadline"
+    )
+
+    @field_validator("proposed_segments", mode="before")
+    @classmethod
+    def _none_is_no_proposal(cls, value: object) -> object:
+        return [] if value is None else value
 
     @model_validator(mode="after")
     def _proposal_matches_kind(self) -> ScheduleChange:
@@ -109,6 +122,12 @@ class ReschedulingInput(BaseModel):
     info: ReschedulingInfo  # as indexed on receipt: status waiting_for_product
     window: timedelta
     webhook_retry_for: timedelta
+    # The airline's own deadline, if it sent one (flows started before it existed have none).
+    action_time_limit: AwareDatetime | None = None
+
+    def decision_deadline(self, now: datetime) -> datetime:
+        """When the partner's choice is due, counted from ``now`` (when the flow offers its alternatives)."""
+        return decision_deadline(now, self.window, self.action_time_limit)
 
     def initial_info(self) -> ReschedulingInfo:
         return self.info
@@ -116,6 +135,13 @@ class ReschedulingInput(BaseModel):
 
 class AlternativeChoice(BaseModel):
     alternative_id: str
+
+
+def decision_deadline(now: datetime, window: timedelta, action_time_limit: datetime | None) -> datetime:
+    """The end of the window, or the airline's action time limit when it comes first (it may be past:
+    then the default applies at once)."""
+    deadline = now + window
+    return deadline if action_time_limit is None else min(deadline, action_time_limit)
 
 
 def rescheduling_code(product_id: str, change_id: str) -> str:

@@ -15,12 +15,14 @@ from store.idempotency import IdempotencyRecords
 from store.outbox import Outbox
 from store.quotes import Quotes
 from store.reservation_records import Reservations
+from store.supplier_accounts import SupplierAccounts
 
 
 @dataclass(frozen=True)
 class Store:
     engine: AsyncEngine
     accounts: Accounts
+    suppliers: SupplierAccounts
     reservations: Reservations
     idempotency: IdempotencyRecords
     flows: FlowIndex
@@ -43,6 +45,7 @@ async def open_store(database_url: str) -> Store:
     return Store(
         engine=engine,
         accounts=Accounts(engine),
+        suppliers=SupplierAccounts(engine),
         reservations=Reservations(engine),
         idempotency=IdempotencyRecords(engine),
         flows=FlowIndex(engine),

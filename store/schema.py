@@ -181,3 +181,16 @@ change_offers = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
 )
+
+# Airlines and other suppliers that push schedule changes (docs/api.md#supplier-pushes). Their API
+# keys live in ``api_keys`` with role ``supplier``; the signing secret verifies each push's
+# signature, so it is kept as a partner's webhook secret is (it must be read back to verify).
+suppliers = sa.Table(
+    "suppliers",
+    metadata,
+    sa.Column("supplier_id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("carriers", sa.JSON, nullable=False),
+    sa.Column("signing_secret", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)

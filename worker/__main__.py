@@ -4,30 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import timedelta
 
 import aiohttp
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Interceptor, Worker
 
 from config.logging import configure_logging
 from config.settings import Settings, exit_on_bad_settings
 from store.facade import open_store
+from worker.activity_outcomes import ActivityOutcomes
 from worker.registry import WORKFLOWS, build_activities
 
 log = structlog.get_logger("worker")
 CONNECT_FOR_S = 60
 
 
-async def connect(settings: Settings) -> Client:
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime serving the SDK's metrics (and ours, through its meter) for Prometheus on
+    ``AFTERSALES_HTTP_HOST:AFTERSALES_WORKER_METRICS_PORT``; None when the port is 0."""
+    if not settings.worker_metrics_port:
+        return None
+    address = f"{settings.http_host}:{settings.worker_metrics_port}"
+    try:
+        return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except Exception as exc:  # the port is taken, or the host is not ours
+        raise SystemExit(f"aftersales: cannot serve worker metrics on {address}: {exc}") from None
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """Wait (bounded) for Temporal: in compose and in the launcher it may still be starting."""
     deadline = asyncio.get_running_loop().time() + CONNECT_FOR_S
     while True:
         try:
             return await Client.connect(
-                settings.temporal_target, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter
+                settings.temporal_target, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter,
+                runtime=runtime,
             )
         except RuntimeError as exc:
             if asyncio.get_running_loop().time() > deadline:
@@ -36,8 +50,10 @@ async def connect(settings: Settings) -> Client:
 
 
 async def run(settings: Settings) -> None:
+    runtime = metrics_runtime(settings)
     store = await open_store(settings.database_url)
-    client = await connect(settings)
+    client = await connect(settings, runtime)
+    interceptors: list[Interceptor] = [ActivityOutcomes(runtime.metric_meter)] if runtime is not None else []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -48,13 +64,18 @@ async def run(settings: Settings) -> None:
             task_queue=settings.task_queue,
             workflows=WORKFLOWS,
             activities=build_activities(settings, store, http),
-            graceful_shutdown_timeout=timedelta(seconds=5),
+            interceptors=interceptors,
+            # On SIGTERM in-flight activities get this long to finish before they are cancelled
+            # (and retried elsewhere): a supplier call is not cut in the middle by a deploy.
+            graceful_shutdown_timeout=settings.worker_shutdown_grace,
         )
-        log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_target)
+        log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_target,
+                 metrics_port=settings.worker_metrics_port or None)
         async with worker:
             await stop.wait()
-            log.info("worker_stopping")
+            log.info("worker_stopping", grace_s=settings.worker_shutdown_grace.total_seconds())
     await store.close()
+    log.info("worker_stopped")
 
 
 def main() -> None:

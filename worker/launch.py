@@ -4,46 +4,81 @@ Every part is a child process in its own process group, so a Ctrl-C reaches only
 which stops them in order: gateway and worker first (they still talk to Temporal while they
 shut down), the dev server last. Children also get a parent-death signal, so that even a
 SIGKILL of the launcher leaves no orphan holding the ports or the dev-server database.
+
+Once the stack is up, a part that dies is restarted on its own and the others stay up
+(docs/operations.md#the-dev-launchers-restart-policy): after a backoff that doubles from 1 s,
+at most RESTARTS_PER_MINUTE times a minute; past that the launcher gives up and stops everything.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import os
 import shutil
 import signal
 import socket
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import BinaryIO
 
-from config.settings import Settings, SettingsError, exit_on_bad_settings
+from config.settings import Settings, exit_on_bad_settings
 
-UI_PORT_VARIABLE = "AFTERSALES_TEMPORAL_UI_PORT"
-DEFAULT_UI_PORT = 8233
 READY_TIMEOUT = 60.0
 PORT_RELEASE_TIMEOUT = 30.0
 STOP_TIMEOUT = 8.0
 # Part of STOP_TIMEOUT kept for the dev server, so a slow worker cannot eat all of it.
 TEMPORAL_STOP_SHARE = 3.0
+# Beyond the worker's own shutdown grace: its last lines, closing the store.
+WORKER_STOP_MARGIN = 2.0
 POLL_INTERVAL = 0.25
+# The relay reads what a part wrote in chunks of up to this, writes each chunk's lines at once,
+# then lets lines gather for RELAY_GATHER_S: a gateway logging a line per request then costs the
+# launcher one wake-up per batch, not one per line (a line shows at most that much later).
+RELAY_CHUNK = 1 << 16
+RELAY_GATHER_S = 0.05
+# Room in each part's pipe for what it writes while the relay gathers (Linux; the default is 64 KiB).
+PIPE_SIZE = 1 << 20
+F_SETPIPE_SZ = 1031
 LINE_LIMIT = 1 << 20
 PR_SET_PDEATHSIG = 1
+# Restarting a part that died: 1 s, 2 s, 4 s... at most RESTART_BACKOFF_MAX, and at most
+# RESTARTS_PER_MINUTE restarts of one part within RESTART_WINDOW, after which the launcher gives up.
+RESTART_BACKOFF_FIRST = 1.0
+RESTART_BACKOFF_MAX = 30.0
+RESTARTS_PER_MINUTE = 5
+RESTART_WINDOW = 60.0
 
 
 class LaunchError(RuntimeError):
     """Start-up cannot go on; ``str()`` is the line the developer reads."""
 
 
+@dataclass(frozen=True)
+class PartSpec:
+    """How to start a part, and when it is ready (restarts use the same)."""
+
+    name: str
+    argv: list[str]
+    ports: list[tuple[str, int]] = field(default_factory=list)  # waited for before each start
+    ready: Callable[[], Awaitable[None]] | None = None
+
+
 @dataclass
 class Part:
-    name: str
+    spec: PartSpec
     process: asyncio.subprocess.Process
     exited: asyncio.Task[int]
     relay: asyncio.Task[None]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
     @property
     def alive(self) -> bool:
@@ -63,16 +98,8 @@ def say(line: str) -> None:
     sys.stdout.flush()
 
 
-def read_ui_port(environ: Mapping[str, str]) -> int:
-    """The UI port only matters to the launcher, so it is read here rather than in Settings."""
-    raw = environ.get(UI_PORT_VARIABLE) or ""
-    if not raw:
-        return DEFAULT_UI_PORT
-    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
-        error = SettingsError(UI_PORT_VARIABLE, f"expected a TCP port between 1 and 65535, got {raw!r}")
-        print(f"aftersales: configuration error: {error}", file=sys.stderr)
-        raise SystemExit(2)
-    return int(raw)
+def how_it_ended(code: int) -> str:
+    return f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
 
 
 def temporal_binary() -> Path:
@@ -176,17 +203,57 @@ async def wait_for_listener(host: str, port: int, timeout: float = READY_TIMEOUT
         return
 
 
-async def relay_lines(name: str, stream: asyncio.StreamReader) -> None:
-    prefix = f"{name:<8} | "
+async def relay_lines(
+    name: str, stream: asyncio.StreamReader, out: BinaryIO | None = None, transport: asyncio.ReadTransport | None = None
+) -> None:
+    """Copy a part's output to ours, each line prefixed with the part's name.
+
+    Cheap under load (a gateway logs a line per request): whatever the part wrote since the last
+    read is taken in one chunk and written out with one write and one flush, not line by line.
+    Then the pipe's ``transport`` stops reading for RELAY_GATHER_S, so that the lines written
+    meanwhile wait in the pipe and arrive as one batch: one wake-up of the launcher per batch, not
+    one per line. A line is only ever written whole, except one longer than LINE_LIMIT, which is cut.
+    """
+    sink = out if out is not None else sys.stdout.buffer
+    prefix = f"{name:<8} | ".encode()
+    pending = b""
     while True:
+        chunk = await stream.read(RELAY_CHUNK)
+        if not chunk:
+            break
+        *lines, pending = (pending + chunk).split(b"\n")
+        if len(pending) > LINE_LIMIT:
+            lines.append(pending)
+            pending = b""
+        if lines:
+            sink.write(b"".join(prefix + line.rstrip(b"\r") + b"\n" for line in lines))
+            sink.flush()
+        if transport is not None and len(chunk) < RELAY_CHUNK:  # caught up: let the next lines gather
+            transport.pause_reading()
+            await asyncio.sleep(RELAY_GATHER_S)
+            transport.resume_reading()
+    if pending:
+        sink.write(prefix + pending.rstrip(b"\r") + b"\n")
+        sink.flush()
+
+
+async def output_pipe() -> tuple[asyncio.StreamReader, asyncio.ReadTransport, int]:
+    """A pipe for a part's output: the reader the relay reads, its transport, and the descriptor the part writes to.
+
+    The pipe gets room for what a part writes while the relay gathers lines, so a busy gateway
+    never blocks on a full pipe (best effort: Linux only, capped by the system).
+    """
+    read_end, write_end = os.pipe()
+    if sys.platform.startswith("linux"):
         try:
-            line = await stream.readline()
-        except ValueError:  # longer than LINE_LIMIT: asyncio has dropped it
-            say(prefix + "[overlong line dropped]")
-            continue
-        if not line:
-            return
-        say(prefix + line.decode(errors="replace").rstrip("\r\n"))
+            fcntl.fcntl(write_end, F_SETPIPE_SZ, PIPE_SIZE)
+        except OSError:
+            pass
+    reader = asyncio.StreamReader(limit=LINE_LIMIT)
+    transport, _ = await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_end, "rb", buffering=0)
+    )
+    return reader, transport, write_end
 
 
 def browsable(host: str) -> str:
@@ -194,9 +261,8 @@ def browsable(host: str) -> str:
 
 
 class Launch:
-    def __init__(self, settings: Settings, ui_port: int, binary: Path | None) -> None:
+    def __init__(self, settings: Settings, binary: Path | None) -> None:
         self.settings = settings
-        self.ui_port = ui_port
         self.binary = binary
         self.parts: list[Part] = []
         self.preexec = parent_death_signal()
@@ -210,7 +276,10 @@ class Launch:
         self.wake = asyncio.Event()
         self.signalled = False
         self.stopping = False
+        self.up = False
         self.failure: str | None = None
+        self.restarting: dict[str, asyncio.Task[None]] = {}
+        self.restarted_at: dict[str, deque[float]] = {}
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -222,9 +291,10 @@ class Launch:
             await self.wake.wait()
             self.wake.clear()
         self.stopping = True
-        if not startup.done():
-            startup.cancel()
-        await asyncio.gather(startup, return_exceptions=True)
+        pending = [task for task in (startup, *self.restarting.values()) if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(startup, *self.restarting.values(), return_exceptions=True)
         if self.failure is not None:
             print(f"aftersales: {self.failure}; stopping the other parts", file=sys.stderr, flush=True)
         await self._stop()
@@ -239,40 +309,86 @@ class Launch:
             self.failure = str(startup.exception())
         self.wake.set()
 
-    def _on_exit(self, part_name: str, exited: asyncio.Task[int]) -> None:
-        if not self.stopping and self.failure is None:
-            code = exited.result()
-            how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with code {code}"
-            self.failure = f"{part_name} {how} unexpectedly"
-        self.wake.set()
+    def _on_exit(self, part: Part, exited: asyncio.Task[int]) -> None:
+        if self.stopping or self.failure is not None:
+            self.wake.set()
+            return
+        how = how_it_ended(exited.result())
+        if not self.up:
+            # Nothing is serving yet: a part dying now is a broken start, not an accident to ride out.
+            self.failure = f"{part.name} {how} unexpectedly"
+            self.wake.set()
+            return
+        previous = self.restarting.get(part.name)
+        self.restarting[part.name] = asyncio.create_task(self._restart(part, how, previous))
+
+    async def _restart(self, dead: Part, how: str, previous: asyncio.Task[None] | None) -> None:
+        """Start ``dead`` again after a backoff, unless it has died too often within a minute."""
+        if previous is not None:  # a restart of this part is still under way: this one comes after it
+            await asyncio.gather(previous, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        history = self.restarted_at.setdefault(dead.name, deque())
+        while history and loop.time() - history[0] > RESTART_WINDOW:
+            history.popleft()
+        if len(history) >= RESTARTS_PER_MINUTE:
+            self.failure = f"{dead.name} {how} after {len(history)} restarts within {RESTART_WINDOW:.0f}s; giving up"
+            self.wake.set()
+            return
+        delay = min(RESTART_BACKOFF_FIRST * 2 ** len(history), RESTART_BACKOFF_MAX)
+        say(f"{dead.name:<8} | [{how}; restarting in {delay:.0f}s "
+            f"(restart {len(history) + 1} of at most {RESTARTS_PER_MINUTE} a minute)]")
+        await asyncio.sleep(delay)
+        history.append(loop.time())
+        if dead in self.parts:
+            self.parts.remove(dead)
+        try:
+            part = await self._spawn(dead.spec)
+            if dead.spec.ready is not None:
+                ready = asyncio.ensure_future(dead.spec.ready())
+                await asyncio.wait([ready, part.exited], return_when=asyncio.FIRST_COMPLETED)
+                if not ready.done():
+                    ready.cancel()  # it died again before it was ready: its own exit restarts it
+                    return
+                ready.result()
+        except LaunchError as error:
+            self.failure = f"{dead.name} could not be restarted: {error}"
+            self.wake.set()
+            return
+        say(f"{dead.name:<8} | [restarted (pid {part.process.pid})]")
 
     async def _start(self) -> None:
         settings = self.settings
         if self.binary is not None:
-            await wait_for_free_ports([("127.0.0.1", settings.temporal_port), ("127.0.0.1", self.ui_port)])
-            await self._spawn(
+            await self._spawn(PartSpec(
                 "temporal",
                 [
                     str(self.binary), "server", "start-dev",
                     "--ip", "127.0.0.1",
                     "--port", str(settings.temporal_port),
-                    "--ui-port", str(self.ui_port),
+                    "--ui-port", str(settings.temporal_ui_port),
                     "--db-filename", str(settings.data_dir / "temporal.db"),
                     "--log-level", "warn",
                     "--namespace", settings.temporal_namespace,
                 ],
-            )  # fmt: skip
+                ports=[("127.0.0.1", settings.temporal_port), ("127.0.0.1", settings.temporal_ui_port)],
+                ready=lambda: wait_for_temporal(settings.temporal_target, settings.temporal_namespace),
+            ))  # fmt: skip
             await wait_for_temporal(settings.temporal_target, settings.temporal_namespace)
-        await self._spawn("worker", [sys.executable, "-m", "worker"])
-        await wait_for_free_ports([(settings.http_host, settings.http_port)])
-        await self._spawn("api", [sys.executable, "-m", "api"])
+        await self._spawn(PartSpec("worker", [sys.executable, "-m", "worker"]))
+        listening = (browsable(settings.http_host), settings.http_port)
+        await self._spawn(PartSpec(
+            "api", [sys.executable, "-m", "api"],
+            ports=[(settings.http_host, settings.http_port)],
+            ready=lambda: wait_for_listener(*listening),
+        ))
         # The banner goes last so that it is not buried under the parts' start-up lines.
-        await wait_for_listener(browsable(settings.http_host), settings.http_port)
+        await wait_for_listener(*listening)
         temporal = (
-            f"Temporal UI  http://127.0.0.1:{self.ui_port}"
+            f"Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}"
             if self.binary is not None
             else f"Temporal     {settings.temporal_target} (external)"
         )
+        self.up = True
         say(
             "aftersales is up:\n"
             f"  gateway      http://{browsable(settings.http_host)}:{settings.http_port}  (/healthz, /docs)\n"
@@ -280,28 +396,38 @@ class Launch:
             "  Ctrl-C stops everything"
         )
 
-    async def _spawn(self, name: str, argv: list[str]) -> None:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            env=self.env,
-            process_group=0,
-            preexec_fn=self.preexec,
-            limit=LINE_LIMIT,
-        )
-        assert process.stdout is not None
+    async def _spawn(self, spec: PartSpec) -> Part:
+        if spec.ports:
+            await wait_for_free_ports(spec.ports)
+        output, transport, write_end = await output_pipe()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *spec.argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self.env,
+                process_group=0,
+                preexec_fn=self.preexec,
+            )
+        finally:
+            os.close(write_end)  # the part holds its own copy: EOF comes when the part (and its children) exit
         exited = asyncio.create_task(process.wait())
-        exited.add_done_callback(lambda task: self._on_exit(name, task))
-        self.parts.append(Part(name, process, exited, asyncio.create_task(relay_lines(name, process.stdout))))
+        part = Part(spec, process, exited, asyncio.create_task(relay_lines(spec.name, output, transport=transport)))
+        exited.add_done_callback(lambda task: self._on_exit(part, task))
+        self.parts.append(part)
+        return part
 
     async def _stop(self) -> None:
-        deadline = asyncio.get_running_loop().time() + STOP_TIMEOUT
+        now = asyncio.get_running_loop().time()
+        deadline = now + STOP_TIMEOUT
+        # A worker finishing an in-flight activity gets its shutdown grace, not less.
+        applications_until = max(deadline - TEMPORAL_STOP_SHARE,
+                                 now + self.settings.worker_shutdown_grace.total_seconds() + WORKER_STOP_MARGIN)
         applications = [part for part in self.parts if part.name != "temporal"]
         temporal = [part for part in self.parts if part.name == "temporal"]
-        await stop_parts(applications, deadline - TEMPORAL_STOP_SHARE)
-        await stop_parts(temporal, deadline)
+        await stop_parts(applications, applications_until)
+        await stop_parts(temporal, max(deadline, asyncio.get_running_loop().time() + TEMPORAL_STOP_SHARE))
 
 
 async def stop_parts(parts: Sequence[Part], deadline: float) -> None:
@@ -323,10 +449,9 @@ async def stop_parts(parts: Sequence[Part], deadline: float) -> None:
 
 def main() -> int:
     settings = exit_on_bad_settings()
-    ui_port = read_ui_port(os.environ)
     binary = temporal_binary() if settings.embedded_temporal else None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(Launch(settings, ui_port, binary).run())
+    return asyncio.run(Launch(settings, binary).run())
 
 
 if __name__ == "__main__":

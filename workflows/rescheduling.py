@@ -58,7 +58,8 @@ class ReschedulingWorkflow:
         return self._info
 
     async def _offer_alternatives(self) -> None:
-        deadline = workflow.now() + self._input.window
+        # The window, or the airline's action time limit when earlier (docs/rescheduling.md).
+        deadline = self._input.decision_deadline(workflow.now())
         # Listening before the trigger leaves: a partner who answers it at once is heard.
         self._awaiting = True
         await self._move("awaiting_partner_action", RESCHEDULING_DETECTED, decision_deadline=deadline)

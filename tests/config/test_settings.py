@@ -43,6 +43,17 @@ def test_values_are_read() -> None:
     assert "x" * 20 not in repr(settings)
 
 
+def test_ports_of_the_operations_side() -> None:
+    defaults = load_settings({})
+    assert defaults.temporal_ui_port == 8233 and defaults.worker_metrics_port == 0
+    assert defaults.worker_shutdown_grace == timedelta(seconds=30)
+    # As the Temporal CLI does: the UI follows the frontend port, so two stacks never share one.
+    assert load_settings({"AFTERSALES_TEMPORAL_PORT": "7300"}).temporal_ui_port == 8300
+    assert load_settings({"AFTERSALES_TEMPORAL_PORT": "65000", "AFTERSALES_TEMPORAL_UI_PORT": "9000"}).temporal_ui_port == 9000
+    assert load_settings({"AFTERSALES_WORKER_METRICS_PORT": "9464"}).worker_metrics_port == 9464
+    assert load_settings({"AFTERSALES_WORKER_METRICS_PORT": "0"}).worker_metrics_port == 0
+
+
 @pytest.mark.parametrize(
     ("environ", "variable"),
     [
@@ -59,6 +70,11 @@ def test_values_are_read() -> None:
         ({"AFTERSALES_DATABASE_URL": "mysql://x"}, "AFTERSALES_DATABASE_URL"),
         ({"AFTERSALES_LOG_FORMAT": "xml"}, "AFTERSALES_LOG_FORMAT"),
         ({"AFTERSALES_SUPPLIER": "acme"}, "AFTERSALES_SUPPLIER"),
+        ({"AFTERSALES_TEMPORAL_UI_PORT": "ui"}, "AFTERSALES_TEMPORAL_UI_PORT"),
+        # The derived UI port (65000 + 1000) is no port: the operator must choose one.
+        ({"AFTERSALES_TEMPORAL_PORT": "65000"}, "AFTERSALES_TEMPORAL_UI_PORT"),
+        ({"AFTERSALES_WORKER_METRICS_PORT": "-1"}, "AFTERSALES_WORKER_METRICS_PORT"),
+        ({"AFTERSALES_WORKER_SHUTDOWN_GRACE": "soon"}, "AFTERSALES_WORKER_SHUTDOWN_GRACE"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:

@@ -6,12 +6,14 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.products import Segment
-from domain.rescheduling_flow import ScheduleChange, alternatives_for, rescheduling_code, shifted
+from domain.rescheduling_flow import ScheduleChange, alternatives_for, decision_deadline, rescheduling_code, shifted
 
 CET = timezone(timedelta(hours=1))
 PAID = Money.of("240", "EUR")
@@ -88,3 +90,22 @@ def test_a_change_carries_a_proposal_exactly_when_it_is_a_time_change() -> None:
 def test_finished_statuses_release_the_product() -> None:
     assert all(is_terminal(s) for s in ("accepted", "auto_accepted", "obsolete", "failed"))
     assert not any(is_terminal(s) for s in ("waiting_for_product", "awaiting_partner_action"))
+
+
+@given(window_h=st.integers(1, 24 * 30), limit_h=st.one_of(st.none(), st.integers(-48, 24 * 60)))
+def test_the_decision_deadline_is_the_window_or_an_earlier_action_time_limit(window_h: int, limit_h: int | None) -> None:
+    now = datetime(2027, 3, 1, 12, 0, tzinfo=timezone.utc)
+    window = timedelta(hours=window_h)
+    limit = None if limit_h is None else (now + timedelta(hours=limit_h)).astimezone(CET)
+    deadline = decision_deadline(now, window, limit)
+    assert deadline <= now + window
+    assert deadline == (now + window if limit is None or limit >= now + window else limit)
+
+
+def test_a_supplier_may_send_null_for_no_proposal_and_an_action_time_limit_with_offset() -> None:
+    change = ScheduleChange.model_validate({"change_id": "c", "product_id": "p", "kind": "flight_cancelled",
+                                            "proposed_segments": None, "action_time_limit": "2027-03-18T12:00:00Z"})
+    assert change.proposed_segments == [] and change.action_time_limit == datetime(2027, 3, 18, 12, tzinfo=timezone.utc)
+    with pytest.raises(ValidationError):
+        ScheduleChange.model_validate({"change_id": "c", "product_id": "p", "kind": "flight_cancelled",
+                                       "action_time_limit": "2027-03-18T12:00:00"})

@@ -227,3 +227,73 @@ def launcher_start(tmp_path: Path, launcher_cwd: Path) -> Iterator[Callable[[dic
             # Compare the command line so a recycled pid is never hit.
             if pid_alive(pid) and argv_of(pid) == argv:
                 os.kill(pid, signal.SIGKILL)
+
+
+@dataclass
+class AppProcess:
+    """``python -m worker`` or ``python -m api`` as a real process; a thread keeps its output, line by line,
+    so a test waits on a line instead of sleeping (and a full pipe never blocks the process)."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    _lines: list[str] = field(default_factory=list)
+    _ended: bool = False
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        threading.Thread(target=self._copy_output, daemon=True).start()
+
+    def _copy_output(self) -> None:
+        assert self.process.stdout is not None
+        for raw in self.process.stdout:
+            with self._changed:
+                self._lines.append(raw.decode(errors="replace"))
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def lines(self) -> list[str]:
+        with self._changed:
+            return list(self._lines)
+
+    def output(self, last: int = 60) -> str:
+        return "".join(self.lines()[-last:])
+
+    def wait_for_line(self, text: str, timeout: float) -> bool:
+        """True once the process has printed a line holding ``text``; false at its exit or after ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ended or any(text in line for line in self._lines), timeout)
+            return any(text in line for line in self._lines)
+
+    def wait_for_exit(self, timeout: float) -> int | None:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+StartApp = Callable[[str, dict[str, str]], AppProcess]
+
+
+@pytest.fixture
+def app_processes(launcher_cwd: Path) -> Iterator[StartApp]:
+    """Start ``python -m <module>`` processes with the given environment (on top of a hermetic one);
+    whatever is still running at teardown is killed."""
+    started: list[AppProcess] = []
+    hermetic = {name: value for name, value in os.environ.items() if not name.startswith(("AFTERSALES_", "TEMPORAL_"))}
+
+    def start(module: str, env: dict[str, str]) -> AppProcess:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module], cwd=launcher_cwd, env={**hermetic, "PYTHONUNBUFFERED": "1", **env},
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        app = AppProcess(module, process)
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        if app.process.poll() is None:
+            app.process.kill()
+        app.process.wait(timeout=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
@@ -23,6 +23,7 @@ from tests.workflows.rescheduling_fakes import (
     finish,
     overtaken,
     rescheduling_harness,
+    rescheduling_input,
     start_rescheduling,
     unanswered,
     waited,
@@ -91,6 +92,36 @@ async def test_without_a_choice_the_default_applies_when_the_window_ends(rs: Res
     assert [segments for _, segments, _ in rs.supplier.moves] == [info.proposed_segments]
     assert rs.store.event_types(CODE) == [None, "rescheduling.detected", "rescheduling.auto_accepted"]
     assert_only_last_terminal(rs)
+
+
+async def _without_a_choice(
+    rs: ReschedulingHarness, env: WorkflowEnvironment, limit: timedelta
+) -> tuple[ReschedulingInfo, ReschedulingInfo, datetime]:
+    """Nobody chooses a change whose airline sent an action time limit ``limit`` after it arrived:
+    the info as offered, the final info, and the limit."""
+    action_time_limit = (await env.get_current_time()).replace(microsecond=0) + limit
+    flow_input = rescheduling_input(CODE, "time_change").model_copy(update={"action_time_limit": action_time_limit})
+    handle = await rs.client.start_workflow(ReschedulingWorkflow.run, flow_input, id=CODE, task_queue=rs.task_queue)
+    final = await finish(handle)
+    offered = ReschedulingInfo.model_validate(next(r.info for r in rs.store.records if r.status == "awaiting_partner_action"))
+    return offered, final, action_time_limit
+
+
+async def test_an_earlier_action_time_limit_is_the_decision_deadline(rs: ReschedulingHarness, env: WorkflowEnvironment) -> None:
+    offered, info, action_time_limit = await _without_a_choice(rs, env, timedelta(hours=5))
+
+    assert offered.decision_deadline == action_time_limit
+    assert info.status == "auto_accepted"
+    # The default applied at the airline's limit, not when the 72 h window would have ended.
+    assert info.history[-1].at >= offered.decision_deadline
+    assert info.history[-1].at - offered.history[-1].at < WINDOW
+
+
+async def test_a_later_action_time_limit_leaves_the_window(rs: ReschedulingHarness, env: WorkflowEnvironment) -> None:
+    offered, info, _ = await _without_a_choice(rs, env, WINDOW + timedelta(days=2))
+
+    assert offered.decision_deadline == offered.history[-1].at + WINDOW
+    assert info.status == "auto_accepted"
 
 
 async def test_a_cancelled_flight_defaults_to_the_nearest_rebooking(rs: ReschedulingHarness) -> None:

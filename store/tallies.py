@@ -1,0 +1,65 @@
+"""Counts an operator scrapes (docs/operations.md#metrics): flows by kind and status, the agent's queue,
+and trigger deliveries by outcome.
+
+Read from the database at scrape time: every gateway and every worker writes these rows, so the
+database is the one place where the counts are whole, whichever process is scraped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from store.schema import events, flows
+
+# The agent's queue (docs/api.md#get-v1agentcancellations): manual cancellations awaiting a quote.
+AGENT_QUEUE = ("cancellation", "awaiting_agent_quote")
+
+
+@dataclass(frozen=True)
+class Tally:
+    flows: dict[tuple[str, str], int]  # (kind, status) → flows
+    agent_queue_depth: int
+    agent_queue_oldest_s: float  # 0 when the queue is empty
+    deliveries: dict[str, int]  # delivery status (pending | delivered | failed) → events
+    delivery_attempts: int
+
+
+class Tallies:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def count(self) -> Tally:
+        kind, status = AGENT_QUEUE
+        async with self._engine.connect() as conn:
+            by_status = (
+                await conn.execute(sa.select(flows.c.kind, flows.c.status, sa.func.count()).group_by(flows.c.kind, flows.c.status))
+            ).all()
+            depth, oldest = (
+                await conn.execute(
+                    sa.select(sa.func.count(), sa.func.min(flows.c.created_at)).where(flows.c.kind == kind, flows.c.status == status)
+                )
+            ).one()
+            deliveries = (
+                await conn.execute(sa.select(events.c.delivery_status, sa.func.count()).group_by(events.c.delivery_status))
+            ).all()
+            attempts = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(events.c.attempts), 0)))).scalar_one()
+        return Tally(
+            flows={(row[0], row[1]): int(row[2]) for row in by_status},
+            agent_queue_depth=int(depth),
+            agent_queue_oldest_s=_age(oldest),
+            deliveries={row[0]: int(row[1]) for row in deliveries},
+            delivery_attempts=int(attempts),
+        )
+
+
+def _age(since: datetime | str | None) -> float:
+    if since is None:
+        return 0.0
+    # An aggregate skips the column's type on SQLite: the raw stored text comes back.
+    at = datetime.fromisoformat(since) if isinstance(since, str) else since
+    at = at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+    return max(0.0, (datetime.now(timezone.utc) - at).total_seconds())
