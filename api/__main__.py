@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
-from aiohttp import web
 
 from api.app import create_app
+from api.http_server import serve
 from config.logging import configure_logging
 from config.settings import exit_on_bad_settings
 
@@ -14,11 +16,8 @@ def main() -> None:
     settings = exit_on_bad_settings()
     configure_logging(settings, "api")
     structlog.get_logger("api").info("gateway_starting", host=settings.http_host, port=settings.http_port)
-    # run_app handles SIGINT/SIGTERM: stops accepting, finishes in-flight requests, runs cleanups.
-    web.run_app(
-        create_app(settings), host=settings.http_host, port=settings.http_port,
-        print=None, access_log=None, shutdown_timeout=5,
-    )
+    # SIGINT/SIGTERM: stop accepting, finish in-flight requests (5 s at most), run the cleanups.
+    asyncio.run(serve(create_app(settings), settings.http_host, settings.http_port))
 
 
 if __name__ == "__main__":

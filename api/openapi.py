@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.endpoints import Endpoint
+from api.endpoints import MAX_PATH_ID, Endpoint
+from api.middlewares import IDEMPOTENT_METHODS
 
 _PROBLEM = {
     "type": "object",
@@ -28,6 +29,19 @@ _PROBLEM = {
         },
     },
 }
+
+
+def _query_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query field's schema as a parameter: no title, and an optional field is simply absent (never null)."""
+    found = {key: value for key, value in schema.items() if key not in ("title", "anyOf")}
+    options = [option for option in schema.get("anyOf", []) if option.get("type") != "null"]
+    if len(options) == 1:
+        found.update(options[0])
+    elif options:
+        found["anyOf"] = options
+    if found.get("default", 0) is None:
+        del found["default"]
+    return found
 
 
 def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
@@ -52,17 +66,20 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
             "operationId": endpoint.handler.__name__,
             "responses": {},
         }
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        parameters: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_PATH_ID}}
             for name in re.findall(r"{(\w+)}", endpoint.path)
         ]
         if endpoint.query is not None:
+            # Each query parameter with its field's own schema (type, bounds), as the query model validates it.
+            properties = endpoint.query.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
             for name, info in endpoint.query.model_fields.items():
-                parameters.append({"name": name, "in": "query", "required": info.is_required(), "schema": {"type": "string"}})
-        if endpoint.method in ("POST", "PATCH", "PUT"):
-            parameters.append(
-                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}
-            )
+                parameters.append({"name": name, "in": "query", "required": info.is_required(),
+                                   "schema": _query_schema(properties[name])})
+        if endpoint.method in IDEMPOTENT_METHODS:
+            parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                               "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
         if parameters:
             operation["parameters"] = parameters
         if endpoint.body is not None:

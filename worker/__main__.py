@@ -15,6 +15,7 @@ from temporalio.worker import Worker
 from config.logging import configure_logging
 from config.settings import Settings, exit_on_bad_settings
 from store.facade import open_store
+from worker.outbox_dispatcher import OutboxDispatcher
 from worker.registry import WORKFLOWS, build_activities
 
 log = structlog.get_logger("worker")
@@ -52,8 +53,11 @@ async def run(settings: Settings) -> None:
         )
         log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_target)
         async with worker:
+            # Deliveries of events no flow pushed (no webhook then, or written by other code).
+            dispatcher = asyncio.create_task(OutboxDispatcher(store.events, client, settings).run(stop))
             await stop.wait()
             log.info("worker_stopping")
+            await dispatcher
     await store.close()
 
 
