@@ -25,6 +25,11 @@ PRIVATE_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa", ".intrane
 # A last label made of digits (or 0x…): an IPv4 address in a form a resolver reads (2130706433, 0x7f.1).
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Networks in private use (RFC 1918, shared address space RFC 6598, unique local IPv6 RFC 4193);
+# any other address that is not globally routable is reported as reserved.
+_PRIVATE = tuple(
+    ipaddress.ip_network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,8 @@ def ip_literal(host: str) -> IPAddress | None:
 
 
 def _embedded(address: IPAddress) -> list[IPAddress]:
-    """The address and any IPv4 address it carries (mapped, 6to4, Teredo, NAT64): each must pass."""
-    found: list[IPAddress] = [address]
+    """Any IPv4 address ``address`` carries (mapped, 6to4, Teredo, NAT64), then the address itself: each must pass."""
+    found: list[IPAddress] = []
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             found.append(address.ipv4_mapped)
@@ -89,7 +94,7 @@ def _embedded(address: IPAddress) -> list[IPAddress]:
             found.extend(address.teredo)
         if address in _NAT64:
             found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-    return found
+    return [*found, address]
 
 
 def address_refusal(address: IPAddress, policy: WebhookPolicy) -> str | None:
@@ -110,8 +115,8 @@ def _refusal_of(address: IPAddress, policy: WebhookPolicy) -> str | None:
         return "a link-local address"
     if address.is_multicast:
         return "a multicast address"
-    if address.is_private:
+    if any(address.version == net.version and address in net for net in _PRIVATE):
         return "a private address"
-    if address.is_reserved or not address.is_global:
+    if address.is_reserved or address.is_private or not address.is_global:
         return "a reserved address"
     return None
