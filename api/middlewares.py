@@ -29,6 +29,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = structlog.get_logger("api")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+# What an API key can look like at all (ours are ask_ + URL-safe base64): anything else is refused
+# before it is hashed, compared or could end up in an error's traceback.
+_KEY_SHAPE = re.compile(r"^[\x21-\x7e]{1,512}$")
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
 # Nginx's convention for "the client closed the connection before we could answer".
 CLIENT_CLOSED = 499
@@ -36,6 +40,9 @@ CLIENT_CLOSED = 499
 RETRY_AFTER_S = 5
 # The methods that honour Idempotency-Key (docs/api.md#idempotency); PUT and GET are safe to repeat as they are.
 IDEMPOTENT_METHODS = frozenset({"POST", "PATCH"})
+# docs/api.md#idempotency: 1 to 255 printable ASCII characters (spaces allowed).
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 # Modules whose OSError is the database being unreachable (asyncpg raises ConnectionRefusedError unwrapped).
 _DATABASE_MODULES = ("sqlalchemy", "asyncpg", "aiosqlite", "store.")
 
@@ -57,7 +64,8 @@ async def request_log(request: web.Request, handler: Handler) -> web.StreamRespo
         log.info(
             "request",
             method=request.method,
-            path=request.path,
+            # Control characters escaped: a path cannot forge a line of the log.
+            path=_UNPRINTABLE.sub(lambda found: f"\\x{ord(found.group()):02x}", request.path)[:300],
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
             partner_id=who.principal_id if who and who.role == "partner" else None,
@@ -126,7 +134,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if header is not None:
         scheme, _, key = header.partition(" ")
         key = key.strip()
-        if scheme.lower() != "bearer" or not key:
+        if scheme.lower() != "bearer" or not _KEY_SHAPE.match(key):
             raise Problem(401, "unauthorized", "expected Authorization: Bearer <api key>")
         settings = request.app[SETTINGS]
         if hmac.compare_digest(key.encode(), settings.admin_key.encode()):
@@ -215,10 +223,10 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     endpoint = endpoint_of(request)
     if who is None or endpoint is None or who.role not in endpoint.roles:
         return await handler(request)
-    if not 1 <= len(key) <= 255:
+    if not IDEMPOTENCY_KEY.match(key):
         raise Problem(
-            422, "validation_failed", "Idempotency-Key must be 1 to 255 characters",
-            errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 characters"}],
+            422, "validation_failed", "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 printable ASCII characters"}],
         )
     owner = f"{who.role}:{who.principal_id}"
     body = await request.read()

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from api.endpoints import MAX_PATH_ID, Endpoint
-from api.middlewares import IDEMPOTENT_METHODS
+from api.middlewares import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENT_METHODS
 
 _PROBLEM = {
     "type": "object",
@@ -79,7 +79,8 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
                                    "schema": _query_schema(properties[name])})
         if endpoint.method in IDEMPOTENT_METHODS:
             parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
-                               "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+                               "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                          "pattern": IDEMPOTENCY_KEY_PATTERN}})
         if parameters:
             operation["parameters"] = parameters
         if endpoint.body is not None:
