@@ -58,12 +58,16 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     def ref(model: type[BaseModel]) -> dict[str, Any]:
         return keyed[(model, "validation")]
 
+    # operationId is unique in a document: a handler name two resources share gets its tag in front.
+    names = [endpoint.handler.__name__ for endpoint in endpoints]
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
+        name = endpoint.handler.__name__
+        operation_id = name if names.count(name) == 1 else f"{endpoint.tag.replace('-', '_')}_{name}"
         operation: dict[str, Any] = {
             "summary": endpoint.summary,
             "tags": [endpoint.tag],
-            "operationId": endpoint.handler.__name__,
+            "operationId": operation_id,
             "responses": {},
         }
         parameters: list[dict[str, Any]] = [
