@@ -43,6 +43,16 @@ def test_values_are_read() -> None:
     assert "x" * 20 not in repr(settings)
 
 
+def test_hardening_settings_are_read() -> None:
+    defaults = load_settings({})
+    assert not defaults.webhook_allow_http
+    assert defaults.http_header_timeout == timedelta(seconds=10) and defaults.http_body_timeout == timedelta(seconds=30)
+    settings = load_settings({"AFTERSALES_WEBHOOK_ALLOW_HTTP": "true", "AFTERSALES_HTTP_HEADER_TIMEOUT": "5s",
+                              "AFTERSALES_HTTP_BODY_TIMEOUT": "2m"})
+    assert settings.webhook_allow_http
+    assert settings.http_header_timeout == timedelta(seconds=5) and settings.http_body_timeout == timedelta(minutes=2)
+
+
 @pytest.mark.parametrize(
     ("environ", "variable"),
     [
@@ -59,6 +69,9 @@ def test_values_are_read() -> None:
         ({"AFTERSALES_DATABASE_URL": "mysql://x"}, "AFTERSALES_DATABASE_URL"),
         ({"AFTERSALES_LOG_FORMAT": "xml"}, "AFTERSALES_LOG_FORMAT"),
         ({"AFTERSALES_SUPPLIER": "acme"}, "AFTERSALES_SUPPLIER"),
+        ({"AFTERSALES_WEBHOOK_ALLOW_HTTP": "yes"}, "AFTERSALES_WEBHOOK_ALLOW_HTTP"),
+        ({"AFTERSALES_HTTP_HEADER_TIMEOUT": "ten"}, "AFTERSALES_HTTP_HEADER_TIMEOUT"),
+        ({"AFTERSALES_HTTP_BODY_TIMEOUT": "0s"}, "AFTERSALES_HTTP_BODY_TIMEOUT"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:
