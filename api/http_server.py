@@ -24,8 +24,7 @@ from config.settings import Settings
 
 log = structlog.get_logger("api.http")
 
-_CODES = {400: "bad_request", 408: "request_timeout", 413: "payload_too_large", 431: "bad_request", 500: "internal_error",
-          504: "gateway_timeout"}
+_CODES = {400: "bad_request", 408: "request_timeout", 413: "payload_too_large", 431: "bad_request", 500: "internal_error"}
 _PLAIN_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "Server": "aftersales"}
 
 
