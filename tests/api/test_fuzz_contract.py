@@ -56,8 +56,10 @@ async def offline(host: str, port: int) -> list[str]:
 
 @pytest_asyncio.fixture
 async def fuzzed(tmp_path: Path, temporal_env: WorkflowEnvironment) -> AsyncIterator[tuple[TestClient, Settings]]:
+    # Deliveries to fuzzed webhooks are refused and would retry for days on the session's dev server
+    # (thousands of them in a large run, enough to slow its health check): give up after seconds.
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}", AFTERSALES_SYNC_WAIT="2s",
-                             AFTERSALES_SANDBOX_SUPPLIER_DELAY="1s")
+                             AFTERSALES_SANDBOX_SUPPLIER_DELAY="1s", AFTERSALES_WEBHOOK_RETRY_FOR="3s")
     store: Store = await open_store(settings.database_url)
     guard = LoopbackOnly(WebhookPolicy.sandbox(), offline)
     worker = Worker(temporal_env.client, task_queue=settings.task_queue, workflows=WORKFLOWS,
