@@ -115,7 +115,9 @@ async def schemathesis(base: str, key: str, operations: list[str], report: Path,
     ]
     for operation in operations:
         command += ["--include-operation-id", operation]
-    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    # Run in the report's folder: schemathesis keeps a cache (.schemathesis/) in its working directory.
+    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE,
+                                                   stderr=asyncio.subprocess.STDOUT, cwd=report.parent)
     output, _ = await asyncio.wait_for(process.communicate(), RUN_BOUND_S)
     assert process.returncode is not None
     return process.returncode, output.decode(errors="replace")
