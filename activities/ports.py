@@ -78,6 +78,8 @@ class DeliveryTarget:
     url: str
     secret: str
     body: bytes  # the stored event, byte for byte what is signed and sent
+    # The secret a rotation replaced, while its grace period lasts: it signs too (a second v1=).
+    previous_secret: str | None = None
 
 
 class EventOutbox(Protocol):

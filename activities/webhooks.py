@@ -1,7 +1,9 @@
 """Trigger delivery: one signed POST of a stored event to the partner's webhook per attempt.
 
 Retrying, backoff and giving up belong to the ``TriggerDeliveryWorkflow``'s retry policy;
-this activity only reports each attempt and raises when it was not a 2xx.
+this activity only reports each attempt and raises when it was not a 2xx. Before each attempt
+the webhook's address is checked again (``activities.webhook_guard``): a refused one is a failed
+attempt, and no request is made.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import Literal
 import aiohttp
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from yarl import URL
 
 from activities.ports import DeliveryTarget, EventOutbox
+from activities.webhook_guard import Destination, WebhookGuard, WebhookRefused
 from domain.activity_names import DELIVER_EVENT, MARK_EVENT_FAILED
 from domain.signature import SIGNATURE_HEADER, sign
 
@@ -24,9 +28,10 @@ DeliveryOutcome = Literal["delivered", "no_webhook"]
 
 
 class TriggerActivities:
-    def __init__(self, outbox: EventOutbox, http: aiohttp.ClientSession | None = None) -> None:
+    def __init__(self, outbox: EventOutbox, guard: WebhookGuard, http: aiohttp.ClientSession | None = None) -> None:
         """``http`` is the worker's long-lived session; without one each attempt opens its own."""
         self._outbox = outbox
+        self._guard = guard
         self._http = http
 
     @activity.defn(name=DELIVER_EVENT)
@@ -35,11 +40,17 @@ class TriggerActivities:
         if target is None:
             return "no_webhook"
         try:
+            destination = await self._guard.destination(target.url)
+        except WebhookRefused as refused:
+            detail = f"refused: {refused}"
+            await self._outbox.record_attempt(event_id, delivered=False, detail=detail)
+            raise _failed(f"webhook {detail}") from None
+        try:
             if self._http is not None:
-                status = await self._post(self._http, target)
+                status = await self._post(self._http, target, destination)
             else:
                 async with aiohttp.ClientSession() as http:
-                    status = await self._post(http, target)
+                    status = await self._post(http, target, destination)
         except (TimeoutError, aiohttp.ClientError) as exc:
             detail = f"{type(exc).__name__}: {exc}"[:500]
             await self._outbox.record_attempt(event_id, delivered=False, detail=detail)
@@ -55,16 +66,21 @@ class TriggerActivities:
         await self._outbox.mark_failed(event_id)
 
     @staticmethod
-    async def _post(http: aiohttp.ClientSession, target: DeliveryTarget) -> int:
+    async def _post(http: aiohttp.ClientSession, target: DeliveryTarget, destination: Destination) -> int:
+        also = (target.previous_secret,) if target.previous_secret else ()
+        url = URL(destination.url)
         headers = {
             "Content-Type": "application/json",
             # A fresh timestamp per attempt: receivers reject stale signatures.
-            SIGNATURE_HEADER: sign(target.secret, int(time.time()), target.body),
+            SIGNATURE_HEADER: sign(target.secret, int(time.time()), target.body, *also),
+            # The connection goes to the vetted address; the partner's server still sees its own name.
+            "Host": url.raw_authority.rpartition("@")[2],
         }
         # Redirects are not followed: a 3xx is not a delivery, and following it would
         # let a webhook URL bounce our signed request to another host.
         async with http.post(
-            target.url, data=target.body, headers=headers, timeout=DELIVERY_TIMEOUT, allow_redirects=False
+            url.with_host(destination.address), data=target.body, headers=headers, timeout=DELIVERY_TIMEOUT,
+            allow_redirects=False, server_hostname=destination.host if url.scheme == "https" else None,
         ) as response:
             return response.status
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
-from aiohttp import web
 
 from api.app import create_app
+from api.http_server import serve
 from config.logging import configure_logging
 from config.settings import exit_on_bad_settings
 
@@ -13,15 +15,9 @@ from config.settings import exit_on_bad_settings
 def main() -> None:
     settings = exit_on_bad_settings()
     configure_logging(settings, "api")
-    log = structlog.get_logger("api")
-    log.info("gateway_starting", host=settings.http_host, port=settings.http_port)
-    # run_app handles SIGINT/SIGTERM: stops accepting, finishes in-flight requests, runs cleanups.
-    # It calls ``print`` once the socket listens: operators (and the launcher) learn it is ready.
-    web.run_app(
-        create_app(settings), host=settings.http_host, port=settings.http_port,
-        print=lambda _banner: log.info("gateway_listening", host=settings.http_host, port=settings.http_port),
-        access_log=None, shutdown_timeout=5,
-    )
+    structlog.get_logger("api").info("gateway_starting", host=settings.http_host, port=settings.http_port)
+    # SIGINT/SIGTERM: stop accepting, finish in-flight requests (5 s at most), run the cleanups.
+    asyncio.run(serve(create_app(settings), settings.http_host, settings.http_port))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,41 @@
-"""Admin (docs/api.md#admin): partners and agents (admin), a partner's own webhook URL, and who a key belongs to."""
+"""Admin (docs/api.md#admin): partners, agents and every principal's API keys (admin); a partner's own
+webhook URL, key rotation and webhook secret rotation (partner); who a key belongs to (anyone)."""
 
 from __future__ import annotations
 
-from aiohttp import web
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from datetime import datetime, timezone
+from typing import Annotated, Literal
 
-from api.context import STORE
+from aiohttp import web
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, TypeAdapter
+
+from activities.webhook_guard import WebhookRefused
+from api.context import STORE, WEBHOOK_GUARD
 from api.endpoints import Reply, Resource
-from store.accounts import Principal
+from api.problems import not_found
+from api.refusals import refused
+from domain.refusals import Refusal
+from store.accounts import KeyView, Principal, UnknownPrincipal
 
 resource = Resource("admin")
+
+# The stored URL (normalised) fits the column: docs/api.md#put-v1partnerwebhook.
+MAX_WEBHOOK_URL = 2000
+_HTTP_URL = TypeAdapter(AnyHttpUrl)
+SHOWN_ONCE = "Shown only in this answer; null when an Idempotency-Key replays it (a secret is never stored in clear)"
+
+
+def _normalised_url(value: str) -> str:
+    text = str(_HTTP_URL.validate_python(value))
+    if len(text) > MAX_WEBHOOK_URL:
+        raise ValueError(f"the URL, normalised, must be at most {MAX_WEBHOOK_URL} characters")
+    return text
+
+
+WebhookUrl = Annotated[
+    str, Field(min_length=1, max_length=MAX_WEBHOOK_URL, json_schema_extra={"format": "uri"}),
+    AfterValidator(_normalised_url),
+]
 
 
 class _Body(BaseModel):
@@ -18,15 +44,15 @@ class _Body(BaseModel):
 
 class NewPartner(_Body):
     name: str = Field(min_length=1, max_length=200)
-    webhook_url: AnyHttpUrl | None = None
+    webhook_url: WebhookUrl | None = None
 
 
 class PartnerCreated(BaseModel):
     partner_id: str
     name: str
-    api_key: str = Field(description="Shown only in this answer")
+    api_key: str | None = Field(description=SHOWN_ONCE)
     webhook_url: str | None
-    webhook_secret: str = Field(description="Signs triggers; shown only in this answer")
+    webhook_secret: str | None = Field(description="Signs triggers. " + SHOWN_ONCE)
 
 
 class NewAgent(_Body):
@@ -36,7 +62,7 @@ class NewAgent(_Body):
 class AgentCreated(BaseModel):
     agent_id: str
     name: str
-    api_key: str
+    api_key: str | None = Field(description=SHOWN_ONCE)
 
 
 class Caller(BaseModel):
@@ -46,17 +72,81 @@ class Caller(BaseModel):
 
 
 class Webhook(_Body):
-    url: AnyHttpUrl | None
+    url: WebhookUrl | None
 
 
 class WebhookSet(BaseModel):
     url: str | None
 
 
+class KeyInfo(BaseModel):
+    key_id: str
+    principal_id: str
+    role: str
+    status: Literal["active", "expiring", "expired", "revoked"]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyList(BaseModel):
+    items: list[KeyInfo]
+    next: str | None = None
+
+
+class KeysQuery(_Body):
+    principal_id: str = Field(min_length=1, max_length=40)
+
+
+class KeysOf(_Body):
+    principal_id: str = Field(min_length=1, max_length=40)
+
+
+class KeyIssued(BaseModel):
+    key_id: str
+    principal_id: str
+    role: str
+    api_key: str | None = Field(description=SHOWN_ONCE)
+
+
+class KeyRotation(_Body):
+    pass
+
+
+class KeyRotated(BaseModel):
+    key_id: str
+    api_key: str | None = Field(description=SHOWN_ONCE)
+    previous_key_expires_at: datetime = Field(description="Until then the key this call was made with keeps working")
+
+
+class SecretRotated(BaseModel):
+    webhook_secret: str | None = Field(description=SHOWN_ONCE)
+    previous_secret_expires_at: datetime = Field(description="Until then deliveries carry a second v1= signed with the previous secret")
+
+
+def _info(view: KeyView) -> KeyInfo:
+    return KeyInfo(
+        key_id=view.key_id, principal_id=view.principal_id, role=view.role,
+        status=view.status(datetime.now(timezone.utc)),
+        created_at=view.created_at, expires_at=view.expires_at, revoked_at=view.revoked_at,
+    )
+
+
+async def _checked_webhook(request: web.Request, url: str | None, field: str) -> str | None:
+    if url is None:
+        return None
+    try:
+        await request.app[WEBHOOK_GUARD].check_registration(url)
+    except WebhookRefused as reason:
+        raise refused(Refusal.WEBHOOK_URL_REFUSED, f"this URL may not receive triggers: {reason}",
+                      [{"field": field, "message": str(reason)}]) from None
+    return url
+
+
 @resource.route("POST", "/v1/admin/partners", summary="Create a partner", roles=("admin",), body=NewPartner,
                 answers={201: PartnerCreated})
 async def create_partner(request: web.Request, who: Principal, body: NewPartner) -> Reply:
-    url = str(body.webhook_url) if body.webhook_url else None
+    url = await _checked_webhook(request, body.webhook_url, "webhook_url")
     partner, api_key = await request.app[STORE].accounts.create_partner(body.name, url)
     return Reply(201, PartnerCreated(partner_id=partner.partner_id, name=partner.name, api_key=api_key,
                                      webhook_url=url, webhook_secret=partner.webhook_secret))
@@ -69,10 +159,48 @@ async def create_agent(request: web.Request, who: Principal, body: NewAgent) -> 
     return Reply(201, AgentCreated(agent_id=agent_id, name=body.name, api_key=api_key))
 
 
+@resource.route("GET", "/v1/admin/api-keys", summary="A principal's API keys (never the keys themselves)",
+                roles=("admin",), query=KeysQuery, answers={200: KeyList})
+async def list_keys(request: web.Request, who: Principal, query: KeysQuery) -> Reply:
+    views = await request.app[STORE].accounts.keys(query.principal_id)
+    if not views:
+        raise not_found("principal")
+    return Reply(200, KeyList(items=[_info(view) for view in views]))
+
+
+@resource.route("POST", "/v1/admin/api-keys", summary="Issue another API key to a partner, agent or supplier",
+                roles=("admin",), body=KeysOf, answers={201: KeyIssued})
+async def issue_key(request: web.Request, who: Principal, body: KeysOf) -> Reply:
+    try:
+        view, api_key = await request.app[STORE].accounts.issue_key(body.principal_id)
+    except UnknownPrincipal:
+        raise not_found("principal") from None
+    return Reply(201, KeyIssued(key_id=view.key_id, principal_id=view.principal_id, role=view.role, api_key=api_key))
+
+
+@resource.route("POST", "/v1/admin/api-keys/{key_id}/revoke", summary="Revoke one API key now",
+                roles=("admin",), answers={200: KeyInfo})
+async def revoke_key(request: web.Request, who: Principal) -> Reply:
+    view = await request.app[STORE].accounts.revoke_key(request.match_info["key_id"])
+    if view is None:
+        raise not_found("API key")
+    return Reply(200, _info(view))
+
+
+@resource.route("POST", "/v1/admin/api-keys/revoke", summary="Revoke every API key of a principal now",
+                roles=("admin",), body=KeysOf, answers={200: KeyList})
+async def revoke_all_keys(request: web.Request, who: Principal, body: KeysOf) -> Reply:
+    try:
+        views = await request.app[STORE].accounts.revoke_all(body.principal_id)
+    except UnknownPrincipal:
+        raise not_found("principal") from None
+    return Reply(200, KeyList(items=[_info(view) for view in views]))
+
+
 @resource.route("PUT", "/v1/partner/webhook", summary="Set the caller's webhook URL", roles=("partner",),
                 body=Webhook, answers={200: WebhookSet})
 async def set_webhook(request: web.Request, who: Principal, body: Webhook) -> Reply:
-    url = str(body.url) if body.url else None
+    url = await _checked_webhook(request, body.url, "url")
     await request.app[STORE].accounts.set_webhook(who.principal_id, url)
     return Reply(200, WebhookSet(url=url))
 
@@ -82,3 +210,19 @@ async def set_webhook(request: web.Request, who: Principal, body: Webhook) -> Re
 async def me(request: web.Request, who: Principal) -> Reply:
     """Lets a client (the agent console) check a key and greet its owner without acting on anything."""
     return Reply(200, Caller(role=who.role, id=who.principal_id, name=await request.app[STORE].accounts.name_of(who)))
+
+
+@resource.route("POST", "/v1/partner/api-keys/rotate", summary="Replace the caller's API key",
+                roles=("partner",), body=KeyRotation, answers={201: KeyRotated})
+async def rotate_key(request: web.Request, who: Principal, body: KeyRotation) -> Reply:
+    issued, previous_expires_at = await request.app[STORE].accounts.rotate_key(who)
+    return Reply(201, KeyRotated(key_id=issued.key_id, api_key=issued.api_key,
+                                 previous_key_expires_at=previous_expires_at))
+
+
+@resource.route("POST", "/v1/partner/webhook/rotate-secret", summary="Replace the caller's webhook signing secret",
+                roles=("partner",), body=KeyRotation, answers={201: SecretRotated})
+async def rotate_webhook_secret(request: web.Request, who: Principal, body: KeyRotation) -> Reply:
+    rotated = await request.app[STORE].accounts.rotate_webhook_secret(who.principal_id)
+    return Reply(201, SecretRotated(webhook_secret=rotated.webhook_secret,
+                                    previous_secret_expires_at=rotated.previous_secret_expires_at))

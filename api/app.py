@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.supplier_factory import build_supplier
+from activities.webhook_guard import Resolver, WebhookGuard, system_resolver
 from api import (
     admin,
     cancellations,
@@ -24,11 +25,12 @@ from api import (
     supplier_intake,
 )
 from api.console import add_console
-from api.context import SETTINGS, STORE, SUPPLIER, TEMPORAL
+from api.context import SETTINGS, STORE, SUPPLIER, TEMPORAL, WEBHOOK_GUARD
 from api.endpoints import Resource
 from api.flow_start import FLOW_STARTER, FlowStarter
+from api.http_server import handler_args
 from api.metrics import add_metrics, measure_requests
-from api.middlewares import authenticate, idempotency, problems, request_log
+from api.middlewares import authenticate, idempotency, problems, read_body, request_log, security_headers
 from api.openapi import build_openapi
 from config.settings import Settings
 from store.facade import Store, open_store
@@ -56,11 +58,19 @@ async def connect_temporal(settings: Settings) -> Client:
     )
 
 
-def create_app(settings: Settings, *, store: Store | None = None, temporal: Client | None = None) -> web.Application:
+def create_app(
+    settings: Settings, *, store: Store | None = None, temporal: Client | None = None,
+    webhook_resolver: Resolver = system_resolver,
+) -> web.Application:
+    """``webhook_resolver`` is the seam tests use to say what a webhook's host resolves to."""
     app = web.Application(
-        client_max_size=MAX_BODY, middlewares=[measure_requests, request_log, problems, authenticate, idempotency]
+        client_max_size=MAX_BODY,
+        middlewares=[measure_requests, request_log, problems, authenticate, read_body, idempotency],
+        handler_args=handler_args(settings),
     )
     app[SETTINGS] = settings
+    app[WEBHOOK_GUARD] = WebhookGuard.for_settings(settings, webhook_resolver)
+    app.on_response_prepare.append(security_headers)
     add_metrics(app)
 
     async def dependencies(app: web.Application) -> AsyncIterator[None]:

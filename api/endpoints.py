@@ -7,8 +7,11 @@ so the published contract cannot drift from what the gateway enforces.
 from __future__ import annotations
 
 import json
+import re
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +22,18 @@ from store.accounts import Principal
 
 # Discriminator tags of request unions: dropped from field paths in 422 answers.
 UNION_TAGS = frozenset({"flight", "hotel", "other"})
+
+# Bounds checked before any parsing (docs/api.md#conventions): no legitimate body nests deeper
+# than a handful of levels or needs a number longer than a money amount.
+MAX_JSON_DEPTH = 32
+MAX_JSON_NUMBER = 40
+# Any string in a body or a query, whatever its field: longer ones are refused before validation.
+MAX_STRING = 10_000
+# A path id longer than this, or with a control character, names nothing: 404 without a lookup.
+MAX_PATH_ID = 100
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_STRING_LITERAL = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 
 @dataclass(frozen=True)
@@ -79,21 +94,74 @@ def _require(request: web.Request, roles: frozenset[str]) -> Principal | None:
     return who
 
 
+def json_depth(raw: bytes) -> int:
+    """How deep the brackets of a JSON text nest, strings aside; counted without recursion."""
+    brackets = _STRING_LITERAL.sub(b"", raw).translate(None, _BRACKETS)
+    if not brackets:
+        return 0
+    return max(accumulate(1 if b in b"[{" else -1 for b in brackets))
+
+
+def _number(text: str) -> Any:
+    if len(text) > MAX_JSON_NUMBER:
+        raise ValueError(f"a JSON number longer than {MAX_JSON_NUMBER} characters")
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def read_json(request: web.Request) -> Any:
+    """The body as JSON, refused with 400 ``malformed_json`` before parsing when it nests too deep,
+    and while parsing when a number is absurdly long (``int()`` of 900,000 digits is a CPU bomb)."""
     raw = await request.read()
     if not raw.strip():
         return {}
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise Problem(400, "malformed_json", f"the body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), parse_int=_number, parse_float=_number, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise Problem(400, "malformed_json", f"the body is not valid UTF-8 JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise Problem(400, "malformed_json", f"the body is not acceptable JSON: {exc}") from None
+
+
+def _string_errors(data: Any, path: str) -> list[dict[str, str]]:
+    """NUL characters and over-long strings anywhere in ``data`` (keys included): the database
+    cannot hold the first (PostgreSQL) and no field needs the second."""
+    found: list[dict[str, str]] = []
+    if isinstance(data, str):
+        if "\x00" in data:
+            found.append({"field": path or "body", "message": "must not contain NUL characters"})
+        elif len(data) > MAX_STRING:
+            found.append({"field": path or "body", "message": f"must be at most {MAX_STRING} characters"})
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            inner = f"{path}.{key}" if path else str(key)
+            found += _string_errors(key, inner) or _string_errors(value, inner)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += _string_errors(value, f"{path}[{index}]")
+    return found
 
 
 def parse(model: type[BaseModel], data: Any, prefix: str = "") -> Any:
+    errors = _string_errors(data, prefix)
+    if errors:
+        raise Problem(422, "validation_failed", "the request has invalid fields", errors=errors[:20])
     try:
         return model.model_validate(data)
     except ValidationError as error:
         raise validation_problem(error, UNION_TAGS, prefix) from None
+
+
+def check_path_ids(request: web.Request) -> None:
+    """A path id no object can have (a control character, absurd length) answers 404 like an unknown one."""
+    for value in request.match_info.values():
+        if len(value) > MAX_PATH_ID or _CONTROL.search(value):
+            raise Problem(404, "not_found", "no such resource")
 
 
 @dataclass
@@ -128,9 +196,22 @@ class Resource:
             app.router.add_route(endpoint.method, endpoint.path, _bind(endpoint))
 
 
+# The declared endpoint behind each bound handler, for the middlewares (idempotency asks which roles a route takes).
+_DECLARED: weakref.WeakKeyDictionary[Callable[..., Any], Endpoint] = weakref.WeakKeyDictionary()
+
+
+def endpoint_of(request: web.Request) -> Endpoint | None:
+    """The declared endpoint the request was routed to; None for anything else (404, 405, documents)."""
+    try:
+        return _DECLARED.get(request.match_info.handler)
+    except TypeError:  # a handler that cannot be weakly referenced is not one of ours
+        return None
+
+
 def _bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         who = _require(request, endpoint.roles)
+        check_path_ids(request)
         if endpoint.guard is not None:
             await endpoint.guard.check(request, who)
         kwargs: dict[str, Any] = {}
@@ -143,4 +224,5 @@ def _bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
         reply = await endpoint.handler(request, **kwargs)
         return reply.response()
 
+    _DECLARED[handle] = endpoint
     return handle

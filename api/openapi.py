@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from api.endpoints import Endpoint
+from api.endpoints import MAX_PATH_ID, Endpoint
+from api.middlewares import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENT_METHODS
 
 _PROBLEM = {
     "type": "object",
@@ -30,6 +31,19 @@ _PROBLEM = {
 }
 
 
+def _query_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query field's schema as a parameter: no title, and an optional field is simply absent (never null)."""
+    found = {key: value for key, value in schema.items() if key not in ("title", "anyOf")}
+    options = [option for option in schema.get("anyOf", []) if option.get("type") != "null"]
+    if len(options) == 1:
+        found.update(options[0])
+    elif options:
+        found["anyOf"] = options
+    if found.get("default", 0) is None:
+        del found["default"]
+    return found
+
+
 def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     models: set[type[BaseModel]] = set()
     for endpoint in endpoints:
@@ -44,28 +58,36 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
     def ref(model: type[BaseModel]) -> dict[str, Any]:
         return keyed[(model, "validation")]
 
+    # operationId is unique in a document: a handler name two resources share gets its tag in front.
+    names = [endpoint.handler.__name__ for endpoint in endpoints]
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
+        name = endpoint.handler.__name__
+        operation_id = name if names.count(name) == 1 else f"{endpoint.tag.replace('-', '_')}_{name}"
         operation: dict[str, Any] = {
             "summary": endpoint.summary,
             "tags": [endpoint.tag],
-            "operationId": endpoint.handler.__name__,
+            "operationId": operation_id,
             "responses": {},
         }
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        parameters: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True,
+             "schema": {"type": "string", "minLength": 1, "maxLength": MAX_PATH_ID}}
             for name in re.findall(r"{(\w+)}", endpoint.path)
         ]
         if endpoint.query is not None:
+            # Each query parameter with its field's own schema (type, bounds), as the query model validates it.
+            properties = endpoint.query.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
             for name, info in endpoint.query.model_fields.items():
-                parameters.append({"name": name, "in": "query", "required": info.is_required(), "schema": {"type": "string"}})
+                parameters.append({"name": name, "in": "query", "required": info.is_required(),
+                                   "schema": _query_schema(properties[name])})
+        if endpoint.method in IDEMPOTENT_METHODS:
+            parameters.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                               "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                          "pattern": IDEMPOTENCY_KEY_PATTERN}})
         if endpoint.guard is not None:
             parameters.append({"name": endpoint.guard.header, "in": "header", "required": True,
                                "description": endpoint.guard.description, "schema": {"type": "string"}})
-        if endpoint.method in ("POST", "PATCH", "PUT"):
-            parameters.append(
-                {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string", "maxLength": 255}}
-            )
         if parameters:
             operation["parameters"] = parameters
         if endpoint.body is not None:

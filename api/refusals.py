@@ -40,6 +40,8 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
     Refusal.NOT_AWAITING_CHOICE: (CONFLICT, "not_awaiting_choice"),
     Refusal.UNKNOWN_ALTERNATIVE: (INVALID, "unknown_alternative"),
     Refusal.SPECIAL_REQUEST_DISALLOWED: (CONFLICT, "special_request_disallowed"),
+    Refusal.WEBHOOK_URL_REFUSED: (INVALID, "webhook_url_refused"),
+    Refusal.NO_WEBHOOK: (CONFLICT, "webhook_not_set"),
 }
 
 

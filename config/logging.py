@@ -27,7 +27,8 @@ def configure_logging(settings: Settings, process: str) -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if settings.log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: the default (rich) one prints every frame's local variables, keys included.
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     structlog.configure(
         processors=[

@@ -53,6 +53,12 @@ class Settings:
     sandbox_supplier_delay: timedelta = timedelta(seconds=2)
     sync_wait: timedelta = timedelta(seconds=10)
     webhook_retry_for: timedelta = timedelta(hours=72)
+    # Production webhooks are https; this lets an operator allow http for on-premises receivers.
+    webhook_allow_http: bool = False
+    # Slow clients: the request line and headers (and a kept-alive connection's next request) must
+    # arrive within http_header_timeout, the body within http_body_timeout.
+    http_header_timeout: timedelta = timedelta(seconds=10)
+    http_body_timeout: timedelta = timedelta(seconds=30)
     supplier: str = "sandbox"
     log_format: str = "console"
     task_queue: str = TASK_QUEUE
@@ -81,6 +87,8 @@ _DURATIONS = {
     "AFTERSALES_SYNC_WAIT": "sync_wait",
     "AFTERSALES_WEBHOOK_RETRY_FOR": "webhook_retry_for",
     "AFTERSALES_WORKER_SHUTDOWN_GRACE": "worker_shutdown_grace",
+    "AFTERSALES_HTTP_HEADER_TIMEOUT": "http_header_timeout",
+    "AFTERSALES_HTTP_BODY_TIMEOUT": "http_body_timeout",
 }
 UI_PORT_OFFSET = 1000
 
@@ -111,6 +119,13 @@ def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[
     if raw not in choices:
         raise SettingsError(name, f"expected one of {', '.join(choices)}, got {raw!r}")
     return raw
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = (environ.get(name) or "false").lower()
+    if raw not in ("true", "false"):
+        raise SettingsError(name, f"expected true or false, got {raw!r}")
+    return raw == "true"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -175,6 +190,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             environ, "AFTERSALES_LOG_FORMAT", "json" if env == "production" else "console", ("console", "json")
         ),
         task_queue=environ.get("AFTERSALES_TASK_QUEUE") or TASK_QUEUE,
+        webhook_allow_http=_flag(environ, "AFTERSALES_WEBHOOK_ALLOW_HTTP"),
         **durations,
     )
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, WithJsonSchema
 
 from domain.money import DecimalString, Money, round_half_up
 
@@ -21,7 +21,13 @@ def _percent_in_range(value: Decimal) -> Decimal:
     return value
 
 
-Percent = Annotated[DecimalString, AfterValidator(_percent_in_range)]
+# The published schema says what the validation accepts: a decimal string from 0 to 100.
+PERCENT_PATTERN = r"^0*(100(\.0+)?|[0-9]{1,2}(\.[0-9]+)?)$"
+Percent = Annotated[
+    DecimalString,
+    AfterValidator(_percent_in_range),
+    WithJsonSchema({"type": "string", "pattern": PERCENT_PATTERN, "examples": ["50", "12.5"]}),
+]
 
 
 class CancellationTier(BaseModel):

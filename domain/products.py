@@ -10,13 +10,28 @@ from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from domain.money import Money
+from domain.money import DecimalString, Money
 from domain.penalty import CancellationTier
 
 ReservationStatus = Literal["pending", "confirmed"]
 ProductStatus = Literal["pending", "confirmed", "cancelled"]
+
+
+def _rate_in_range(value: Decimal) -> Decimal:
+    if not Decimal(0) <= value <= Decimal(1):
+        raise ValueError("must be between 0 and 1")
+    return value
+
+
+# A decimal string from 0 to 1 (never a JSON number), and the schema says exactly that.
+VAT_RATE_PATTERN = r"^0*(1(\.0+)?|0(\.[0-9]+)?)$"
+VatRate = Annotated[
+    DecimalString,
+    AfterValidator(_rate_in_range),
+    WithJsonSchema({"type": "string", "pattern": VAT_RATE_PATTERN, "examples": ["0.10", "0.081"]}),
+]
 
 
 class _Strict(BaseModel):
@@ -61,17 +76,10 @@ class SpecialRequestOption(_Strict):
 
 class _ProductBase(_Strict):
     price: Money
-    vat_rate: Decimal = Field(ge=0, le=1, description="VAT included in the price, e.g. \"0.10\"")
+    vat_rate: VatRate = Field(description="VAT included in the price, e.g. \"0.10\"")
     cancellation_policy: CancellationPolicy
     change_policy: ChangePolicy = ChangePolicy(changeable=False)
     special_request_options: list[SpecialRequestOption] = Field(default_factory=list, max_length=50)
-
-    @field_validator("vat_rate", mode="before")
-    @classmethod
-    def _rate_is_a_string(cls, value: object) -> object:
-        if isinstance(value, (float, int)) and not isinstance(value, bool):
-            raise ValueError("vat_rate must be a decimal string such as \"0.10\", not a number")
-        return value
 
     @model_validator(mode="after")
     def _change_fee_in_price_currency(self) -> _ProductBase:

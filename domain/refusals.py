@@ -39,3 +39,6 @@ class Refusal(StrEnum):
     UNKNOWN_ALTERNATIVE = "unknown_alternative"  # details[0] is [{"field", "message"}, ...]
     # Special request.
     SPECIAL_REQUEST_DISALLOWED = "special_request_disallowed"
+    # Triggers: a webhook that may not receive them, and a redelivery with nowhere to go.
+    WEBHOOK_URL_REFUSED = "webhook_url_refused"  # details[0] is [{"field", "message"}, ...]
+    NO_WEBHOOK = "no_webhook"

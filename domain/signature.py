@@ -16,8 +16,11 @@ def _digest(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    return f"t={timestamp},v1={_digest(secret, timestamp, body)}"
+def sign(secret: str, timestamp: int, body: bytes, *also: str) -> str:
+    """The header value: one ``v1=`` for ``secret`` and one more for each secret in ``also``
+    (during a secret rotation both the new and the previous secret sign)."""
+    signatures = ",".join(f"v1={_digest(key, timestamp, body)}" for key in (secret, *also))
+    return f"t={timestamp},{signatures}"
 
 
 def verify(secret: str, header: str, body: bytes, tolerance_s: int, now: float) -> bool:

@@ -42,6 +42,11 @@ async def open_store(database_url: str) -> Store:
     """Create the engine and run pending migrations before anything else touches the database."""
     engine = create_engine(database_url)
     await migrate(engine)
+    return store_over(engine)
+
+
+def store_over(engine: AsyncEngine) -> Store:
+    """The repositories over ``engine``, as it is (no migration)."""
     return Store(
         engine=engine,
         accounts=Accounts(engine),

@@ -213,6 +213,13 @@ class FlowIndex:
                         deadline=record.deadline)
             )
             if record.event_type and record.event_id:
+                push = bool(
+                    (
+                        await conn.execute(
+                            sa.select(partners.c.webhook_url).where(partners.c.partner_id == record.partner_id)
+                        )
+                    ).scalar_one_or_none()
+                )
                 await _insert_once(
                     conn,
                     events.insert().values(
@@ -224,14 +231,10 @@ class FlowIndex:
                         created_at=record.at,
                         delivery_status="pending",
                         attempts=0,
+                        # The flow starts its delivery itself; without a webhook, the outbox
+                        # dispatcher starts it once the partner sets one (docs/triggers.md#delivery).
+                        dispatched_at=record.at if push else None,
                     ),
-                )
-                push = bool(
-                    (
-                        await conn.execute(
-                            sa.select(partners.c.webhook_url).where(partners.c.partner_id == record.partner_id)
-                        )
-                    ).scalar_one_or_none()
                 )
             if record.terminal:
                 await conn.execute(

@@ -1,7 +1,10 @@
-"""The event outbox as the trigger activities see it, and the partner's pull feed (docs/triggers.md).
+"""The event outbox as the trigger activities see it, the dispatcher's sweep, and the partner's pull
+feed (docs/triggers.md).
 
 Events are written by ``store.flow_index.FlowIndex.record_flow``, in the transaction of the state
-they report; this module reads them, records delivery attempts and answers the feed.
+they report (and by any other code that reports to partners, such as settlement); this module
+reads them, records delivery attempts, tells the outbox dispatcher which events still need a
+delivery started, and answers the feed.
 """
 
 from __future__ import annotations
@@ -31,14 +34,69 @@ class Outbox:
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(
-                    sa.select(events.c.payload, partners.c.webhook_url, partners.c.webhook_secret)
+                    sa.select(
+                        events.c.payload, partners.c.webhook_url, partners.c.webhook_secret,
+                        partners.c.previous_webhook_secret, partners.c.previous_secret_expires_at,
+                    )
                     .join(partners, partners.c.partner_id == events.c.partner_id)
                     .where(events.c.event_id == event_id)
                 )
             ).first()
-        if row is None or not row.webhook_url:
+        if row is None:
             return None
-        return DeliveryTarget(url=row.webhook_url, secret=row.webhook_secret, body=json.dumps(row.payload).encode())
+        if not row.webhook_url:
+            # Nowhere to send it now: the outbox dispatcher starts a delivery once the partner sets a webhook.
+            async with self._engine.begin() as conn:
+                await conn.execute(events.update().where(events.c.event_id == event_id, events.c.delivery_status == "pending")
+                                   .values(dispatched_at=None))
+            return None
+        overlap = row.previous_secret_expires_at is not None and row.previous_secret_expires_at > _now()
+        return DeliveryTarget(
+            url=row.webhook_url, secret=row.webhook_secret, body=json.dumps(row.payload).encode(),
+            previous_secret=row.previous_webhook_secret if overlap else None,
+        )
+
+    # --- the outbox dispatcher (worker/outbox_dispatcher.py) ----------------------------------
+
+    async def undispatched(self, limit: int) -> list[str]:
+        """Pending events no delivery was ever started for, whose partner now has a webhook, oldest first."""
+        query = (
+            sa.select(events.c.event_id)
+            .join(partners, partners.c.partner_id == events.c.partner_id)
+            .where(events.c.dispatched_at.is_(None), events.c.delivery_status == "pending",
+                   partners.c.webhook_url.is_not(None))
+            .order_by(events.c.seq)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def mark_dispatched(self, event_id: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                events.update().where(events.c.event_id == event_id, events.c.dispatched_at.is_(None))
+                .values(dispatched_at=_now())
+            )
+
+    async def redelivering(self, event_id: str) -> None:
+        """A redelivery was started: a failed event is pending again, and an undispatched one is
+        dispatched (the redelivery is its delivery)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                events.update().where(events.c.event_id == event_id, events.c.delivery_status == "failed")
+                .values(delivery_status="pending")
+            )
+            await conn.execute(
+                events.update().where(events.c.event_id == event_id, events.c.dispatched_at.is_(None))
+                .values(dispatched_at=_now())
+            )
+
+    async def owner(self, event_id: str) -> str | None:
+        """The partner an event belongs to; None when there is no such event."""
+        async with self._engine.connect() as conn:
+            return (
+                await conn.execute(sa.select(events.c.partner_id).where(events.c.event_id == event_id))
+            ).scalar_one_or_none()
 
     async def record_attempt(self, event_id: str, delivered: bool, detail: str) -> None:
         values: dict[str, Any] = {"attempts": events.c.attempts + 1, "last_error": None if delivered else detail[:500]}

@@ -34,8 +34,12 @@ partners = sa.Table(
     metadata,
     sa.Column("partner_id", sa.String(40), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
+    # docs/api.md#put-v1partnerwebhook: the URL as stored (normalised) is at most 2000 characters.
     sa.Column("webhook_url", sa.String(2000)),
     sa.Column("webhook_secret", sa.String(200), nullable=False),
+    # The secret a rotation replaced: it still signs (a second v1=) until previous_secret_expires_at.
+    sa.Column("previous_webhook_secret", sa.String(200)),
+    sa.Column("previous_secret_expires_at", UtcDateTime),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
@@ -52,9 +56,14 @@ api_keys = sa.Table(
     metadata,
     # SHA-256 of the key: keys are 32 random bytes, so a fast hash is enough and lookups stay indexed.
     sa.Column("key_hash", sa.String(64), primary_key=True),
+    # The key's public name (never the key): what the admin lists and revokes.
+    sa.Column("key_id", sa.String(40), nullable=False, unique=True, index=True),
     sa.Column("role", sa.String(20), nullable=False),
-    sa.Column("principal_id", sa.String(40), nullable=False),
+    sa.Column("principal_id", sa.String(40), nullable=False, index=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # A rotated key works until expires_at; a revoked key stops at revoked_at (docs/api.md#authentication-and-roles).
+    sa.Column("expires_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
 )
 
 reservations = sa.Table(
@@ -152,6 +161,9 @@ events = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("last_error", sa.String(500)),
     sa.Column("delivered_at", UtcDateTime),
+    # When a delivery workflow was started for it (by its flow, or by the outbox dispatcher for an
+    # event stored without one); NULL rows are all the dispatcher ever looks at.
+    sa.Column("dispatched_at", UtcDateTime, index=True),
 )
 
 idempotency_records = sa.Table(
@@ -160,8 +172,11 @@ idempotency_records = sa.Table(
     sa.Column("principal", sa.String(60), primary_key=True),
     sa.Column("key", sa.String(255), primary_key=True),
     sa.Column("request_hash", sa.String(64), nullable=False),
-    sa.Column("status", sa.Integer, nullable=False),
-    sa.Column("body", sa.Text, nullable=False),
+    # NULL while the first request runs (the key is claimed); the stored answer once it is done.
+    sa.Column("status", sa.Integer),
+    sa.Column("body", sa.Text),
+    # Who holds the claim: only that request may store its answer (a takeover after the lease changes it).
+    sa.Column("claim", sa.String(32)),
     sa.Column("created_at", UtcDateTime, nullable=False, index=True),
 )
 

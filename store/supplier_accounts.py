@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from store.accounts import hash_key
+from store.accounts import key_row
 from store.schema import api_keys, suppliers
 
 SUPPLIER_ROLE = "supplier"
@@ -53,9 +53,7 @@ class SupplierAccounts:
                 supplier_id=account.supplier_id, name=name, carriers=list(account.carriers),
                 signing_secret=account.signing_secret, created_at=now,
             ))
-            await conn.execute(api_keys.insert().values(
-                key_hash=hash_key(api_key), role=SUPPLIER_ROLE, principal_id=account.supplier_id, created_at=now,
-            ))
+            await conn.execute(api_keys.insert().values(**key_row(api_key, SUPPLIER_ROLE, account.supplier_id, now)))
         return NewSupplier(account, api_key)
 
     async def find(self, supplier_id: str) -> SupplierAccount | None:

@@ -15,12 +15,14 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_runner import BaseRunner
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from api.app import create_app
+from api.http_server import GatewayRunner
 from config.settings import Settings, load_settings
 from store.facade import Store, open_store
 from worker.registry import WORKFLOWS, build_activities
@@ -130,12 +132,19 @@ async def worker(temporal_env: WorkflowEnvironment, settings: Settings, store: S
         yield running
 
 
+class GatewayTestServer(TestServer):
+    """aiohttp's test server with the gateway's own runner (``python -m api`` serves with it too)."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return GatewayRunner(self.app, **kwargs)
+
+
 @pytest_asyncio.fixture
 async def gateway(settings: Settings, store: Store, temporal_env: WorkflowEnvironment) -> AsyncIterator[TestClient]:
     """The gateway on a real loopback port; flows advance only where a worker runs."""
     client: Client = temporal_env.client
     app = create_app(settings, store=store, temporal=client)
-    async with TestClient(TestServer(app)) as test_client:
+    async with TestClient(GatewayTestServer(app)) as test_client:
         yield test_client
 
 

@@ -16,6 +16,7 @@ from config.logging import configure_logging
 from config.settings import Settings, exit_on_bad_settings
 from store.facade import open_store
 from worker.activity_outcomes import ActivityOutcomes
+from worker.outbox_dispatcher import OutboxDispatcher
 from worker.registry import WORKFLOWS, build_activities
 
 log = structlog.get_logger("worker")
@@ -72,8 +73,11 @@ async def run(settings: Settings) -> None:
         log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_target,
                  metrics_port=settings.worker_metrics_port or None)
         async with worker:
+            # Deliveries of events no flow pushed (no webhook then, or written by other code).
+            dispatcher = asyncio.create_task(OutboxDispatcher(store.events, client, settings).run(stop))
             await stop.wait()
             log.info("worker_stopping", grace_s=settings.worker_shutdown_grace.total_seconds())
+            await dispatcher
     await store.close()
     log.info("worker_stopped")
 

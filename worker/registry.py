@@ -11,8 +11,10 @@ from activities.ports import EventOutbox, FlowStore, Supplier
 from activities.supplier_calls import SupplierActivities
 from activities.supplier_factory import build_supplier
 from activities.transitions import FlowActivities
+from activities.webhook_guard import WebhookGuard
 from activities.webhooks import TriggerActivities
 from config.settings import Settings
+from domain.webhook_urls import WebhookPolicy
 from store.facade import Store
 from workflows.cancellation import CancellationWorkflow
 from workflows.change import ChangeWorkflow
@@ -30,12 +32,17 @@ WORKFLOWS: list[type] = [
 
 
 def activities_over(
-    flows: FlowStore, supplier: Supplier, outbox: EventOutbox, http: aiohttp.ClientSession | None = None
+    flows: FlowStore,
+    supplier: Supplier,
+    outbox: EventOutbox,
+    http: aiohttp.ClientSession | None = None,
+    guard: WebhookGuard | None = None,
 ) -> list[Callable[..., Any]]:
-    """Every activity, over the given ports: the worker passes the real ones, tests pass fakes."""
+    """Every activity, over the given ports: the worker passes the real ones, tests pass fakes
+    (and, without a ``guard``, the sandbox's rules for webhook addresses: loopback receivers)."""
     flow_activities = FlowActivities(flows)
     supplier_activities = SupplierActivities(supplier)
-    triggers = TriggerActivities(outbox, http)
+    triggers = TriggerActivities(outbox, guard or WebhookGuard(WebhookPolicy.sandbox()), http)
     return [
         flow_activities.record_flow,
         flow_activities.acquire_product,
@@ -50,7 +57,9 @@ def activities_over(
 
 
 def build_activities(
-    settings: Settings, store: Store, http: aiohttp.ClientSession | None = None
+    settings: Settings, store: Store, http: aiohttp.ClientSession | None = None, guard: WebhookGuard | None = None
 ) -> list[Callable[..., Any]]:
-    """``http`` is the worker's long-lived session for webhook deliveries (one connection pool)."""
-    return activities_over(store.flows, build_supplier(settings, store.engine), store.events, http)
+    """``http`` is the worker's long-lived session for webhook deliveries (one connection pool);
+    ``guard`` checks webhook addresses at every delivery (tests pass one with a resolver of their own)."""
+    return activities_over(store.flows, build_supplier(settings, store.engine), store.events, http,
+                           guard or WebhookGuard.for_settings(settings))

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -136,12 +136,17 @@ async def emit_trigger(event_id: str, retry_for: timedelta) -> None:
     The child is abandoned: a partner's webhook failing for days must neither hold the flow
     open nor be cut short when the flow finishes.
     """
-    await workflow.start_child_workflow(
-        TriggerDeliveryWorkflow.run,
-        TriggerDeliveryInput(event_id=event_id, retry_for=retry_for),
-        id=trigger_workflow_id(event_id),
-        parent_close_policy=ParentClosePolicy.ABANDON,
-    )
+    try:
+        await workflow.start_child_workflow(
+            TriggerDeliveryWorkflow.run,
+            TriggerDeliveryInput(event_id=event_id, retry_for=retry_for),
+            id=trigger_workflow_id(event_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+        )
+    except WorkflowAlreadyStartedError:
+        # The outbox dispatcher started this event's delivery already (the partner set its webhook
+        # while this transition's record was being retried): it is delivered, and the flow goes on.
+        pass
 
 
 async def acquire_product(product_id: str, flow_code: str) -> bool:

@@ -9,13 +9,15 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from domain.products import ReservationSpec
@@ -91,25 +93,60 @@ def time_change(product: dict[str, Any], change_id: str, minutes: int = 90, **ex
             "proposed_segments": moved, "action_time_limit": None, **extra}
 
 
+@dataclass
+class PullFeed:
+    """The partner's events as a partner without a webhook reads them (``GET /v1/events``). In
+    production a webhook on 127.0.0.1 is refused (docs/triggers.md#where-triggers-may-go), so the
+    production runs read the feed; an event is read once its flow's workflow shows it was stored."""
+
+    http: TestClient
+    partner: Actor
+    temporal: Client
+    seen: list[dict[str, Any]] = field(default_factory=list)
+
+    async def event(self, event_type: str, code: str) -> dict[str, Any]:
+        # rescheduling.detected is stored with awaiting_partner_action, just before the decision timer starts.
+        assert event_type == "rescheduling.detected"
+        history = self.temporal.get_workflow_handle(code).fetch_history_events(wait_new_event=True)
+        async with asyncio.timeout(BOUND_S):
+            async for history_event in history:
+                if history_event.event_type == EventType.EVENT_TYPE_TIMER_STARTED:
+                    break
+        feed = await (await self.http.get("/v1/events?limit=200", headers=self.partner.headers)).json()
+        self.seen = feed["items"]
+        [found] = [e for e in self.seen if e["type"] == event_type and e["data"]["code"] == code]
+        return dict(found)
+
+    def event_types(self) -> list[str]:
+        return [e["type"] for e in self.seen]
+
+
 @dataclass(frozen=True)
 class Booking:
     partner: Actor
-    webhook: Webhook
+    webhook: Webhook | PullFeed
     reservation_id: str
     products: list[dict[str, Any]]
 
 
 @pytest_asyncio.fixture
-async def booking(http: TestClient, store: Store, admin: dict[str, str]) -> AsyncIterator[Booking]:
-    """A partner with a webhook receiver and a reservation of a ZZ flight, a YY flight and a hotel, booked
-    as production books it (in the store: there is no sandbox supplier there)."""
+async def booking(  # type: ignore[no-untyped-def]
+    http: TestClient, store: Store, admin: dict[str, str], settings_overrides: dict[str, str], temporal_env
+) -> AsyncIterator[Booking]:
+    """A partner with a webhook receiver (the pull feed in production) and a reservation of a ZZ flight,
+    a YY flight and a hotel, booked as production books it (in the store: there is no sandbox supplier there)."""
     created = await http.post("/v1/admin/partners", json={"name": "Hooked Travel"}, headers=admin)
     assert created.status == 201
     body = await created.json()
     partner = Actor(body["partner_id"], body["api_key"], body)
+    spec = ReservationSpec.model_validate(reservation_body(flight(carrier="ZZ"), flight(carrier="YY"), hotel()))
+    if settings_overrides.get("AFTERSALES_ENV") == "production":
+        reservation_id = await store.reservations.create(partner.id, spec, random.Random())
+        view = await reservation(http, partner, reservation_id)
+        yield Booking(partner, PullFeed(http, partner, temporal_env.client), reservation_id, view["products"])
+        return
     async with Webhook(secret=body["webhook_secret"]) as webhook:
         assert (await http.put("/v1/partner/webhook", json={"url": webhook.url}, headers=partner.headers)).status == 200
-        spec = ReservationSpec.model_validate(reservation_body(flight(carrier="ZZ"), flight(carrier="YY"), hotel()))
         reservation_id = await store.reservations.create(partner.id, spec, random.Random())
         view = await reservation(http, partner, reservation_id)
         yield Booking(partner, webhook, reservation_id, view["products"])

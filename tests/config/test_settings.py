@@ -54,6 +54,16 @@ def test_ports_of_the_operations_side() -> None:
     assert load_settings({"AFTERSALES_WORKER_METRICS_PORT": "0"}).worker_metrics_port == 0
 
 
+def test_hardening_settings_are_read() -> None:
+    defaults = load_settings({})
+    assert not defaults.webhook_allow_http
+    assert defaults.http_header_timeout == timedelta(seconds=10) and defaults.http_body_timeout == timedelta(seconds=30)
+    settings = load_settings({"AFTERSALES_WEBHOOK_ALLOW_HTTP": "true", "AFTERSALES_HTTP_HEADER_TIMEOUT": "5s",
+                              "AFTERSALES_HTTP_BODY_TIMEOUT": "2m"})
+    assert settings.webhook_allow_http
+    assert settings.http_header_timeout == timedelta(seconds=5) and settings.http_body_timeout == timedelta(minutes=2)
+
+
 @pytest.mark.parametrize(
     ("environ", "variable"),
     [
@@ -75,6 +85,9 @@ def test_ports_of_the_operations_side() -> None:
         ({"AFTERSALES_TEMPORAL_PORT": "65000"}, "AFTERSALES_TEMPORAL_UI_PORT"),
         ({"AFTERSALES_WORKER_METRICS_PORT": "-1"}, "AFTERSALES_WORKER_METRICS_PORT"),
         ({"AFTERSALES_WORKER_SHUTDOWN_GRACE": "soon"}, "AFTERSALES_WORKER_SHUTDOWN_GRACE"),
+        ({"AFTERSALES_WEBHOOK_ALLOW_HTTP": "yes"}, "AFTERSALES_WEBHOOK_ALLOW_HTTP"),
+        ({"AFTERSALES_HTTP_HEADER_TIMEOUT": "ten"}, "AFTERSALES_HTTP_HEADER_TIMEOUT"),
+        ({"AFTERSALES_HTTP_BODY_TIMEOUT": "0s"}, "AFTERSALES_HTTP_BODY_TIMEOUT"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:
