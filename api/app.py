@@ -16,6 +16,9 @@ from api import (
     checkouts,
     events,
     health,
+    payments,
+    refund_procedure_endpoints,
+    refunds,
     reschedulings,
     reservations,
     sandbox_endpoints,
@@ -35,7 +38,8 @@ VERSION = "1.0.0"
 
 def resources(settings: Settings) -> list[Resource]:
     found = [health.resource, admin.resource, reservations.resource, cancellations.resource, events.resource,
-             reschedulings.resource, changes.resource, checkouts.resource, special_requests.resource]
+             reschedulings.resource, changes.resource, checkouts.resource, special_requests.resource,
+             payments.resource, refunds.resource, refund_procedure_endpoints.resource]
     if settings.sandbox:
         found.append(sandbox_endpoints.resource)
     return found

@@ -20,8 +20,9 @@ from domain.allowance import Allowance, cancellation_allowance
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, PartnerDecision
 from domain.codes import FlowKind
 from domain.money import Money
-from domain.penalty import penalty_for, refund_for
+from domain.positions import CancellationPositions, cancellation_positions
 from domain.products import ProductSpec
+from domain.refund_procedure import cancellation_terms
 from domain.refusals import Refusal
 from store.accounts import Principal
 from store.quotes import Quote
@@ -117,29 +118,26 @@ async def get_allowance(request: web.Request, who: Principal) -> Reply:
 @resource.route("POST", "/v1/products/{product_id}/cancellation-quotes", summary="Quote a cancellation",
                 roles=("partner",), body=NewQuote, answers={201: CancellationQuote})
 async def create_quote(request: web.Request, who: Principal, body: NewQuote) -> Reply:
-    product, spec, allowance, reasons = await _allowance(request, who, request.match_info["product_id"])
-    if allowance == "disallowed":
-        raise refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
+    product = await visible_product(request, who, request.match_info["product_id"])
     now = _now()
-    resolution: Literal["automatic", "manual"] = "manual" if allowance == "unknown" else "automatic"
-    penalty = refund = None
-    if resolution == "automatic":
-        penalty = penalty_for(spec.cancellation_policy.tiers, spec.price, product.start - now)
-        refund = refund_for(spec.price, penalty)
+    # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure).
+    terms = cancellation_terms(await product_state(request, product), product.spec, now)
+    if terms.resolution is None:
+        raise refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(terms.reasons)}")
     answer = CancellationQuote(
         quote_id="qt_" + secrets.token_hex(10),
         product_id=product.product_id,
-        resolution=resolution,
-        paid=spec.price,
-        penalty=penalty,
-        refund=refund,
+        resolution=terms.resolution,
+        paid=terms.paid,
+        penalty=terms.penalty,
+        refund=terms.refund,
         expires_at=now + request.app[SETTINGS].quote_ttl,
     )
     stored = answer.model_dump(mode="json")
     await request.app[STORE].quotes.save(
         Quote(
             quote_id=answer.quote_id, product_id=product.product_id, partner_id=who.principal_id,
-            resolution=resolution, paid=stored["paid"], penalty=stored["penalty"], refund=stored["refund"],
+            resolution=terms.resolution, paid=stored["paid"], penalty=stored["penalty"], refund=stored["refund"],
             created_at=now, expires_at=answer.expires_at,
         )
     )
@@ -226,3 +224,21 @@ async def agent_quote(request: web.Request, who: Principal, body: AgentQuoteBody
         AgentQuote(penalty=body.penalty, refund=body.refund, note=body.note, agent_id=who.principal_id), on_closed,
     )
     return Reply(200, result)
+
+
+@resource.route("GET", "/v1/cancellations/{code}/positions",
+                summary="A cancelled product's credit-note positions with VAT (seed 003)",
+                roles=("partner", "agent", "admin"), answers={200: CancellationPositions})
+async def get_positions(request: web.Request, who: Principal) -> Reply:
+    info = CancellationInfo.model_validate(
+        await visible_flow(request, who, request.match_info["code"], FlowKind.CANCELLATION, "cancellation")
+    )
+    if info.status != "cancelled":
+        raise refused(Refusal.NOT_CANCELLED, f"cancellation {info.code} is {info.status}: positions exist once it is cancelled")
+    product = await request.app[STORE].reservations.product(info.product_id)
+    assert product is not None  # a flow's product is never deleted
+    penalty = info.penalty or Money.zero(info.paid.currency)
+    return Reply(200, cancellation_positions(
+        code=info.code, product_id=info.product_id, reservation_id=info.reservation_id, product=product.spec,
+        paid=info.paid, penalty=penalty, cancelled_at=info.history[0].at if info.history else product.start,
+    ))

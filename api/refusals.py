@@ -7,10 +7,12 @@ refusal (an ``ApplicationError`` whose type is a :class:`~domain.refusals.Refusa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from api.problems import Problem
-from domain.refusals import Refusal
+from domain.refusals import Refusal, Refused
 
 CONFLICT, GONE, INVALID = 409, 410, 422
 
@@ -40,6 +42,12 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
     Refusal.NOT_AWAITING_CHOICE: (CONFLICT, "not_awaiting_choice"),
     Refusal.UNKNOWN_ALTERNATIVE: (INVALID, "unknown_alternative"),
     Refusal.SPECIAL_REQUEST_DISALLOWED: (CONFLICT, "special_request_disallowed"),
+    Refusal.NOT_CANCELLED: (CONFLICT, "not_cancelled"),
+    Refusal.REFUND_NOT_DRAFT: (CONFLICT, "refund_not_draft"),
+    Refusal.REFUND_EXCEEDS_CHARGED: (INVALID, "refund_exceeds_charged"),
+    Refusal.DUPLICATE_BACK_OFFICE_CODE: (CONFLICT, "duplicate_back_office_code"),
+    Refusal.DEPOSIT_ALREADY_REFUNDED: (CONFLICT, "deposit_already_refunded"),
+    Refusal.NO_DEPOSIT: (CONFLICT, "no_deposit"),
 }
 
 
@@ -52,3 +60,12 @@ def invalid_field(field: str, message: str) -> Problem:
     """A 422 naming one field, for a check a handler makes beyond the request model."""
     return Problem(INVALID, "validation_failed", "the request has invalid fields",
                    errors=[{"field": field, "message": message}])
+
+
+@contextmanager
+def refusals_answered() -> Iterator[None]:
+    """A :class:`~domain.refusals.Refused` raised by the rules or the store inside becomes its problem."""
+    try:
+        yield
+    except Refused as refusal:
+        raise refused(refusal.refusal, refusal.detail) from None

@@ -65,6 +65,15 @@ class _ProductBase(_Strict):
     cancellation_policy: CancellationPolicy
     change_policy: ChangePolicy = ChangePolicy(changeable=False)
     special_request_options: list[SpecialRequestOption] = Field(default_factory=list, max_length=50)
+    # A security deposit, charged with the sale and refundable once (docs/settlement.md#deposits).
+    deposit: Money | None = None
+
+    @field_validator("deposit")
+    @classmethod
+    def _deposit_is_positive(cls, value: Money | None) -> Money | None:
+        if value is not None and value.amount <= 0:
+            raise ValueError("a deposit must be greater than zero (leave it out when there is none)")
+        return value
 
     @field_validator("vat_rate", mode="before")
     @classmethod

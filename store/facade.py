@@ -13,7 +13,9 @@ from store.db import create_engine, migrate
 from store.flow_index import FlowIndex
 from store.idempotency import IdempotencyRecords
 from store.outbox import Outbox
+from store.payments_journal import PaymentsJournal
 from store.quotes import Quotes
+from store.refund_records import RefundRecords
 from store.reservation_records import Reservations
 
 
@@ -27,6 +29,8 @@ class Store:
     quotes: Quotes
     events: Outbox
     change_offers: ChangeOffers
+    payments: PaymentsJournal
+    refunds: RefundRecords
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -49,4 +53,6 @@ async def open_store(database_url: str) -> Store:
         quotes=Quotes(engine),
         events=Outbox(engine),
         change_offers=ChangeOffers(engine),
+        payments=PaymentsJournal(engine),
+        refunds=RefundRecords(engine),
     )

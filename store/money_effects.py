@@ -1,0 +1,252 @@
+"""Money effects, written inside the transaction of the state change that causes them
+(docs/settlement.md): a reservation's sale, a flow's transition, a refund's posting.
+
+Every function here takes the caller's open connection and never commits: the money lands with
+the state it follows, or not at all. Exactly once comes from the database, not from a look
+first: a journal entry is unique by its ``effect_key``, a flow's refund by ``flow:<code>``, a
+deposit given back by ``deposit:<product>``; a second write of the same effect hits the key inside a
+savepoint and changes nothing.
+
+Refund decisions of one reservation are serialised by locking the reservation's row
+(PostgreSQL ``FOR NO KEY UPDATE``; on SQLite every writer already holds the database's write lock,
+``BEGIN IMMEDIATE`` in ``store.db``), so two posts that each fit but together exceed the charge
+cannot both pass. Refund numbers come from a counter row updated in the posting transaction: a
+rolled-back post gives its number back, so posted refunds are numbered without a gap.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain import refund_ledger
+from domain.codes import new_id
+from domain.flow_info import FlowRecord, event_body
+from domain.journal import Account, FlowRefund, JournalEntry, transition_effects
+from domain.money import Money, format_decimal
+from domain.refund_ledger import REFUND_POSTED, Refund
+from store.schema import events, payments, products, refunds, reservations, settlement_counters
+
+REFERENCE_COUNTER = "refund_reference"
+NUMBER_COUNTER = "refund_number"
+_RNG = secrets.SystemRandom()
+
+
+def new_payment_id() -> str:
+    return new_id("pay_", _RNG)
+
+
+def new_refund_id() -> str:
+    return new_id("rfd_", _RNG)
+
+
+# --- the journal ----------------------------------------------------------------------------------
+
+
+def _payment_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
+    return {
+        "payment_id": new_payment_id(),
+        "effect_key": entry.effect_key,
+        "partner_id": entry.partner_id,
+        "reservation_id": entry.reservation_id,
+        "product_id": entry.product_id,
+        "flow_code": entry.flow_code,
+        "refund_id": entry.refund_id,
+        "category": entry.category,
+        "amount": format_decimal(entry.amount.amount),
+        "currency": entry.amount.currency,
+        "vat_rate": None if entry.vat_rate is None else format_decimal(entry.vat_rate),
+        "state": "to_invoice",
+        "created_at": at,
+        "invoiced_at": None,
+    }
+
+
+async def book(conn: AsyncConnection, entries: Iterable[JournalEntry], at: datetime) -> int:
+    """Book each entry once; how many were new (an entry whose effect is booked already is skipped)."""
+    booked = 0
+    for entry in entries:
+        try:
+            async with conn.begin_nested():
+                await conn.execute(payments.insert().values(**_payment_row(entry, at)))
+            booked += 1
+        except sa.exc.IntegrityError:
+            if not await _booked(conn, entry.effect_key):
+                raise
+    return booked
+
+
+async def _booked(conn: AsyncConnection, effect_key: str) -> bool:
+    found = await conn.execute(sa.select(payments.c.seq).where(payments.c.effect_key == effect_key))
+    return found.first() is not None
+
+
+# --- a flow's transition --------------------------------------------------------------------------
+
+
+async def book_transition(conn: AsyncConnection, record: FlowRecord) -> None:
+    """The money a flow transition moves (``domain.journal.transition_effects``), in the caller's
+    transaction: charges booked, and the flow's own refund posted, once per flow."""
+    effects = transition_effects(record)
+    if not effects:
+        return
+    vat_rate = await _product_vat_rate(conn, record.product_id)
+    effects = effects.with_vat_rate(vat_rate)
+    await book(conn, effects.charges, record.at)
+    if effects.refund is not None:
+        await _post_flow_refund(conn, effects.refund, record.at, vat_rate)
+
+
+async def _product_vat_rate(conn: AsyncConnection, product_id: str) -> Decimal | None:
+    details = (
+        await conn.execute(sa.select(products.c.details).where(products.c.product_id == product_id))
+    ).scalar_one_or_none()
+    rate = (details or {}).get("vat_rate")
+    return None if rate is None else Decimal(rate)
+
+
+async def _post_flow_refund(conn: AsyncConnection, flow: FlowRefund, at: datetime, vat_rate: Decimal | None) -> None:
+    """Post the flow's refund, keyed ``flow:<code>``: a retried or replayed transition finds it posted.
+
+    It cannot be refused (the supplier has cancelled already): when agents' refunds have taken part
+    of the charge, it is capped at what is left, and recorded as rejected when nothing is left, so
+    the ledger still shows it (``domain.journal.Account.flow_refund``).
+    """
+    effect_key = f"flow:{flow.flow_code}"
+    try:
+        async with conn.begin_nested():
+            account = await locked_account(conn, flow.reservation_id)
+            if account is None:
+                raise LookupError(f"flow {flow.flow_code} names reservation {flow.reservation_id}, which does not exist")
+            amount, note = account.flow_refund(flow.amount)
+            refund = refund_ledger.draft(
+                refund_id=new_refund_id(), reference_number=await next_counter(conn, REFERENCE_COUNTER),
+                reservation_id=flow.reservation_id, partner_id=flow.partner_id, product_id=flow.product_id,
+                flow_code=flow.flow_code, amount=amount or flow.amount, reason=flow.reason, notes=note,
+                created_by=f"flow:{flow.flow_code}", at=at,
+            )
+            await insert_refund(conn, refund, effect_key)
+            if amount is None:
+                await save_decision(conn, refund_ledger.rejected(refund, note, at, refund.created_by), at)
+            else:
+                await post_refund(conn, refund, account, at, refund.created_by, vat_rate)
+    except sa.exc.IntegrityError:
+        if (await conn.execute(sa.select(refunds.c.seq).where(refunds.c.effect_key == effect_key))).first() is None:
+            raise
+
+
+# --- refunds --------------------------------------------------------------------------------------
+
+
+async def locked_account(conn: AsyncConnection, reservation_id: str) -> Account | None:
+    """The reservation's journal, read after locking its row: refund decisions of one reservation
+    wait for each other. None when there is no such reservation."""
+    locked = await conn.execute(
+        sa.select(reservations.c.reservation_id)
+        .where(reservations.c.reservation_id == reservation_id)
+        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: journal inserts (foreign keys) do not wait for it
+    )
+    if locked.first() is None:
+        return None
+    return await account_of(conn, reservation_id)
+
+
+async def account_of(conn: AsyncConnection, reservation_id: str) -> Account:
+    rows = await conn.execute(
+        sa.select(payments.c.amount, payments.c.currency).where(payments.c.reservation_id == reservation_id)
+    )
+    return Account(tuple(Money.of(row.amount, row.currency) for row in rows))
+
+
+async def next_counter(conn: AsyncConnection, name: str) -> int:
+    """The counter's next value, taken in the caller's transaction (its row stays locked until it ends)."""
+    value = (
+        await conn.execute(
+            settlement_counters.update()
+            .where(settlement_counters.c.name == name)
+            .values(value=settlement_counters.c.value + 1)
+            .returning(settlement_counters.c.value)
+        )
+    ).scalar_one_or_none()
+    if value is None:
+        raise RuntimeError(f"settlement counter {name!r} is missing: run the migrations (revision 0003)")
+    return int(value)
+
+
+def refund_row(refund: Refund) -> dict[str, Any]:
+    """The columns a refund's state is kept in (everything but its key and creation)."""
+    return {
+        "number": None if refund.number is None else int(refund.number),
+        "amount": format_decimal(refund.amount.amount),
+        "currency": refund.amount.currency,
+        "state": refund.state,
+        "reason": refund.reason,
+        "notes": refund.notes,
+        "back_office_code": refund.back_office_code,
+        "rejection_reason": refund.rejection_reason,
+        "decided_by": refund.decided_by,
+        "posted_at": refund.posted_at,
+        "rejected_at": refund.rejected_at,
+    }
+
+
+async def insert_refund(conn: AsyncConnection, refund: Refund, effect_key: str | None) -> None:
+    """Raises ``IntegrityError`` on a taken ``effect_key`` or ``back_office_code``."""
+    await conn.execute(
+        refunds.insert().values(
+            refund_id=refund.refund_id,
+            reference_number=int(refund.reference_number),
+            effect_key=effect_key,
+            reservation_id=refund.reservation_id,
+            partner_id=refund.partner_id,
+            product_id=refund.product_id,
+            flow_code=refund.flow_code,
+            category=refund.category,
+            created_by=refund.created_by,
+            created_at=refund.created_at,
+            updated_at=refund.created_at,
+            **refund_row(refund),
+        )
+    )
+
+
+async def save_decision(conn: AsyncConnection, refund: Refund, at: datetime) -> None:
+    """Store a draft's new state; only a row that is still a draft changes (a concurrent decision won otherwise)."""
+    result = await conn.execute(
+        refunds.update()
+        .where(refunds.c.refund_id == refund.refund_id, refunds.c.state == "draft")
+        .values(updated_at=at, **refund_row(refund))
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(f"refund {refund.refund_id} is no longer a draft")
+
+
+async def post_refund(
+    conn: AsyncConnection, refund: Refund, account: Account, at: datetime, by: str, vat_rate: Decimal | None = None
+) -> Refund:
+    """Post a draft: checked against the locked account, numbered, booked in the journal and reported
+    by trigger ``refund.posted``, all in the caller's transaction."""
+    account.check_refund(refund.amount)
+    done = refund_ledger.posted(refund, await next_counter(conn, NUMBER_COUNTER), at, by)
+    await save_decision(conn, done, at)
+    await conn.execute(payments.insert().values(**_payment_row(refund_ledger.posting_entry(done, vat_rate), at)))
+    event_id = new_id("evt_", _RNG)
+    await conn.execute(
+        events.insert().values(
+            event_id=event_id,
+            partner_id=done.partner_id,
+            type=REFUND_POSTED,
+            flow_code=done.flow_code,
+            payload=event_body(event_id, REFUND_POSTED, at, done.model_dump(mode="json")),
+            created_at=at,
+            delivery_status="pending",
+            attempts=0,
+        )
+    )
+    return done
