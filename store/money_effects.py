@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -94,48 +95,49 @@ async def book_transition(conn: AsyncConnection, record: FlowRecord) -> None:
     """The money a flow transition moves (``domain.journal.transition_effects``), in the caller's
     transaction: charges booked, and the flow's own refund posted, once per flow."""
     effects = transition_effects(record)
-    if not effects:
-        return
-    vat_rate = await _product_vat_rate(conn, record.product_id)
-    effects = effects.with_vat_rate(vat_rate)
-    await book(conn, effects.charges, record.at)
+    if effects.charges:
+        details = (
+            await conn.execute(sa.select(products.c.details).where(products.c.product_id == record.product_id))
+        ).scalar_one_or_none()
+        await book(conn, effects.with_vat_rate(_vat_rate(details)).charges, record.at)
     if effects.refund is not None:
-        await _post_flow_refund(conn, effects.refund, record.at, vat_rate)
+        await _post_flow_refund(conn, effects.refund, record.at)
 
 
-async def _product_vat_rate(conn: AsyncConnection, product_id: str) -> Decimal | None:
-    details = (
-        await conn.execute(sa.select(products.c.details).where(products.c.product_id == product_id))
-    ).scalar_one_or_none()
+def _vat_rate(details: dict[str, Any] | None) -> Decimal | None:
     rate = (details or {}).get("vat_rate")
     return None if rate is None else Decimal(rate)
 
 
-async def _post_flow_refund(conn: AsyncConnection, flow: FlowRefund, at: datetime, vat_rate: Decimal | None) -> None:
+async def _post_flow_refund(conn: AsyncConnection, flow: FlowRefund, at: datetime) -> None:
     """Post the flow's refund, keyed ``flow:<code>``: a retried or replayed transition finds it posted.
 
     It cannot be refused (the supplier has cancelled already): when agents' refunds have taken part
     of the charge, it is capped at what is left, and recorded as rejected when nothing is left, so
-    the ledger still shows it (``domain.journal.Account.flow_refund``).
+    the ledger still shows it (``domain.journal.Account.flow_refund``). The refund is written in its
+    final state at once: this runs in every cancellation's ``record_flow``, so each statement counts.
     """
     effect_key = f"flow:{flow.flow_code}"
+    by = f"flow:{flow.flow_code}"
     try:
         async with conn.begin_nested():
-            account = await locked_account(conn, flow.reservation_id)
-            if account is None:
-                raise LookupError(f"flow {flow.flow_code} names reservation {flow.reservation_id}, which does not exist")
+            product = await locked_product(conn, flow.product_id)
+            if product is None:
+                raise LookupError(f"flow {flow.flow_code} names product {flow.product_id}, which does not exist")
+            account = await account_of(conn, flow.reservation_id)
             amount, note = account.flow_refund(flow.amount)
             refund = refund_ledger.draft(
                 refund_id=new_refund_id(), reference_number=await next_counter(conn, REFERENCE_COUNTER),
                 reservation_id=flow.reservation_id, partner_id=flow.partner_id, product_id=flow.product_id,
                 flow_code=flow.flow_code, amount=amount or flow.amount, reason=flow.reason, notes=note,
-                created_by=f"flow:{flow.flow_code}", at=at,
+                created_by=by, at=at,
             )
-            await insert_refund(conn, refund, effect_key)
             if amount is None:
-                await save_decision(conn, refund_ledger.rejected(refund, note, at, refund.created_by), at)
+                await insert_refund(conn, refund_ledger.rejected(refund, note, at, by), effect_key)
             else:
-                await post_refund(conn, refund, account, at, refund.created_by, vat_rate)
+                done = refund_ledger.posted(refund, await next_counter(conn, NUMBER_COUNTER), at, by)
+                await insert_refund(conn, done, effect_key)
+                await book_posting(conn, done, at, product.vat_rate)
     except sa.exc.IntegrityError:
         if (await conn.execute(sa.select(refunds.c.seq).where(refunds.c.effect_key == effect_key))).first() is None:
             raise
@@ -155,6 +157,31 @@ async def locked_account(conn: AsyncConnection, reservation_id: str) -> Account 
     if locked.first() is None:
         return None
     return await account_of(conn, reservation_id)
+
+
+@dataclass(frozen=True)
+class LockedProduct:
+    reservation_id: str
+    partner_id: str
+    details: dict[str, Any]
+
+    @property
+    def vat_rate(self) -> Decimal | None:
+        return _vat_rate(self.details)
+
+
+async def locked_product(conn: AsyncConnection, product_id: str) -> LockedProduct | None:
+    """A product, its reservation's row locked as in :func:`locked_account`, in one statement: where a
+    refund of a product is decided (a flow's, a deposit's)."""
+    row = (
+        await conn.execute(
+            sa.select(products.c.reservation_id, reservations.c.partner_id, products.c.details)
+            .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
+            .where(products.c.product_id == product_id)
+            .with_for_update(key_share=True, of=reservations)
+        )
+    ).first()
+    return None if row is None else LockedProduct(row.reservation_id, row.partner_id, row.details)
 
 
 async def account_of(conn: AsyncConnection, reservation_id: str) -> Account:
@@ -230,11 +257,17 @@ async def save_decision(conn: AsyncConnection, refund: Refund, at: datetime) -> 
 async def post_refund(
     conn: AsyncConnection, refund: Refund, account: Account, at: datetime, by: str, vat_rate: Decimal | None = None
 ) -> Refund:
-    """Post a draft: checked against the locked account, numbered, booked in the journal and reported
-    by trigger ``refund.posted``, all in the caller's transaction."""
-    account.check_refund(refund.amount)
+    """Post a stored draft: checked against the locked account, numbered, booked and reported, all in
+    the caller's transaction."""
+    account.check_refund(refund.amount)  # before drawing a number: a refused post takes none
     done = refund_ledger.posted(refund, await next_counter(conn, NUMBER_COUNTER), at, by)
     await save_decision(conn, done, at)
+    await book_posting(conn, done, at, vat_rate)
+    return done
+
+
+async def book_posting(conn: AsyncConnection, done: Refund, at: datetime, vat_rate: Decimal | None = None) -> None:
+    """A posted refund's journal entry and its trigger ``refund.posted``."""
     await conn.execute(payments.insert().values(**_payment_row(refund_ledger.posting_entry(done, vat_rate), at)))
     event_id = new_id("evt_", _RNG)
     await conn.execute(
@@ -249,4 +282,3 @@ async def post_refund(
             attempts=0,
         )
     )
-    return done

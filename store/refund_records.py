@@ -22,16 +22,19 @@ from domain.products import ProductSpec
 from domain.refund_ledger import DEPOSIT_REASON, Refund, RefundState
 from domain.refusals import Refusal, Refused
 from store.money_effects import (
+    NUMBER_COUNTER,
     REFERENCE_COUNTER,
     account_of,
+    book_posting,
     insert_refund,
     locked_account,
+    locked_product,
     new_refund_id,
     next_counter,
     post_refund,
     save_decision,
 )
-from store.schema import products, refunds, reservations
+from store.schema import refunds, reservations
 
 _PRODUCT: TypeAdapter[ProductSpec] = TypeAdapter(ProductSpec)
 
@@ -165,19 +168,21 @@ class RefundRecords:
             if partner_id is None:
                 raise LookupError(f"no reservation {reservation_id}")
             if account is not None:
-                account.check_refund(amount)  # before drawing a reference number: a refusal takes none
+                account.check_refund(amount)  # before drawing any number: a refusal takes none
             refund = refund_ledger.draft(
                 refund_id=new_refund_id(), reference_number=await next_counter(conn, REFERENCE_COUNTER),
                 reservation_id=reservation_id, partner_id=partner_id, amount=amount, reason=reason, notes=notes,
                 back_office_code=back_office_code, created_by=by, at=at,
             )
+            if account is not None:
+                refund = refund_ledger.posted(refund, await next_counter(conn, NUMBER_COUNTER), at, by)
             try:
                 async with conn.begin_nested():
                     await insert_refund(conn, refund, effect_key=None)
             except sa.exc.IntegrityError:
                 raise _duplicate_code(back_office_code) from None
             if account is not None:
-                refund = await post_refund(conn, refund, account, at, by)
+                await book_posting(conn, refund, at)
             return refund
 
     async def edit(self, refund_id: str, changes: dict[str, Any], at: datetime) -> Refund | None:
@@ -223,29 +228,27 @@ class RefundRecords:
     async def refund_deposit(self, product_id: str, by: str, at: datetime) -> Refund | None:
         """Post the product's deposit back, once (``deposit:<product>`` is unique); None for no such product."""
         async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(products.c.reservation_id, products.c.details, reservations.c.partner_id)
-                    .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
-                    .where(products.c.product_id == product_id)
-                )
-            ).first()
-            if row is None:
+            product = await locked_product(conn, product_id)
+            if product is None:
                 return None
-            deposit = _PRODUCT.validate_python(row.details).deposit
+            deposit = _PRODUCT.validate_python(product.details).deposit
             if deposit is None:
                 raise Refused(Refusal.NO_DEPOSIT, f"product {product_id} carries no deposit")
+            refund = refund_ledger.posted(
+                refund_ledger.draft(
+                    refund_id=new_refund_id(), reference_number=await next_counter(conn, REFERENCE_COUNTER),
+                    reservation_id=product.reservation_id, partner_id=product.partner_id, product_id=product_id,
+                    amount=deposit, reason=DEPOSIT_REASON, category="deposit", created_by=by, at=at,
+                ),
+                await next_counter(conn, NUMBER_COUNTER), at, by,
+            )
             try:
                 async with conn.begin_nested():
-                    account = await locked_account(conn, row.reservation_id)
-                    assert account is not None
-                    refund = refund_ledger.draft(
-                        refund_id=new_refund_id(), reference_number=await next_counter(conn, REFERENCE_COUNTER),
-                        reservation_id=row.reservation_id, partner_id=row.partner_id, product_id=product_id,
-                        amount=deposit, reason=DEPOSIT_REASON, category="deposit", created_by=by, at=at,
-                    )
                     await insert_refund(conn, refund, effect_key=f"deposit:{product_id}")
-                    return await post_refund(conn, refund, account, at, by)
             except sa.exc.IntegrityError:
-                raise Refused(Refusal.DEPOSIT_ALREADY_REFUNDED, f"the deposit of product {product_id} was refunded already") from None
-
+                raise Refused(Refusal.DEPOSIT_ALREADY_REFUNDED,
+                              f"the deposit of product {product_id} was refunded already") from None
+            # Checked once the key has said it is the first time; a refusal rolls the numbers back.
+            (await account_of(conn, product.reservation_id)).check_refund(deposit)
+            await book_posting(conn, refund, at)
+            return refund
