@@ -4,14 +4,15 @@
 Every function here takes the caller's open connection and never commits: the money lands with
 the state it follows, or not at all. Exactly once comes from the database, not from a look
 first: a journal entry is unique by its ``effect_key``, a flow's refund by ``flow:<code>``, a
-deposit given back by ``deposit:<product>``; a second write of the same effect hits the key inside a
-savepoint and changes nothing.
+deposit given back by ``deposit:<product>``; a second write of the same effect hits the key (inside
+a savepoint, or as ``INSERT … ON CONFLICT DO NOTHING``) and changes nothing.
 
 Refund decisions of one reservation are serialised by locking the reservation's row
 (PostgreSQL ``FOR NO KEY UPDATE``; on SQLite every writer already holds the database's write lock,
 ``BEGIN IMMEDIATE`` in ``store.db``), so two posts that each fit but together exceed the charge
 cannot both pass. Refund numbers come from a counter row updated in the posting transaction: a
-rolled-back post gives its number back, so posted refunds are numbered without a gap.
+rolled-back post gives its number back, so posted refunds are numbered without a gap. Locks are
+always taken in this order: the flow's row (``record_flow``), the reservation's, the counters'.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import refund_ledger
@@ -32,10 +34,8 @@ from domain.flow_info import FlowRecord, event_body
 from domain.journal import Account, FlowRefund, JournalEntry, transition_effects
 from domain.money import Money, format_decimal
 from domain.refund_ledger import REFUND_POSTED, Refund
-from store.schema import events, payments, products, refunds, reservations, settlement_counters
+from store.schema import events, payments, products, refund_counters, refunds, reservations
 
-REFERENCE_COUNTER = "refund_reference"
-NUMBER_COUNTER = "refund_number"
 _RNG = secrets.SystemRandom()
 
 
@@ -114,33 +114,32 @@ async def _post_flow_refund(conn: AsyncConnection, flow: FlowRefund, at: datetim
 
     It cannot be refused (the supplier has cancelled already): when agents' refunds have taken part
     of the charge, it is capped at what is left, and recorded as rejected when nothing is left, so
-    the ledger still shows it (``domain.journal.Account.flow_refund``). The refund is written in its
-    final state at once: this runs in every cancellation's ``record_flow``, so each statement counts.
+    the ledger still shows it (``domain.journal.Account.flow_refund``).
+
+    This runs in every cancellation's ``record_flow``, so it is written in as few statements as
+    the rules allow: the refund in its final state at once, and its key claimed by the insert
+    itself (``ON CONFLICT DO NOTHING``) rather than in a savepoint. When the key is taken (a retry),
+    the numbers just drawn are given back: the counters' row is still locked by this transaction, so
+    nobody drew after them.
     """
-    effect_key = f"flow:{flow.flow_code}"
+    product = await locked_product(conn, flow.product_id)
+    if product is None:
+        raise LookupError(f"flow {flow.flow_code} names product {flow.product_id}, which does not exist")
+    account = await account_of(conn, flow.reservation_id)
+    amount, note = account.flow_refund(flow.amount)
+    reference, number = await draw_numbers(conn, reference=True, number=amount is not None)
     by = f"flow:{flow.flow_code}"
-    try:
-        async with conn.begin_nested():
-            product = await locked_product(conn, flow.product_id)
-            if product is None:
-                raise LookupError(f"flow {flow.flow_code} names product {flow.product_id}, which does not exist")
-            account = await account_of(conn, flow.reservation_id)
-            amount, note = account.flow_refund(flow.amount)
-            refund = refund_ledger.draft(
-                refund_id=new_refund_id(), reference_number=await next_counter(conn, REFERENCE_COUNTER),
-                reservation_id=flow.reservation_id, partner_id=flow.partner_id, product_id=flow.product_id,
-                flow_code=flow.flow_code, amount=amount or flow.amount, reason=flow.reason, notes=note,
-                created_by=by, at=at,
-            )
-            if amount is None:
-                await insert_refund(conn, refund_ledger.rejected(refund, note, at, by), effect_key)
-            else:
-                done = refund_ledger.posted(refund, await next_counter(conn, NUMBER_COUNTER), at, by)
-                await insert_refund(conn, done, effect_key)
-                await book_posting(conn, done, at, product.vat_rate)
-    except sa.exc.IntegrityError:
-        if (await conn.execute(sa.select(refunds.c.seq).where(refunds.c.effect_key == effect_key))).first() is None:
-            raise
+    refund = refund_ledger.draft(
+        refund_id=new_refund_id(), reference_number=reference, reservation_id=flow.reservation_id,
+        partner_id=flow.partner_id, product_id=flow.product_id, flow_code=flow.flow_code, amount=amount or flow.amount,
+        reason=flow.reason, notes=note, created_by=by, at=at,
+    )
+    refund = refund_ledger.rejected(refund, note, at, by) if number is None else refund_ledger.posted(refund, number, at, by)
+    if not await insert_refund_once(conn, refund, f"flow:{flow.flow_code}"):
+        await give_numbers_back(conn, reference=True, number=number is not None)
+        return
+    if refund.state == "posted":
+        await book_posting(conn, refund, at, product.vat_rate)
 
 
 # --- refunds --------------------------------------------------------------------------------------
@@ -191,19 +190,31 @@ async def account_of(conn: AsyncConnection, reservation_id: str) -> Account:
     return Account(tuple(Money.of(row.amount, row.currency) for row in rows))
 
 
-async def next_counter(conn: AsyncConnection, name: str) -> int:
-    """The counter's next value, taken in the caller's transaction (its row stays locked until it ends)."""
-    value = (
+async def draw_numbers(conn: AsyncConnection, *, reference: bool, number: bool) -> tuple[int, int | None]:
+    """The next reference number and, for a posting, the next refund number, taken in the caller's
+    transaction in one statement (the counters' row stays locked until the transaction ends)."""
+    row = (
         await conn.execute(
-            settlement_counters.update()
-            .where(settlement_counters.c.name == name)
-            .values(value=settlement_counters.c.value + 1)
-            .returning(settlement_counters.c.value)
+            refund_counters.update()
+            .where(refund_counters.c.id == 1)
+            .values(last_reference=refund_counters.c.last_reference + int(reference),
+                    last_number=refund_counters.c.last_number + int(number))
+            .returning(refund_counters.c.last_reference, refund_counters.c.last_number)
         )
-    ).scalar_one_or_none()
-    if value is None:
-        raise RuntimeError(f"settlement counter {name!r} is missing: run the migrations (revision 0003)")
-    return int(value)
+    ).first()
+    if row is None:
+        raise RuntimeError("the refund counters' row is missing: run the migrations (revision 0003)")
+    return int(row.last_reference), (int(row.last_number) if number else None)
+
+
+async def give_numbers_back(conn: AsyncConnection, *, reference: bool, number: bool) -> None:
+    """Undo :func:`draw_numbers` in the same transaction (the row is still ours, nobody drew since)."""
+    await conn.execute(
+        refund_counters.update()
+        .where(refund_counters.c.id == 1)
+        .values(last_reference=refund_counters.c.last_reference - int(reference),
+                last_number=refund_counters.c.last_number - int(number))
+    )
 
 
 def refund_row(refund: Refund) -> dict[str, Any]:
@@ -223,24 +234,38 @@ def refund_row(refund: Refund) -> dict[str, Any]:
     }
 
 
+def _refund_values(refund: Refund, effect_key: str | None) -> dict[str, Any]:
+    return {
+        "refund_id": refund.refund_id,
+        "reference_number": int(refund.reference_number),
+        "effect_key": effect_key,
+        "reservation_id": refund.reservation_id,
+        "partner_id": refund.partner_id,
+        "product_id": refund.product_id,
+        "flow_code": refund.flow_code,
+        "category": refund.category,
+        "created_by": refund.created_by,
+        "created_at": refund.created_at,
+        "updated_at": refund.created_at,
+        **refund_row(refund),
+    }
+
+
 async def insert_refund(conn: AsyncConnection, refund: Refund, effect_key: str | None) -> None:
     """Raises ``IntegrityError`` on a taken ``effect_key`` or ``back_office_code``."""
-    await conn.execute(
-        refunds.insert().values(
-            refund_id=refund.refund_id,
-            reference_number=int(refund.reference_number),
-            effect_key=effect_key,
-            reservation_id=refund.reservation_id,
-            partner_id=refund.partner_id,
-            product_id=refund.product_id,
-            flow_code=refund.flow_code,
-            category=refund.category,
-            created_by=refund.created_by,
-            created_at=refund.created_at,
-            updated_at=refund.created_at,
-            **refund_row(refund),
-        )
+    await conn.execute(refunds.insert().values(**_refund_values(refund, effect_key)))
+
+
+async def insert_refund_once(conn: AsyncConnection, refund: Refund, effect_key: str) -> bool:
+    """Insert unless a refund holds ``effect_key`` already (then nothing is written: False)."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    inserted = await conn.execute(
+        dialect_insert(refunds)
+        .values(**_refund_values(refund, effect_key))
+        .on_conflict_do_nothing(index_elements=[refunds.c.effect_key])
+        .returning(refunds.c.seq)
     )
+    return inserted.first() is not None
 
 
 async def save_decision(conn: AsyncConnection, refund: Refund, at: datetime) -> None:
@@ -260,7 +285,9 @@ async def post_refund(
     """Post a stored draft: checked against the locked account, numbered, booked and reported, all in
     the caller's transaction."""
     account.check_refund(refund.amount)  # before drawing a number: a refused post takes none
-    done = refund_ledger.posted(refund, await next_counter(conn, NUMBER_COUNTER), at, by)
+    _, number = await draw_numbers(conn, reference=False, number=True)
+    assert number is not None
+    done = refund_ledger.posted(refund, number, at, by)
     await save_decision(conn, done, at)
     await book_posting(conn, done, at, vat_rate)
     return done

@@ -22,15 +22,14 @@ from domain.products import ProductSpec
 from domain.refund_ledger import DEPOSIT_REASON, Refund, RefundState
 from domain.refusals import Refusal, Refused
 from store.money_effects import (
-    NUMBER_COUNTER,
-    REFERENCE_COUNTER,
     account_of,
     book_posting,
+    draw_numbers,
     insert_refund,
+    insert_refund_once,
     locked_account,
     locked_product,
     new_refund_id,
-    next_counter,
     post_refund,
     save_decision,
 )
@@ -169,13 +168,14 @@ class RefundRecords:
                 raise LookupError(f"no reservation {reservation_id}")
             if account is not None:
                 account.check_refund(amount)  # before drawing any number: a refusal takes none
+            reference, number = await draw_numbers(conn, reference=True, number=account is not None)
             refund = refund_ledger.draft(
-                refund_id=new_refund_id(), reference_number=await next_counter(conn, REFERENCE_COUNTER),
-                reservation_id=reservation_id, partner_id=partner_id, amount=amount, reason=reason, notes=notes,
-                back_office_code=back_office_code, created_by=by, at=at,
+                refund_id=new_refund_id(), reference_number=reference, reservation_id=reservation_id,
+                partner_id=partner_id, amount=amount, reason=reason, notes=notes, back_office_code=back_office_code,
+                created_by=by, at=at,
             )
-            if account is not None:
-                refund = refund_ledger.posted(refund, await next_counter(conn, NUMBER_COUNTER), at, by)
+            if number is not None:
+                refund = refund_ledger.posted(refund, number, at, by)
             try:
                 async with conn.begin_nested():
                     await insert_refund(conn, refund, effect_key=None)
@@ -234,20 +234,18 @@ class RefundRecords:
             deposit = _PRODUCT.validate_python(product.details).deposit
             if deposit is None:
                 raise Refused(Refusal.NO_DEPOSIT, f"product {product_id} carries no deposit")
+            reference, number = await draw_numbers(conn, reference=True, number=True)
+            assert number is not None
             refund = refund_ledger.posted(
                 refund_ledger.draft(
-                    refund_id=new_refund_id(), reference_number=await next_counter(conn, REFERENCE_COUNTER),
-                    reservation_id=product.reservation_id, partner_id=product.partner_id, product_id=product_id,
-                    amount=deposit, reason=DEPOSIT_REASON, category="deposit", created_by=by, at=at,
+                    refund_id=new_refund_id(), reference_number=reference, reservation_id=product.reservation_id,
+                    partner_id=product.partner_id, product_id=product_id, amount=deposit, reason=DEPOSIT_REASON,
+                    category="deposit", created_by=by, at=at,
                 ),
-                await next_counter(conn, NUMBER_COUNTER), at, by,
+                number, at, by,
             )
-            try:
-                async with conn.begin_nested():
-                    await insert_refund(conn, refund, effect_key=f"deposit:{product_id}")
-            except sa.exc.IntegrityError:
-                raise Refused(Refusal.DEPOSIT_ALREADY_REFUNDED,
-                              f"the deposit of product {product_id} was refunded already") from None
+            if not await insert_refund_once(conn, refund, f"deposit:{product_id}"):
+                raise Refused(Refusal.DEPOSIT_ALREADY_REFUNDED, f"the deposit of product {product_id} was refunded already")
             # Checked once the key has said it is the first time; a refusal rolls the numbers back.
             (await account_of(conn, product.reservation_id)).check_refund(deposit)
             await book_posting(conn, refund, at)

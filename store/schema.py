@@ -228,12 +228,13 @@ refunds = sa.Table(
     sa.Column("rejected_at", UtcDateTime),
 )
 
-# Counters updated in the transaction that uses them: a rolled-back transaction gives its number
-# back, so the sequence has no gap (a PostgreSQL sequence would keep it). Rows: REFERENCE_COUNTER and
-# NUMBER_COUNTER in store.money_effects, seeded by migration 0003.
-settlement_counters = sa.Table(
-    "settlement_counters",
+# The refunds ledger's two counters, in one row (``id`` = 1, seeded by migration 0003), updated in the
+# transaction that uses them: a rolled-back transaction gives its numbers back, so the sequences have
+# no gap (a PostgreSQL sequence would keep them). One row, so a posting that draws both takes one lock.
+refund_counters = sa.Table(
+    "refund_counters",
     metadata,
-    sa.Column("name", sa.String(40), primary_key=True),
-    sa.Column("value", sa.Integer, nullable=False),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_reference", sa.Integer, nullable=False),
+    sa.Column("last_number", sa.Integer, nullable=False),
 )

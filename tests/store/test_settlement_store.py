@@ -21,6 +21,7 @@ from domain.refund_ledger import REFUND_POSTED, Refund
 from domain.refusals import Refusal, Refused
 from store.facade import Store
 from store.money_effects import book
+from store.refund_records import RefundFilter
 from store.schema import events, payments, refunds
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -192,3 +193,25 @@ async def test_only_a_draft_is_decided(store: Store) -> None:
                                     return_exceptions=True)
     assert len([o for o in outcomes if isinstance(o, Refund)]) == 1
     assert await balanced(store, reservation_id) == Decimal("220.00")
+
+
+async def test_a_flows_refund_and_an_agents_post_racing_never_refund_more_than_charged(store: Store) -> None:
+    """The flow's refund and the agent's post lock the same reservation: whichever is second sees the first."""
+    races = []
+    for _ in range(5):
+        partner_id, reservation_id, [product_id] = await sold(store, "240.00")
+        [draft] = await drafts(store, reservation_id, "200.00", 1)
+        code = new_flow_code(FlowKind.CANCELLATION, RNG)
+        races.append((reservation_id, code, store.refunds.post(draft.refund_id, "agent:agt_1", NOW),
+                      store.flows.record_flow(cancelled(code, partner_id, reservation_id, product_id))))
+
+    outcomes = await asyncio.gather(*(asyncio.gather(post, record, return_exceptions=True) for _, _, post, record in races))
+
+    for (reservation_id, code, _, _), (posted, _) in zip(races, outcomes, strict=True):
+        [flow_refund] = [r for _, r in await store.refunds.page(RefundFilter(flow_code=code), None, 10)]
+        if isinstance(posted, Refund):  # the agent first: the flow's 120 is capped at the 40 left
+            assert (flow_refund.state, flow_refund.amount) == ("posted", eur("40"))
+        else:  # the flow first: the agent's 200 no longer fits
+            assert isinstance(posted, Refused) and posted.refusal == Refusal.REFUND_EXCEEDS_CHARGED
+            assert (flow_refund.state, flow_refund.amount) == ("posted", eur("120"))
+        assert await balanced(store, reservation_id) in (Decimal("0.00"), Decimal("120.00"))

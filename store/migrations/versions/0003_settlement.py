@@ -3,7 +3,7 @@
 Revision ID: 0003
 Revises: 0002
 
-The counters start at zero: the first refund created gets reference number 1, the first posted number 1.
+The counters' row starts at zero: the first refund created gets reference number 1, the first posted number 1.
 """
 
 import sqlalchemy as sa
@@ -16,10 +16,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table('settlement_counters',
-    sa.Column('name', sa.String(length=40), nullable=False),
-    sa.Column('value', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('name')
+    op.create_table('refund_counters',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('last_reference', sa.Integer(), nullable=False),
+    sa.Column('last_number', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
     )
     op.create_table('payments',
     sa.Column('seq', sa.Integer(), autoincrement=True, nullable=False),
@@ -86,9 +87,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_refunds_reservation_id'), ['reservation_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_refunds_state'), ['state'], unique=False)
 
-    counters = sa.table('settlement_counters', sa.column('name', sa.String), sa.column('value', sa.Integer))
-    op.bulk_insert(counters, [{'name': 'refund_reference', 'value': 0}, {'name': 'refund_number', 'value': 0}])
-
+    counters = sa.table('refund_counters', sa.column('id', sa.Integer), sa.column('last_reference', sa.Integer),
+                        sa.column('last_number', sa.Integer))
+    op.bulk_insert(counters, [{'id': 1, 'last_reference': 0, 'last_number': 0}])
 
 def downgrade() -> None:
     with op.batch_alter_table('refunds', schema=None) as batch_op:
@@ -105,4 +106,4 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_payments_created_at'))
 
     op.drop_table('payments')
-    op.drop_table('settlement_counters')
+    op.drop_table('refund_counters')
