@@ -17,6 +17,7 @@ always taken in this order: the flow's row (``record_flow``), the reservation's,
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,22 +30,58 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import refund_ledger
-from domain.codes import new_id
 from domain.flow_info import FlowRecord, event_body
 from domain.journal import Account, FlowRefund, JournalEntry, transition_effects
 from domain.money import Money, format_decimal
 from domain.refund_ledger import REFUND_POSTED, Refund
 from store.schema import events, payments, products, refund_counters, refunds, reservations
 
-_RNG = secrets.SystemRandom()
+
+def _new_id(prefix: str) -> str:
+    """``domain.codes.new_id``'s shape (prefix + 20 of ``[a-z2-7]``, 100 bits) from one read of the OS's
+    randomness instead of twenty: this runs in every cancellation's transaction."""
+    return prefix + base64.b32encode(secrets.token_bytes(13)).decode().lower()[:20]
 
 
 def new_payment_id() -> str:
-    return new_id("pay_", _RNG)
+    return _new_id("pay_")
 
 
 def new_refund_id() -> str:
-    return new_id("rfd_", _RNG)
+    return _new_id("rfd_")
+
+
+# Statements built once, executed with parameters: SQLAlchemy then reuses their compiled form instead
+# of building bind parameters and a cache key per call (a cancellation's record_flow runs them all).
+_INSERT_PAYMENT = payments.insert()
+_INSERT_EVENT = events.insert()
+_INSERT_REFUND = refunds.insert()
+_INSERT_REFUND_ONCE = {
+    name: dialect.insert(refunds).on_conflict_do_nothing(index_elements=[refunds.c.effect_key]).returning(refunds.c.seq)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_PRODUCT_DETAILS = sa.select(products.c.details).where(products.c.product_id == sa.bindparam("product_id"))
+_LOCK_PRODUCT = (
+    sa.select(products.c.reservation_id, reservations.c.partner_id, products.c.details)
+    .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
+    .where(products.c.product_id == sa.bindparam("product_id"))
+    .with_for_update(key_share=True, of=reservations)  # FOR NO KEY UPDATE OF reservations: see locked_account
+)
+_LOCK_RESERVATION = (
+    sa.select(reservations.c.reservation_id)
+    .where(reservations.c.reservation_id == sa.bindparam("reservation_id"))
+    .with_for_update(key_share=True)  # FOR NO KEY UPDATE: journal inserts (foreign keys) do not wait for it
+)
+_ACCOUNT = sa.select(payments.c.amount, payments.c.currency).where(
+    payments.c.reservation_id == sa.bindparam("reservation_id")
+)
+_DRAW = (
+    refund_counters.update()
+    .where(refund_counters.c.id == 1)
+    .values(last_reference=refund_counters.c.last_reference + sa.bindparam("references", type_=sa.Integer),
+            last_number=refund_counters.c.last_number + sa.bindparam("numbers", type_=sa.Integer))
+    .returning(refund_counters.c.last_reference, refund_counters.c.last_number)
+)
 
 
 # --- the journal ----------------------------------------------------------------------------------
@@ -75,7 +112,7 @@ async def book(conn: AsyncConnection, entries: Iterable[JournalEntry], at: datet
     for entry in entries:
         try:
             async with conn.begin_nested():
-                await conn.execute(payments.insert().values(**_payment_row(entry, at)))
+                await conn.execute(_INSERT_PAYMENT, _payment_row(entry, at))
             booked += 1
         except sa.exc.IntegrityError:
             if not await _booked(conn, entry.effect_key):
@@ -96,9 +133,7 @@ async def book_transition(conn: AsyncConnection, record: FlowRecord) -> None:
     transaction: charges booked, and the flow's own refund posted, once per flow."""
     effects = transition_effects(record)
     if effects.charges:
-        details = (
-            await conn.execute(sa.select(products.c.details).where(products.c.product_id == record.product_id))
-        ).scalar_one_or_none()
+        details = (await conn.execute(_PRODUCT_DETAILS, {"product_id": record.product_id})).scalar_one_or_none()
         await book(conn, effects.with_vat_rate(_vat_rate(details)).charges, record.at)
     if effects.refund is not None:
         await _post_flow_refund(conn, effects.refund, record.at)
@@ -148,11 +183,7 @@ async def _post_flow_refund(conn: AsyncConnection, flow: FlowRefund, at: datetim
 async def locked_account(conn: AsyncConnection, reservation_id: str) -> Account | None:
     """The reservation's journal, read after locking its row: refund decisions of one reservation
     wait for each other. None when there is no such reservation."""
-    locked = await conn.execute(
-        sa.select(reservations.c.reservation_id)
-        .where(reservations.c.reservation_id == reservation_id)
-        .with_for_update(key_share=True)  # FOR NO KEY UPDATE: journal inserts (foreign keys) do not wait for it
-    )
+    locked = await conn.execute(_LOCK_RESERVATION, {"reservation_id": reservation_id})
     if locked.first() is None:
         return None
     return await account_of(conn, reservation_id)
@@ -172,36 +203,19 @@ class LockedProduct:
 async def locked_product(conn: AsyncConnection, product_id: str) -> LockedProduct | None:
     """A product, its reservation's row locked as in :func:`locked_account`, in one statement: where a
     refund of a product is decided (a flow's, a deposit's)."""
-    row = (
-        await conn.execute(
-            sa.select(products.c.reservation_id, reservations.c.partner_id, products.c.details)
-            .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
-            .where(products.c.product_id == product_id)
-            .with_for_update(key_share=True, of=reservations)
-        )
-    ).first()
+    row = (await conn.execute(_LOCK_PRODUCT, {"product_id": product_id})).first()
     return None if row is None else LockedProduct(row.reservation_id, row.partner_id, row.details)
 
 
 async def account_of(conn: AsyncConnection, reservation_id: str) -> Account:
-    rows = await conn.execute(
-        sa.select(payments.c.amount, payments.c.currency).where(payments.c.reservation_id == reservation_id)
-    )
+    rows = await conn.execute(_ACCOUNT, {"reservation_id": reservation_id})
     return Account(tuple(Money.of(row.amount, row.currency) for row in rows))
 
 
 async def draw_numbers(conn: AsyncConnection, *, reference: bool, number: bool) -> tuple[int, int | None]:
     """The next reference number and, for a posting, the next refund number, taken in the caller's
     transaction in one statement (the counters' row stays locked until the transaction ends)."""
-    row = (
-        await conn.execute(
-            refund_counters.update()
-            .where(refund_counters.c.id == 1)
-            .values(last_reference=refund_counters.c.last_reference + int(reference),
-                    last_number=refund_counters.c.last_number + int(number))
-            .returning(refund_counters.c.last_reference, refund_counters.c.last_number)
-        )
-    ).first()
+    row = (await conn.execute(_DRAW, {"references": int(reference), "numbers": int(number)})).first()
     if row is None:
         raise RuntimeError("the refund counters' row is missing: run the migrations (revision 0003)")
     return int(row.last_reference), (int(row.last_number) if number else None)
@@ -209,12 +223,7 @@ async def draw_numbers(conn: AsyncConnection, *, reference: bool, number: bool) 
 
 async def give_numbers_back(conn: AsyncConnection, *, reference: bool, number: bool) -> None:
     """Undo :func:`draw_numbers` in the same transaction (the row is still ours, nobody drew since)."""
-    await conn.execute(
-        refund_counters.update()
-        .where(refund_counters.c.id == 1)
-        .values(last_reference=refund_counters.c.last_reference - int(reference),
-                last_number=refund_counters.c.last_number - int(number))
-    )
+    await conn.execute(_DRAW, {"references": -int(reference), "numbers": -int(number)})
 
 
 def refund_row(refund: Refund) -> dict[str, Any]:
@@ -253,18 +262,12 @@ def _refund_values(refund: Refund, effect_key: str | None) -> dict[str, Any]:
 
 async def insert_refund(conn: AsyncConnection, refund: Refund, effect_key: str | None) -> None:
     """Raises ``IntegrityError`` on a taken ``effect_key`` or ``back_office_code``."""
-    await conn.execute(refunds.insert().values(**_refund_values(refund, effect_key)))
+    await conn.execute(_INSERT_REFUND, _refund_values(refund, effect_key))
 
 
 async def insert_refund_once(conn: AsyncConnection, refund: Refund, effect_key: str) -> bool:
     """Insert unless a refund holds ``effect_key`` already (then nothing is written: False)."""
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    inserted = await conn.execute(
-        dialect_insert(refunds)
-        .values(**_refund_values(refund, effect_key))
-        .on_conflict_do_nothing(index_elements=[refunds.c.effect_key])
-        .returning(refunds.c.seq)
-    )
+    inserted = await conn.execute(_INSERT_REFUND_ONCE[conn.dialect.name], _refund_values(refund, effect_key))
     return inserted.first() is not None
 
 
@@ -295,17 +298,15 @@ async def post_refund(
 
 async def book_posting(conn: AsyncConnection, done: Refund, at: datetime, vat_rate: Decimal | None = None) -> None:
     """A posted refund's journal entry and its trigger ``refund.posted``."""
-    await conn.execute(payments.insert().values(**_payment_row(refund_ledger.posting_entry(done, vat_rate), at)))
-    event_id = new_id("evt_", _RNG)
-    await conn.execute(
-        events.insert().values(
-            event_id=event_id,
-            partner_id=done.partner_id,
-            type=REFUND_POSTED,
-            flow_code=done.flow_code,
-            payload=event_body(event_id, REFUND_POSTED, at, done.model_dump(mode="json")),
-            created_at=at,
-            delivery_status="pending",
-            attempts=0,
-        )
-    )
+    await conn.execute(_INSERT_PAYMENT, _payment_row(refund_ledger.posting_entry(done, vat_rate), at))
+    event_id = _new_id("evt_")
+    await conn.execute(_INSERT_EVENT, {
+        "event_id": event_id,
+        "partner_id": done.partner_id,
+        "type": REFUND_POSTED,
+        "flow_code": done.flow_code,
+        "payload": event_body(event_id, REFUND_POSTED, at, done.model_dump(mode="json")),
+        "created_at": at,
+        "delivery_status": "pending",
+        "attempts": 0,
+    })
