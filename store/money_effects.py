@@ -34,6 +34,7 @@ from domain.flow_info import FlowRecord, event_body
 from domain.journal import Account, FlowRefund, JournalEntry, transition_effects
 from domain.money import Money, format_decimal
 from domain.refund_ledger import REFUND_POSTED, Refund
+from domain.refusals import Refusal, Refused
 from store.schema import events, payments, products, refund_counters, refunds, reservations
 
 
@@ -272,14 +273,15 @@ async def insert_refund_once(conn: AsyncConnection, refund: Refund, effect_key: 
 
 
 async def save_decision(conn: AsyncConnection, refund: Refund, at: datetime) -> None:
-    """Store a draft's new state; only a row that is still a draft changes (a concurrent decision won otherwise)."""
+    """Store a draft's new state; only a row that is still a draft changes: ``refund_not_draft`` when a
+    concurrent decision committed first (the caller's transaction then rolls back, numbers included)."""
     result = await conn.execute(
         refunds.update()
         .where(refunds.c.refund_id == refund.refund_id, refunds.c.state == "draft")
         .values(updated_at=at, **refund_row(refund))
     )
     if result.rowcount != 1:
-        raise RuntimeError(f"refund {refund.refund_id} is no longer a draft")
+        raise Refused(Refusal.REFUND_NOT_DRAFT, f"refund {refund.refund_id} was decided meanwhile")
 
 
 async def post_refund(

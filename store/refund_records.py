@@ -196,8 +196,6 @@ class RefundRecords:
                     await save_decision(conn, refund, at)
             except sa.exc.IntegrityError:
                 raise _duplicate_code(refund.back_office_code) from None
-            except RuntimeError:
-                raise Refused(Refusal.REFUND_NOT_DRAFT, f"refund {refund_id} was decided meanwhile") from None
             return refund
 
     async def post(self, refund_id: str, by: str, at: datetime) -> Refund | None:
@@ -219,10 +217,7 @@ class RefundRecords:
             if current is None:
                 return None
             refund = refund_ledger.rejected(current, reason, at, by)
-            try:
-                await save_decision(conn, refund, at)
-            except RuntimeError:
-                raise Refused(Refusal.REFUND_NOT_DRAFT, f"refund {refund_id} was decided meanwhile") from None
+            await save_decision(conn, refund, at)
             return refund
 
     async def refund_deposit(self, product_id: str, by: str, at: datetime) -> Refund | None:

@@ -215,3 +215,21 @@ async def test_a_flows_refund_and_an_agents_post_racing_never_refund_more_than_c
             assert isinstance(posted, Refused) and posted.refusal == Refusal.REFUND_EXCEEDS_CHARGED
             assert (flow_refund.state, flow_refund.amount) == ("posted", eur("120"))
         assert await balanced(store, reservation_id) in (Decimal("0.00"), Decimal("120.00"))
+
+
+async def test_a_post_and_a_reject_racing_decide_a_draft_once(store: Store) -> None:
+    _, reservation_id, _ = await sold(store, "240.00")
+    waiting = await drafts(store, reservation_id, "10.00", 8)
+
+    outcomes = await asyncio.gather(*(
+        call for refund in waiting for call in (
+            store.refunds.post(refund.refund_id, "admin", NOW), store.refunds.reject(refund.refund_id, "no", "admin", NOW))
+    ), return_exceptions=True)
+
+    for won, lost in zip(outcomes[::2], outcomes[1::2], strict=True):
+        decided = [o for o in (won, lost) if isinstance(o, Refund)]
+        refused = [o for o in (won, lost) if isinstance(o, Refused)]
+        assert len(decided) == 1 and [r.refusal for r in refused] == [Refusal.REFUND_NOT_DRAFT], (won, lost)
+    posted = [o for o in outcomes[::2] if isinstance(o, Refund)]
+    assert await balanced(store, reservation_id) == Decimal("240.00") - 10 * len(posted)
+    assert gapless(r.number for r in await store.refunds.posted())
