@@ -18,6 +18,9 @@ from api import (
     checkouts,
     events,
     health,
+    payments,
+    refund_procedure_endpoints,
+    refunds,
     reschedulings,
     reservations,
     sandbox_endpoints,
@@ -42,7 +45,8 @@ VERSION = "1.0.0"
 def resources(settings: Settings) -> list[Resource]:
     found = [health.resource, admin.resource, supplier_intake.admin_resource, reservations.resource,
              cancellations.resource, events.resource, reschedulings.resource, changes.resource, checkouts.resource,
-             special_requests.resource, supplier_intake.resource]
+             special_requests.resource, supplier_intake.resource, payments.resource, refunds.resource,
+             refund_procedure_endpoints.resource]
     if settings.sandbox:
         found.append(sandbox_endpoints.resource)
     return found

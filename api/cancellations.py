@@ -21,8 +21,9 @@ from domain.allowance import Allowance, cancellation_allowance
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, PartnerDecision
 from domain.codes import FlowKind
 from domain.money import Money
-from domain.penalty import penalty_for, refund_for
+from domain.positions import CancellationPositions, cancellation_positions
 from domain.products import ProductSpec
+from domain.refund_procedure import cancellation_terms
 from domain.refusals import Refusal
 from store.accounts import Principal
 from store.flow_index import QueuePosition
@@ -129,19 +130,16 @@ async def get_allowance(request: web.Request, who: Principal) -> Reply:
 @resource.route("POST", "/v1/products/{product_id}/cancellation-quotes", summary="Quote a cancellation",
                 roles=("partner",), body=NewQuote, answers={201: CancellationQuote})
 async def create_quote(request: web.Request, who: Principal, body: NewQuote) -> Reply:
-    product, spec, allowance, reasons = await _allowance(request, who, request.match_info["product_id"])
-    if allowance == "disallowed":
-        raise refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
+    product = await visible_product(request, who, request.match_info["product_id"])
     now = _now()
-    resolution: Literal["automatic", "manual"] = "manual" if allowance == "unknown" else "automatic"
-    penalty = refund = None
-    if resolution == "automatic":
-        penalty = penalty_for(spec.cancellation_policy.tiers, spec.price, product.start - now)
-        refund = refund_for(spec.price, penalty)
+    # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure).
+    terms = cancellation_terms(await product_state(request, product), product.spec, now)
+    if terms.resolution is None:
+        raise refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(terms.reasons)}")
     kept = await request.app[STORE].quotes.save(Quote(
         quote_id=token(request, "qt_"), product_id=product.product_id, partner_id=who.principal_id,
-        resolution=resolution, paid=spec.price.model_dump(mode="json"), penalty=_stored(penalty), refund=_stored(refund),
-        created_at=now, expires_at=now + request.app[SETTINGS].quote_ttl,
+        resolution=terms.resolution, paid=terms.paid.model_dump(mode="json"), penalty=_stored(terms.penalty),
+        refund=_stored(terms.refund), created_at=now, expires_at=now + request.app[SETTINGS].quote_ttl,
     ))
     # Answered from what is kept: a retry under the same Idempotency-Key gets the first quote.
     return Reply(201, CancellationQuote(
@@ -246,4 +244,22 @@ async def agent_quote(request: web.Request, who: Principal, body: AgentQuoteBody
 
     return await _bounded(request, info, update_flow(
         request, info["code"], CancellationWorkflow.submit_quote, quote, on_closed,
+    ))
+
+
+@resource.route("GET", "/v1/cancellations/{code}/positions",
+                summary="A cancelled product's credit-note positions with VAT (seed 003)",
+                roles=("partner", "agent", "admin"), answers={200: CancellationPositions})
+async def get_positions(request: web.Request, who: Principal) -> Reply:
+    info = CancellationInfo.model_validate(
+        await visible_flow(request, who, request.match_info["code"], FlowKind.CANCELLATION, "cancellation")
+    )
+    if info.status != "cancelled":
+        raise refused(Refusal.NOT_CANCELLED, f"cancellation {info.code} is {info.status}: positions exist once it is cancelled")
+    product = await request.app[STORE].reservations.product(info.product_id)
+    assert product is not None  # a flow's product is never deleted
+    penalty = info.penalty or Money.zero(info.paid.currency)
+    return Reply(200, cancellation_positions(
+        code=info.code, product_id=info.product_id, reservation_id=info.reservation_id, product=product.spec,
+        paid=info.paid, penalty=penalty, cancelled_at=info.history[0].at if info.history else product.start,
     ))

@@ -7,10 +7,12 @@ refusal (an ``ApplicationError`` whose type is a :class:`~domain.refusals.Refusa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from api.problems import Problem
-from domain.refusals import Refusal
+from domain.refusals import Refusal, Refused
 
 CONFLICT, GONE, INVALID = 409, 410, 422
 
@@ -42,6 +44,12 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
     Refusal.SPECIAL_REQUEST_DISALLOWED: (CONFLICT, "special_request_disallowed"),
     Refusal.WEBHOOK_URL_REFUSED: (INVALID, "webhook_url_refused"),
     Refusal.NO_WEBHOOK: (CONFLICT, "webhook_not_set"),
+    Refusal.NOT_CANCELLED: (CONFLICT, "not_cancelled"),
+    Refusal.REFUND_NOT_DRAFT: (CONFLICT, "refund_not_draft"),
+    Refusal.REFUND_EXCEEDS_CHARGED: (INVALID, "refund_exceeds_charged"),
+    Refusal.DUPLICATE_BACK_OFFICE_CODE: (CONFLICT, "duplicate_back_office_code"),
+    Refusal.DEPOSIT_ALREADY_REFUNDED: (CONFLICT, "deposit_already_refunded"),
+    Refusal.NO_DEPOSIT: (CONFLICT, "no_deposit"),
 }
 
 
@@ -54,3 +62,12 @@ def invalid_field(field: str, message: str) -> Problem:
     """A 422 naming one field, for a check a handler makes beyond the request model."""
     return Problem(INVALID, "validation_failed", "the request has invalid fields",
                    errors=[{"field": field, "message": message}])
+
+
+@contextmanager
+def refusals_answered() -> Iterator[None]:
+    """A :class:`~domain.refusals.Refused` raised by the rules or the store inside becomes its problem."""
+    try:
+        yield
+    except Refused as refusal:
+        raise refused(refusal.refusal, refusal.detail) from None

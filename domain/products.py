@@ -10,7 +10,16 @@ from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from domain.money import DecimalString, Money
 from domain.penalty import CancellationTier
@@ -80,6 +89,15 @@ class _ProductBase(_Strict):
     cancellation_policy: CancellationPolicy
     change_policy: ChangePolicy = ChangePolicy(changeable=False)
     special_request_options: list[SpecialRequestOption] = Field(default_factory=list, max_length=50)
+    # A security deposit, charged with the sale and refundable once (docs/settlement.md#deposits).
+    deposit: Money | None = None
+
+    @field_validator("deposit")
+    @classmethod
+    def _deposit_is_positive(cls, value: Money | None) -> Money | None:
+        if value is not None and value.amount <= 0:
+            raise ValueError("a deposit must be greater than zero (leave it out when there is none)")
+        return value
 
     @model_validator(mode="after")
     def _change_fee_in_price_currency(self) -> _ProductBase:

@@ -42,3 +42,20 @@ class Refusal(StrEnum):
     # Triggers: a webhook that may not receive them, and a redelivery with nowhere to go.
     WEBHOOK_URL_REFUSED = "webhook_url_refused"  # details[0] is [{"field", "message"}, ...]
     NO_WEBHOOK = "no_webhook"
+    # Settlement (docs/settlement.md).
+    NOT_CANCELLED = "not_cancelled"
+    REFUND_NOT_DRAFT = "refund_not_draft"
+    REFUND_EXCEEDS_CHARGED = "refund_exceeds_charged"
+    DUPLICATE_BACK_OFFICE_CODE = "duplicate_back_office_code"
+    DEPOSIT_ALREADY_REFUNDED = "deposit_already_refunded"
+    NO_DEPOSIT = "no_deposit"
+
+
+class Refused(Exception):
+    """A rule said no outside a workflow (the settlement rules, the store applying them): the
+    gateway answers it as the refusal's problem (``api.refusals``)."""
+
+    def __init__(self, refusal: Refusal, detail: str) -> None:
+        super().__init__(f"{refusal.value}: {detail}")
+        self.refusal = refusal
+        self.detail = detail

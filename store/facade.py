@@ -13,7 +13,9 @@ from store.db import create_engine, migrate
 from store.flow_index import FlowIndex
 from store.idempotency import IdempotencyRecords
 from store.outbox import Outbox
+from store.payments_journal import PaymentsJournal
 from store.quotes import Quotes
+from store.refund_records import RefundRecords
 from store.reservation_records import Reservations
 from store.supplier_accounts import SupplierAccounts
 
@@ -29,6 +31,8 @@ class Store:
     quotes: Quotes
     events: Outbox
     change_offers: ChangeOffers
+    payments: PaymentsJournal
+    refunds: RefundRecords
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -57,4 +61,6 @@ def store_over(engine: AsyncEngine) -> Store:
         quotes=Quotes(engine),
         events=Outbox(engine),
         change_offers=ChangeOffers(engine),
+        payments=PaymentsJournal(engine),
+        refunds=RefundRecords(engine),
     )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from activities.ports import LockOutcome
 from domain.flow_info import FlowRecord, event_body
+from store.money_effects import book_transition
 from store.schema import events, flows, partners, product_locks, products, quotes
 
 
@@ -242,6 +243,8 @@ class FlowIndex:
                         product_locks.c.product_id == record.product_id, product_locks.c.flow_code == record.code
                     )
                 )
+            # The money the transition moves, in its transaction and once (docs/settlement.md).
+            await book_transition(conn, record)
         return push
 
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:

@@ -13,7 +13,9 @@ from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.allowance import ProductState
+from domain.journal import sale_entries
 from domain.products import ProductSpec, ReservationSpec
+from store.money_effects import book
 from store.schema import flows, products, reservations
 
 _PRODUCT = TypeAdapter(ProductSpec)
@@ -92,6 +94,7 @@ class Reservations:
         reservation_id = _new_id("RES-", ids)
         now = datetime.now(timezone.utc)
         product_status = "pending" if spec.status == "pending" else "confirmed"
+        sold = [(_new_id("PRD-", ids), product) for product in spec.products]
         async with self._engine.begin() as conn:
             exists = await conn.execute(
                 sa.select(reservations.c.reservation_id).where(reservations.c.reservation_id == reservation_id)
@@ -111,7 +114,7 @@ class Reservations:
                 products.insert(),
                 [
                     {
-                        "product_id": _new_id("PRD-", ids),
+                        "product_id": product_id,
                         "reservation_id": reservation_id,
                         "position": position,
                         "kind": product.kind,
@@ -122,9 +125,11 @@ class Reservations:
                         "cancelled_by": None,
                         "updated_at": now,
                     }
-                    for position, product in enumerate(spec.products)
+                    for position, (product_id, product) in enumerate(sold)
                 ],
             )
+            # The sale's fares and deposits, in the transaction that creates it (docs/settlement.md).
+            await book(conn, sale_entries(reservation_id, partner_id, sold), now)
         return reservation_id
 
     async def view(self, reservation_id: str) -> dict[str, Any] | None:
@@ -180,3 +185,16 @@ class Reservations:
                 )
             ).first()
         return None if row is None else _product(row)
+
+    async def products_of(self, reservation_id: str) -> list[ProductRecord]:
+        """The reservation's products in the order they were sold."""
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(*_PRODUCT_COLUMNS)
+                    .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
+                    .where(products.c.reservation_id == reservation_id)
+                    .order_by(products.c.position)
+                )
+            ).all()
+        return [_product(row) for row in rows]

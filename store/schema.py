@@ -209,3 +209,74 @@ suppliers = sa.Table(
     sa.Column("signing_secret", sa.String(200), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+# The payments journal (docs/settlement.md#the-payments-journal): one row per money effect, signed from
+# the partner's side. Amounts are exact decimal strings at the currency's minor units, summed in
+# Python with Decimal (SQLite has no exact decimal type).
+payments = sa.Table(
+    "payments",
+    metadata,
+    # seq orders the journal (oldest first) and its cursor; payment_id is what partners see.
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("payment_id", sa.String(40), nullable=False, unique=True),
+    # The one money effect the row books (domain.journal): a second write of it hits this key.
+    sa.Column("effect_key", sa.String(120), nullable=False, unique=True),
+    sa.Column("partner_id", sa.String(40), nullable=False, index=True),
+    sa.Column(
+        "reservation_id", sa.String(40), sa.ForeignKey("reservations.reservation_id"), nullable=False, index=True
+    ),
+    sa.Column("product_id", sa.String(40)),
+    sa.Column("flow_code", sa.String(20), index=True),
+    sa.Column("refund_id", sa.String(40)),
+    sa.Column("category", sa.String(20), nullable=False),
+    sa.Column("amount", sa.String(40), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("vat_rate", sa.String(20)),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("invoiced_at", UtcDateTime),
+)
+
+# The refunds ledger (docs/settlement.md#the-refunds-ledger).
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("refund_id", sa.String(40), nullable=False, unique=True),
+    sa.Column("reference_number", sa.Integer, nullable=False, unique=True),
+    # Given on posting, from the ``refund_number`` counter: gapless among posted refunds.
+    sa.Column("number", sa.Integer, unique=True),
+    # ``flow:<code>`` for a flow's own refund, ``deposit:<product>`` for a deposit given back: once each.
+    sa.Column("effect_key", sa.String(120), unique=True),
+    sa.Column(
+        "reservation_id", sa.String(40), sa.ForeignKey("reservations.reservation_id"), nullable=False, index=True
+    ),
+    sa.Column("partner_id", sa.String(40), nullable=False, index=True),
+    sa.Column("product_id", sa.String(40)),
+    sa.Column("flow_code", sa.String(20), index=True),
+    sa.Column("category", sa.String(20), nullable=False),
+    sa.Column("amount", sa.String(40), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("back_office_code", sa.String(100), unique=True),
+    sa.Column("rejection_reason", sa.String(500)),
+    sa.Column("created_by", sa.String(80), nullable=False),
+    sa.Column("decided_by", sa.String(80)),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("posted_at", UtcDateTime),
+    sa.Column("rejected_at", UtcDateTime),
+)
+
+# The refunds ledger's two counters, in one row (``id`` = 1, seeded by migration 0007), updated in the
+# transaction that uses them: a rolled-back transaction gives its numbers back, so the sequences have
+# no gap (a PostgreSQL sequence would keep them). One row, so a posting that draws both takes one lock.
+refund_counters = sa.Table(
+    "refund_counters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_reference", sa.Integer, nullable=False),
+    sa.Column("last_number", sa.Integer, nullable=False),
+)

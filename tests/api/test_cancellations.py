@@ -50,7 +50,8 @@ async def test_automatic_cancellation_applies_the_tier_and_is_final(http: TestCl
                   409, "cancellation_disallowed")
 
     events = await (await http.get("/v1/events", headers=partner.headers)).json()
-    assert [e["type"] for e in events["items"]] == ["cancellation.completed"]
+    # The refund the cancellation posted is reported too (docs/settlement.md#the-refunds-ledger).
+    assert [e["type"] for e in events["items"]] == ["cancellation.completed", "refund.posted"]
     assert events["items"][0]["data"]["code"] == done["code"]
     assert events["items"][0]["delivery"] == {"status": "pending", "attempts": 0}
 
@@ -123,9 +124,9 @@ async def test_manual_cancellation_agent_quotes_partner_accepts(http: TestClient
     await problem(await http.patch(f"/v1/cancellations/{code}", json={"decision": "reject"}, headers=partner.headers),
                   409, "not_awaiting_decision")
     events = await (await http.get("/v1/events", headers=partner.headers)).json()
-    assert [e["type"] for e in events["items"]] == ["cancellation.quoted", "cancellation.completed"]
+    assert [e["type"] for e in events["items"]] == ["cancellation.quoted", "cancellation.completed", "refund.posted"]
     after = await (await http.get(f"/v1/events?after={events['items'][0]['id']}", headers=partner.headers)).json()
-    assert [e["type"] for e in after["items"]] == ["cancellation.completed"]
+    assert [e["type"] for e in after["items"]] == ["cancellation.completed", "refund.posted"]
 
 
 async def test_manual_cancellation_rejected_keeps_the_product(http: TestClient, partner: Actor, agent: Actor,

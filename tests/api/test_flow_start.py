@@ -155,7 +155,7 @@ async def test_one_quote_starts_one_flow(http: TestClient, partner: Actor, store
     view = await (await http.get(f"/v1/reservations/{reservation['reservation_id']}", headers=partner.headers)).json()
     assert [f["status"] for f in view["flows"]] == ["cancelled"]
     events = await (await http.get("/v1/events", headers=partner.headers)).json()
-    assert [e["type"] for e in events["items"]] == ["cancellation.completed"]
+    assert [e["type"] for e in events["items"]] == ["cancellation.completed", "refund.posted"]
 
 
 async def test_a_used_quote_is_refused_once_the_product_is_free_again(  # type: ignore[no-untyped-def]

@@ -108,7 +108,7 @@ async def test_queue_order_is_deadline_then_code_with_flows_waiting_for_nobody_l
     assert [item["code"] for item in everything if item["code"] in mine][:3] == ["CAN-00000001", "CAN-00000003", "CAN-00000007"]
 
 
-async def test_migration_0007_fills_the_deadline_of_flows_already_waiting(store: Store) -> None:
+async def test_migration_0004_fills_the_deadline_of_flows_already_waiting(store: Store) -> None:
     deadline = datetime(2030, 5, 6, 7, 8, 9, 10, tzinfo=timezone.utc)
     quoted = _record("CAN-0000000Q", None, status="awaiting_partner_decision")
     quoted.info["decision_deadline"] = deadline.isoformat().replace("+00:00", "Z")

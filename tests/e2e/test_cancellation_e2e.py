@@ -17,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from store.facade import Store
-from store.schema import events, products
+from store.schema import events, products, refunds
 from tests.api.conftest import ADMIN, Actor, flight, hotel, new_partner, reservation_body
 from tests.workflows.receiver import WebhookReceiver
 from workflows.trigger_delivery import trigger_workflow_id
@@ -141,5 +141,8 @@ async def test_worker_killed_while_awaiting_decision_loses_nothing(
         product = (await conn.execute(sa.select(products).where(products.c.product_id == product_id))).one()
         types = (await conn.execute(
             sa.select(events.c.type).where(events.c.flow_code == code).order_by(events.c.seq))).scalars().all()
+        posted = (await conn.execute(sa.select(refunds.c.amount).where(refunds.c.flow_code == code))).scalars().all()
     assert product.status == "cancelled" and product.cancelled_by == code
-    assert types == ["cancellation.quoted", "cancellation.completed"]
+    # The refund is posted once, with the transition that cancelled (docs/settlement.md).
+    assert types == ["cancellation.quoted", "cancellation.completed", "refund.posted"]
+    assert posted == ["540.00"]

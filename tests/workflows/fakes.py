@@ -37,11 +37,17 @@ class InMemoryStore:
     events: dict[str, bytes] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # A status whose first recording "commits" and then fails, as a worker that dies before the
+    # activity's answer reaches the server: the activity is retried with the same record.
+    lose_answer_once: str | None = None
 
     async def record_flow(self, record: FlowRecord) -> bool:
         self.records.append(record)
         if record.event_id is not None and record.event_type is not None and record.event_id not in self.events:
             self.add_event(record.event_id, event_body(record.event_id, record.event_type, record.at, record.info))
+        if record.status == self.lose_answer_once:
+            self.lose_answer_once = None
+            raise RuntimeError("the answer was lost after the commit")
         # Always pushed: the delivery workflow itself answers "no_webhook" when there is no URL.
         return record.event_id is not None
 

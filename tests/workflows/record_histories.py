@@ -35,6 +35,12 @@ async def automatic_refused(h: Harness) -> Handle:
     return await scenarios.automatic(h.client, h.task_queue, "CAN-HIST0002")
 
 
+async def automatic_recorded_twice(h: Harness) -> Handle:
+    """The ``cancelled`` transition commits, its answer is lost, and the local activity runs again."""
+    h.store.lose_answer_once = "cancelled"
+    return await scenarios.automatic(h.client, h.task_queue, "CAN-HIST0007")
+
+
 async def trigger_delivered(h: Harness) -> Handle:
     event_id = "evt_hist0000000000000001"
     created_at = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -51,6 +57,7 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "cancellation_manual_rejected": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0004", "reject"),
     "cancellation_manual_no_response": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0005", None),
     "cancellation_manual_expired": lambda h: scenarios.unquoted(h.client, h.task_queue, "CAN-HIST0006"),
+    "cancellation_automatic_recorded_twice": automatic_recorded_twice,
     "trigger_delivered": trigger_delivered,
     "rescheduling_accepted": recorded(chosen, "RS-HIST0001", alternative_id="rebook-1d"),
     "rescheduling_refunded": recorded(chosen, "RS-HIST0002", alternative_id="refund", kind="flight_cancelled"),

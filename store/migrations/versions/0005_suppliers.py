@@ -1,14 +1,14 @@
 """suppliers: the airlines that push schedule changes, with the carriers bound to their keys
 
 Revision ID: 0005
-Revises: 0007
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0007'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """console: the deadline a flow waits until, so the agents' queues list the most urgent first
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0004
+Revises: 0003
 """
 
 from datetime import datetime, timezone
@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = '0004'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

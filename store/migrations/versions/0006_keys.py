@@ -1,13 +1,13 @@
 """keys: key ids, expiry and revocation; webhook secret rotation; outbox dispatch; idempotency claims
 
-Revision ID: 0004
+Revision ID: 0006
 Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004'
+revision = '0006'
 down_revision = '0005'
 branch_labels = None
 depends_on = None

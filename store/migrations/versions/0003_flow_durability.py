@@ -1,13 +1,13 @@
 """flow durability: the projection's version, the start intent a reconciler can finish, a quote used once
 
-Revision ID: 0006
+Revision ID: 0003
 Revises: 0002
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0006'
+revision = '0003'
 down_revision = '0002'
 branch_labels = None
 depends_on = None
