@@ -110,10 +110,10 @@ def _disallowed(reasons: list[str]) -> Exception:
     return refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
 
 
-async def _bounded(request: web.Request, info: dict[str, Any], answer: Awaitable[CancellationInfo]) -> Reply:
+async def _bounded(request: web.Request, info: dict[str, Any], answer: Awaitable[CancellationInfo | None]) -> Reply:
     """The flow's answer to a decision or a quote within the sync wait; else 202 with the flow as the
     store last saw it (the workflow goes on, and GET /v1/cancellations/{code} shows the outcome)."""
-    done = await within_sync_wait(request, answer)
+    done = await answer
     if done is None:
         stored = await request.app[STORE].flows.flow(info["code"])
         return Reply(202, stored.info if stored else info)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from api.access import product_state, visible_flow, visible_product
 from api.context import SETTINGS, STORE, SUPPLIER
 from api.endpoints import Reply, Resource
-from api.flow_start import NewFlow, opening, start_flow, update_flow, within_sync_wait
+from api.flow_start import NewFlow, opening, start_flow, update_flow
 from api.problems import not_found
 from api.refusals import invalid_field, refused
 from api.request_ids import token
@@ -111,15 +111,18 @@ async def change_info(request: web.Request, who: Principal, prefix: str, public_
     return info
 
 
-async def run_change_update(request: web.Request, info: ChangeInfo, update: Any, argument: BaseModel) -> ChangeInfo:
-    """The workflow's answer while the change runs; its final state once it has finished."""
-    answer: ChangeInfo = await update_flow(request, info.code, update, argument, on_closed=lambda final: final)
+async def run_change_update(
+    request: web.Request, info: ChangeInfo, update: Any, argument: BaseModel
+) -> ChangeInfo | None:
+    """The workflow's answer while the change runs, its final state once it has finished; None when
+    it took the input and is still working on it after the sync wait."""
+    answer: ChangeInfo | None = await update_flow(request, info.code, update, argument, on_closed=lambda final: final)
     return answer
 
 
 async def book(request: web.Request, info: ChangeInfo, booking: Booking) -> Reply:
     """Book a change and answer with its outcome; booking the same context again answers the same."""
-    booked = await within_sync_wait(request, run_change_update(request, info, ChangeWorkflow.book, booking))
+    booked = await run_change_update(request, info, ChangeWorkflow.book, booking)
     if booked is None:
         return Reply(202, BookedChange(code=info.code, status="processing"))
     info = booked

@@ -110,11 +110,14 @@ async def issue_checkout(request: web.Request, who: Principal, body: NewCheckout
 
 
 @resource.route("POST", "/v1/checkouts/{checkout_id}/prebook", summary="Pre-book an agent's checkout",
-                roles=("partner",), body=PrebookBody, answers={201: CheckoutContext})
+                roles=("partner",), body=PrebookBody, answers={201: CheckoutContext, 202: BookedChange})
 async def prebook(request: web.Request, who: Principal, body: PrebookBody) -> Reply:
     info = await change_info(request, who, CHECKOUT_PREFIX, request.match_info["checkout_id"], "checkout")
     prebooked = await run_change_update(request, info, ChangeWorkflow.prebook,
                                         Prebooking(transaction_id=body.transaction_id))
+    if prebooked is None:
+        # Taken, and still being recorded: the same pre-book again (same Idempotency-Key) answers the context.
+        return Reply(202, BookedChange(code=info.code, status="processing"))
     # A finished flow answers from the store (a repeated pre-book gets the same context), so the
     # workflow's own transaction check is made here.
     if is_terminal(prebooked.status) and body.transaction_id != prebooked.reservation_id:

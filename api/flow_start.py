@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 import structlog
 from aiohttp import web
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -247,26 +253,58 @@ async def update_flow(
     update: UpdateMethodMultiParam[[Any, ArgT], InfoT],
     argument: ArgT,
     on_closed: Callable[[InfoT], InfoT],
-) -> InfoT:
-    """Send ``argument`` to the running flow's ``update`` and return its answer.
+) -> InfoT | None:
+    """Send ``argument`` to the running flow's ``update``: its answer within ``AFTERSALES_SYNC_WAIT``,
+    or None when the flow has durably accepted it and is still working on it (the caller answers 202).
 
     The workflow decides, not the store's projection of it: a validator's refusal becomes its
     problem (``api.refusals``). Once the flow has finished, ``on_closed`` turns its final state
     into the answer (the same decision repeated answers like the first) or raises a refusal.
+    Nothing is answered as taken before the workflow's history holds it: an input the flow could
+    not accept within the wait (its worker restarting) is 503 ``flow_unavailable``, to retry.
     """
     run = FLOW_TYPES[parse_flow_code(code)].run
     handle: WorkflowHandle[Any, InfoT] = request.app[TEMPORAL].get_workflow_handle_for(run, code)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + request.app[SETTINGS].sync_wait.total_seconds()
     try:
-        # A retry under the same Idempotency-Key sends the same update id: Temporal answers it with
-        # the first update's outcome instead of running it again.
-        return await handle.execute_update(update, argument, id=update_id(request))
+        async with asyncio.timeout_at(deadline):
+            # A retry under the same Idempotency-Key sends the same update id: Temporal answers it with
+            # the first update's outcome instead of running it again.
+            accepted = await handle.start_update(
+                update, argument, id=update_id(request), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            )
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        raise flow_unavailable(code, "could not take this input yet") from None
     except WorkflowUpdateFailedError as failed:
         raise problem_of(failed.cause) from None
     except RPCError as exc:
-        # The flow finished between the caller's last look and this update.
+        # The flow finished between the caller's last look and this update (or has not started yet).
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise
-    return on_closed(await handle.result())
+        return on_closed(await _final(handle, code))
+    try:
+        async with asyncio.timeout_at(deadline):
+            return await asyncio.shield(accepted.result())
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return None
+    except WorkflowUpdateFailedError as failed:  # a validator's refusal comes with the outcome
+        raise problem_of(failed.cause) from None
+
+
+async def _final(handle: WorkflowHandle[Any, InfoT], code: str) -> InfoT:
+    try:
+        return await handle.result()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+    # Opened in the store but not started yet (a crash interrupted it): the reconciler starts it soon.
+    raise flow_unavailable(code, "is starting")
+
+
+def flow_unavailable(code: str, what: str) -> Problem:
+    return Problem(503, "flow_unavailable", f"flow {code} {what}: retry in a few seconds (with the same "
+                   "Idempotency-Key to get the answer of an input it did take)")
 
 
 _REFUSAL_TYPES = frozenset(refusal.value for refusal in Refusal)

@@ -105,7 +105,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         return await handler(request)
     except Problem as problem:
-        return problem.response()
+        # A 503 is always worth retrying, and says when.
+        return problem.response(headers={"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -177,8 +178,13 @@ async def read_body(request: web.Request, handler: Handler) -> web.StreamRespons
 
 def claim_lease(settings: Settings) -> timedelta:
     """How long a claimed key stays with a request that has not answered: past it, a retry may take
-    the key over (its first request died). Far longer than any request runs (docs/api.md#idempotency)."""
-    return max(timedelta(minutes=2), settings.sync_wait * 4)
+    the key over (its first request died in a crash). A claimed request is cut off before its lease
+    ends (``_run_claimed``), so a key is never held by two live requests (docs/api.md#idempotency)."""
+    return max(timedelta(seconds=30), settings.sync_wait * 3)
+
+
+# A claimed request answers 503 this long before its lease ends, at the latest.
+LEASE_MARGIN = timedelta(seconds=5)
 
 
 def twin_wait(settings: Settings) -> float:
@@ -259,9 +265,15 @@ async def _run_claimed(request: web.Request, handler: Handler, owner: str, key: 
     saved = False
     try:
         try:
-            response = await handler(request)
+            async with asyncio.timeout((claim_lease(request.app[SETTINGS]) - LEASE_MARGIN).total_seconds()):
+                response = await handler(request)
         except Problem as problem:
-            response = problem.response()
+            response = problem.response(headers={"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None)
+        except TimeoutError:
+            # Flow starts and creations draw their ids from the key, so the retry finds what this did.
+            log.warning("idempotent_request_cut_off", method=request.method, path=request.path)
+            response = Problem(503, "request_too_long", "the request took too long; retry with the same "
+                               "Idempotency-Key").response(headers={"Retry-After": str(RETRY_AFTER_S)})
         if isinstance(response, web.Response) and response.status < 500 and response.text is not None:
             saved = await records.save(owner, key, claim, response.status, _storable(response.text))
         return response

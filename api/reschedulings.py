@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import visible_flow
 from api.endpoints import Reply, Resource
-from api.flow_start import update_flow, within_sync_wait
+from api.flow_start import update_flow
 from api.refusals import refused
 from domain.codes import FlowKind
 from domain.refusals import Refusal
@@ -64,9 +64,9 @@ async def accept(request: web.Request, who: Principal, body: AcceptBody) -> Repl
             return final
         raise refused(Refusal.NOT_AWAITING_CHOICE, f"rescheduling {code} is not awaiting a choice (status {final.status})")
 
-    done = await within_sync_wait(request, update_flow(
+    done = await update_flow(
         request, code, ReschedulingWorkflow.accept, AlternativeChoice(alternative_id=body.alternative_id), on_closed,
-    ))
+    )
     if done is None:
         return Reply(202, Accepted(code=code, status="processing", alternative_id=body.alternative_id))
     return Reply(200, Accepted(code=done.code, status=done.status, alternative_id=done.alternative_id))

@@ -45,9 +45,12 @@ class Client:
                 try:
                     async with self.http.request(method, self.stack.base_url + path, json=body, headers=headers,
                                                  timeout=aiohttp.ClientTimeout(total=ANSWER_S)) as response:
-                        if response.status < 500:
-                            return response.status, await response.json(content_type=None)
-                        outcome = str(response.status)
+                        answer = await response.json(content_type=None)
+                        # "Still running" (its first attempt may have died with a gateway): ask again later.
+                        in_use = response.status == 409 and answer.get("code") == "idempotency_key_in_use"
+                        if response.status < 500 and not in_use:
+                            return response.status, answer
+                        outcome = str(response.status) if not in_use else "409 in use"
                 except (aiohttp.ClientError, TimeoutError) as error:
                     outcome = type(error).__name__
                 self.retries[outcome] += 1

@@ -5,6 +5,7 @@ never more refunded than charged however many posts race."""
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -47,7 +48,7 @@ def spec(*prices: str, deposit: str | None = None) -> ReservationSpec:
 async def sold(store: Store, *prices: str, deposit: str | None = None) -> tuple[str, str, list[str]]:
     """A partner and a reservation of it; its id, and its products' ids."""
     partner, _ = await store.accounts.create_partner("Acme", None)
-    reservation_id = await store.reservations.create(partner.partner_id, spec(*prices, deposit=deposit))
+    reservation_id = await store.reservations.create(partner.partner_id, spec(*prices, deposit=deposit), random.Random())
     products = [p.product_id for p in await store.reservations.products_of(reservation_id)]
     return partner.partner_id, reservation_id, products
 

@@ -9,6 +9,7 @@ posted once, booked once and reported once.
 from __future__ import annotations
 
 import asyncio
+import random
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -69,7 +70,7 @@ async def test_a_cancellation_refund_is_posted_once_when_recording_is_retried_af
     env: WorkflowEnvironment, real_store: Store
 ) -> None:
     partner, _ = await real_store.accounts.create_partner("Acme", None)
-    reservation_id = await real_store.reservations.create(partner.partner_id, ReservationSpec.model_validate({
+    reservation_id = await real_store.reservations.create(partner.partner_id, ids=random.Random(), spec=ReservationSpec.model_validate({
         "travellers": [{"traveller_id": "T1", "name": "Ada"}],
         "products": [{"kind": "other", "name": "Transfer", "starts_at": "2027-01-01T10:00:00+00:00",
                       "ends_at": "2027-01-01T11:00:00+00:00", "price": {"amount": "240.00", "currency": EUR},
@@ -83,7 +84,7 @@ async def test_a_cancellation_refund_is_posted_once_when_recording_is_retried_af
         agent_quote_window=timedelta(hours=24), decision_window=timedelta(hours=72), webhook_retry_for=timedelta(hours=1),
     )
     assert await real_store.flows.open(FlowRecord.of(flow_input.initial_info(), FlowKind.CANCELLATION,
-                                                     datetime.now(timezone.utc)))
+                                                     datetime.now(timezone.utc)), flow_input.model_dump(mode="json"))
     flaky = AnswerLostAfterCommit(real_store.flows, "cancelled")
     task_queue = f"settlement-{secrets.token_hex(4)}"
     activities = activities_over(flaky, FakeSupplier(), real_store.events)
