@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -178,7 +178,12 @@ class FlowStarter:
         unstarted = await self._store.flows.unstarted(datetime.now(timezone.utc) - UNSTARTED_AFTER, RECONCILE_BATCH)
         for flow in unstarted:
             kind = FlowKind(flow.kind)
-            argument = FLOW_TYPES[kind].input.model_validate(flow.start_input)
+            try:
+                argument = FLOW_TYPES[kind].input.model_validate(flow.start_input)
+            except ValidationError:
+                # Written by an older release, or by hand: one such row must not stop the others.
+                log.error("flow_start_input_invalid", flow_code=flow.code, kind=flow.kind)
+                continue
             await self._launch(kind, flow.code, argument)
             log.info("flow_start_reconciled", flow_code=flow.code, kind=flow.kind)
         return len(unstarted)

@@ -31,6 +31,7 @@ from domain.change_pricing import ChangeAlternative, ChangeSearch
 from domain.products import ProductSpec, Segment
 from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 from sandbox.alternatives import alternatives
+from store.db import Repository
 from store.schema import products
 
 DECLINE_WORD = "decline"
@@ -69,13 +70,13 @@ async def _update_unless_cancelled(conn: AsyncConnection, product_id: str, **val
         raise SupplierRefused("already_cancelled")
 
 
-class SandboxSupplier:
+class SandboxSupplier(Repository):
     def __init__(self, engine: AsyncEngine, answer_delay: timedelta) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._answer_delay = answer_delay
 
     async def cancel_product(self, product_id: str, flow_code: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             row = await _row(conn, product_id, products.c.status, products.c.cancelled_by, products.c.details)
             if row.cancelled_by == flow_code:
                 return  # the same flow asking again (a retried activity): already done, never twice
@@ -89,7 +90,7 @@ class SandboxSupplier:
         """Setting the same segments twice changes nothing, so a retried call from the same flow is
         harmless without remembering its code."""
         moved = [segment.model_dump(mode="json") for segment in segments]
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             row = await _row(conn, product_id, products.c.status, products.c.details)
             if row.details.get("kind") != "flight" or not segments:
                 raise SupplierRefused("not_a_flight")
@@ -103,7 +104,7 @@ class SandboxSupplier:
             )
 
     async def change_alternatives(self, product_id: str, search: ChangeSearch, now: datetime) -> list[ChangeAlternative]:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             details = (
                 await conn.execute(sa.select(products.c.details).where(products.c.product_id == product_id))
             ).scalar_one_or_none()
@@ -115,7 +116,7 @@ class SandboxSupplier:
         return list(PAYMENT_METHODS)
 
     async def apply_change(self, product_id: str, itinerary: ProductSpec | None, flow_code: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             row = await _row(conn, product_id, products.c.status, products.c.changed_by)
             if row.changed_by == flow_code:
                 return  # the same flow asking again (a retried activity): already done
@@ -131,7 +132,7 @@ class SandboxSupplier:
         return self._answer_delay
 
     async def answer_special_request(self, ask: SpecialRequestAsk) -> SupplierAnswer:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             status = (
                 await conn.execute(sa.select(products.c.status).where(products.c.product_id == ask.product_id))
             ).scalar_one_or_none()

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.db import Repository
 from store.schema import agents, api_keys, partners
 
 # How long a looked-up key is trusted without asking the database again (per process).
@@ -114,9 +115,9 @@ def _view(row: Any) -> KeyView:
     return KeyView(row.key_id, row.role, row.principal_id, row.created_at, row.expires_at, row.revoked_at)
 
 
-class Accounts:
+class Accounts(Repository):
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
 
     # --- creating principals ---------------------------------------------------------------
@@ -128,7 +129,7 @@ class Accounts:
         )
         api_key = _new_key()
         now = _now()
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(partners.insert().values(**partner.__dict__, created_at=now))
             await conn.execute(api_keys.insert().values(**key_row(api_key, "partner", partner.partner_id, now)))
         return partner, api_key
@@ -137,7 +138,7 @@ class Accounts:
         agent_id = "agt_" + secrets.token_hex(8)
         api_key = _new_key()
         now = _now()
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(agents.insert().values(agent_id=agent_id, name=name, created_at=now))
             await conn.execute(api_keys.insert().values(**key_row(api_key, "agent", agent_id, now)))
         return agent_id, api_key
@@ -152,7 +153,7 @@ class Accounts:
             if time.monotonic() < cached.trusted_until and (cached.expires_at is None or _now() < cached.expires_at):
                 return cached.principal
             self._cache.pop(key_hash, None)
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))).first()
         if row is None or not secrets.compare_digest(row.key_hash, key_hash):
             return None
@@ -174,7 +175,7 @@ class Accounts:
     # --- keys: the admin's view, revocation and rotation ------------------------------------
 
     async def keys(self, principal_id: str) -> list[KeyView]:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(
                     sa.select(api_keys).where(api_keys.c.principal_id == principal_id).order_by(api_keys.c.created_at)
@@ -186,7 +187,7 @@ class Accounts:
         """A new key for a principal that already had one (its role is the one its keys carry)."""
         now = _now()
         api_key = _new_key()
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             role = (
                 await conn.execute(sa.select(api_keys.c.role).where(api_keys.c.principal_id == principal_id).limit(1))
             ).scalar_one_or_none()
@@ -199,7 +200,7 @@ class Accounts:
     async def revoke_key(self, key_id: str) -> KeyView | None:
         """Revoke one key now; revoking it again changes nothing. None when no such key."""
         now = _now()
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 api_keys.update().where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None)).values(revoked_at=now)
             )
@@ -210,7 +211,7 @@ class Accounts:
     async def revoke_all(self, principal_id: str) -> list[KeyView]:
         """Revoke every key of a principal (a leaked account); raises :class:`UnknownPrincipal`."""
         now = _now()
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 api_keys.update()
                 .where(api_keys.c.principal_id == principal_id, api_keys.c.revoked_at.is_(None))
@@ -229,7 +230,7 @@ class Accounts:
         now = _now()
         api_key = _new_key()
         row = key_row(api_key, principal.role, principal.principal_id, now)
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(api_keys.insert().values(**row))
             # A key already counting down keeps the earlier end: rotating never extends a key's life.
             await conn.execute(
@@ -256,19 +257,19 @@ class Accounts:
             query = sa.select(agents.c.name).where(agents.c.agent_id == who.principal_id)
         else:
             return who.role
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             name = (await conn.execute(query)).scalar_one_or_none()
         return name or who.principal_id
 
     async def partner(self, partner_id: str) -> Partner | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(sa.select(partners).where(partners.c.partner_id == partner_id))).first()
         if row is None:
             return None
         return Partner(row.partner_id, row.name, row.webhook_url, row.webhook_secret)
 
     async def set_webhook(self, partner_id: str, url: str | None) -> None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(partners.update().where(partners.c.partner_id == partner_id).values(webhook_url=url))
 
     async def rotate_webhook_secret(self, partner_id: str) -> RotatedSecret:
@@ -279,7 +280,7 @@ class Accounts:
         now = _now()
         secret = _new_secret()
         ends = now + SECRET_ROTATION_GRACE
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             # In one statement: the right-hand side reads the row as it was (the current secret).
             await conn.execute(
                 partners.update()

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.db import Repository
 from store.schema import change_offers
 
 
@@ -27,14 +27,11 @@ class ChangeOffer:
     expires_at: datetime
 
 
-class ChangeOffers:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class ChangeOffers(Repository):
     async def save(self, offers: list[ChangeOffer]) -> None:
         if not offers:
             return
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             # A retry under the same Idempotency-Key offers the same itinerary ids: kept once.
             known = await conn.execute(
                 sa.select(change_offers.c.itinerary_id).where(change_offers.c.itinerary_id == offers[0].itinerary_id)
@@ -43,7 +40,7 @@ class ChangeOffers:
                 await conn.execute(change_offers.insert(), [offer.__dict__ for offer in offers])
 
     async def offer(self, itinerary_id: str) -> ChangeOffer | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (
                 await conn.execute(sa.select(change_offers).where(change_offers.c.itinerary_id == itinerary_id))
             ).first()

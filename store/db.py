@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -12,6 +16,60 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Marks the connections of :meth:`Repository._reading`: on SQLite their transaction is deferred.
+READS_ONLY = "aftersales_reads_only"
+
+
+class Repository:
+    """Queries over one engine, each either a read or a write.
+
+    ``_reading()`` is for what only reads: autocommit on both databases, no BEGIN and no write
+    lock. Each statement reads its own snapshot (a WAL snapshot on SQLite, as under PostgreSQL's
+    READ COMMITTED, where a transaction would not give one snapshot either), and no round trip
+    is spent on BEGIN and ROLLBACK. ``_writing()`` is a
+    transaction that may write: ``BEGIN IMMEDIATE`` on SQLite, so concurrent writers queue
+    instead of failing, and one winner among them is decided by the database.
+    A read that must see what it is about to change belongs in the writing transaction.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._readers = reader(engine)
+        self._one_writer = engine.dialect.name == "sqlite"
+
+    def _reading(self) -> AsyncConnection:
+        return self._readers.connect()
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncConnection]:
+        if not self._one_writer:
+            async with self._engine.begin() as conn:
+                yield conn
+            return
+        # SQLite has one writer at a time. Writers of this process take turns here, in order,
+        # instead of polling the database's lock with growing sleeps (its busy handler sleeps
+        # up to 100 ms a try); only the other process's writers are waited for in the database.
+        async with _write_turn(self._engine), self._engine.begin() as conn:
+            yield conn
+
+
+# One turn lock per engine and event loop (tests run several loops over one process).
+_TURNS: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_turn(engine: AsyncEngine) -> asyncio.Lock:
+    per_loop = _TURNS.setdefault(engine.sync_engine, weakref.WeakKeyDictionary())
+    return per_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` for connections that only read (see :class:`Repository`); it shares the pool."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine.execution_options(**{READS_ONLY: True})
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -36,13 +94,20 @@ def create_engine(url: str) -> AsyncEngine:
 
         @sa.event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(connection):  # type: ignore[no-untyped-def]
-            # IMMEDIATE: take the write lock up front. A deferred transaction that reads and then
-            # writes fails at once with "database is locked" when another process wrote in
-            # between (no busy wait applies); IMMEDIATE waits its turn under busy_timeout instead.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A writer takes the write lock up front (IMMEDIATE). A deferred transaction that reads
+            # and then writes fails at once with "database is locked" when another process wrote
+            # in between (no busy wait applies); IMMEDIATE waits its turn under busy_timeout
+            # instead.
+            # A reader takes no transaction at all: each of its statements reads its own WAL
+            # snapshot without waiting (as every statement does under PostgreSQL's READ COMMITTED).
+            if not connection.get_execution_options().get(READS_ONLY, False):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip on every checkout. A connection the server dropped fails
+    # its statement, SQLAlchemy then discards the whole pool, and the request answers 503
+    # (docs/operations.md); recycling bounds how long an idle connection is trusted.
+    return create_async_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 def _alembic_config(connection: sa.Connection) -> Config:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.accounts import Accounts
 from store.change_offers import ChangeOffers
-from store.db import create_engine, migrate
+from store.db import create_engine, migrate, reader
 from store.flow_index import FlowIndex
 from store.idempotency import IdempotencyRecords
 from store.outbox import Outbox
@@ -35,7 +35,7 @@ class Store:
     refunds: RefundRecords
 
     async def ping(self) -> None:
-        async with self.engine.connect() as conn:
+        async with reader(self.engine).connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:

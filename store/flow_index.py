@@ -15,10 +15,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from activities.ports import LockOutcome
 from domain.flow_info import FlowRecord, event_body
+from store.db import Repository
 from store.money_effects import book_transition
 from store.schema import events, flows, partners, product_locks, products, quotes
 
@@ -130,10 +131,7 @@ async def _use_quote(conn: AsyncConnection, quote_id: str, code: str) -> None:
         raise QuoteUsed(holder or "unknown")
 
 
-class FlowIndex:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class FlowIndex(Repository):
     # --- starting a flow ------------------------------------------------------------------
 
     async def open(
@@ -145,7 +143,7 @@ class FlowIndex:
         False, changing nothing, when this flow is indexed already: a retry of the request that
         opened it (the same Idempotency-Key names the same flow code).
         """
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             if await _indexed(conn, record.code):
                 return False
             locked = await _insert_once(
@@ -169,12 +167,12 @@ class FlowIndex:
     async def index(self, record: FlowRecord, start_input: dict[str, Any], opened_by: str | None = None) -> bool:
         """Index a flow without taking the product's lock: a schedule change takes it in its workflow,
         when its turn comes. False when the flow is indexed already (a re-delivered push)."""
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             return await _insert_once(conn, _index_row(record, start_input, opened_by))
 
     async def start_input(self, code: str, opened_by: str) -> dict[str, Any] | None:
         """The workflow input of the flow ``code`` if ``opened_by`` opened it; None otherwise."""
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (
                 await conn.execute(
                     sa.select(flows.c.start_input).where(flows.c.code == code, flows.c.opened_by == opened_by)
@@ -191,12 +189,12 @@ class FlowIndex:
             .order_by(flows.c.created_at)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [Unstarted(row.code, row.kind, row.start_input) for row in rows]
 
     async def lock_holder(self, product_id: str) -> str | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             return (
                 await conn.execute(sa.select(product_locks.c.flow_code).where(product_locks.c.product_id == product_id))
             ).scalar_one_or_none()
@@ -205,7 +203,7 @@ class FlowIndex:
 
     async def record_flow(self, record: FlowRecord) -> bool:
         push = False
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             # Never behind: a late retry of an older transition leaves the newer one in place.
             await conn.execute(
                 flows.update()
@@ -248,7 +246,7 @@ class FlowIndex:
         return push
 
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             holder = (
                 await conn.execute(sa.select(product_locks.c.flow_code).where(product_locks.c.product_id == product_id))
             ).scalar_one_or_none()
@@ -269,7 +267,7 @@ class FlowIndex:
     # --- reading flows --------------------------------------------------------------------
 
     async def flow(self, code: str) -> FlowRow | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (
                 await conn.execute(
                     sa.select(flows.c.partner_id, flows.c.status, flows.c.info, flows.c.created_at).where(
@@ -303,7 +301,7 @@ class FlowIndex:
                         flows.c.deadline.is_(None),
                     )
                 )
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         page = rows[:limit]
         more = len(rows) > limit

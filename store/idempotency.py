@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from store.db import Repository
 from store.schema import idempotency_records
 
 # docs/api.md#idempotency promises at least 24 h; records older than this are purged.
@@ -57,9 +58,9 @@ def _row(principal: str, key: str) -> sa.ColumnElement[bool]:
     return sa.and_(idempotency_records.c.principal == principal, idempotency_records.c.key == key)
 
 
-class IdempotencyRecords:
+class IdempotencyRecords(Repository):
     def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._next_purge = 0.0
 
     async def claim(self, principal: str, key: str, request_hash: str, lease: timedelta) -> Claim | Found:
@@ -69,7 +70,7 @@ class IdempotencyRecords:
             await self.purge_expired()
         now = _now()
         token = secrets.token_hex(16)
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             try:
                 async with conn.begin_nested():
                     await conn.execute(
@@ -107,7 +108,7 @@ class IdempotencyRecords:
         return bool(result.rowcount)
 
     async def find(self, principal: str, key: str) -> Found | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(sa.select(idempotency_records).where(_row(principal, key)))).first()
         if row is None:
             return None
@@ -117,7 +118,7 @@ class IdempotencyRecords:
 
     async def save(self, principal: str, key: str, claim: Claim, status: int, body: str) -> bool:
         """Store the answer of the request holding ``claim``; False when it lost the claim (taken over)."""
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 idempotency_records.update()
                 .where(_row(principal, key), idempotency_records.c.claim == claim.token,
@@ -128,7 +129,7 @@ class IdempotencyRecords:
 
     async def release(self, principal: str, key: str, claim: Claim) -> None:
         """Give the key back without an answer (a 5xx, or the request died): a retry runs afresh."""
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 idempotency_records.delete().where(
                     _row(principal, key), idempotency_records.c.claim == claim.token,
@@ -138,7 +139,7 @@ class IdempotencyRecords:
 
     async def purge_expired(self) -> int:
         """Delete every record past its retention; the number deleted."""
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             result = await conn.execute(
                 idempotency_records.delete().where(idempotency_records.c.created_at < _now() - RETENTION)
             )

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from activities.ports import DeliveryTarget
+from store.db import Repository
 from store.schema import events, partners
 
 
@@ -24,14 +24,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Outbox:
+class Outbox(Repository):
     """The outbox as the trigger activities see it, and the partner's pull feed."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
     async def delivery_target(self, event_id: str) -> DeliveryTarget | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (
                 await conn.execute(
                     sa.select(
@@ -46,7 +43,7 @@ class Outbox:
             return None
         if not row.webhook_url:
             # Nowhere to send it now: the outbox dispatcher starts a delivery once the partner sets a webhook.
-            async with self._engine.begin() as conn:
+            async with self._writing() as conn:
                 await conn.execute(events.update().where(events.c.event_id == event_id, events.c.delivery_status == "pending")
                                    .values(dispatched_at=None))
             return None
@@ -68,11 +65,11 @@ class Outbox:
             .order_by(events.c.seq)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             return list((await conn.execute(query)).scalars())
 
     async def mark_dispatched(self, event_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 events.update().where(events.c.event_id == event_id, events.c.dispatched_at.is_(None))
                 .values(dispatched_at=_now())
@@ -81,7 +78,7 @@ class Outbox:
     async def redelivering(self, event_id: str) -> None:
         """A redelivery was started: a failed event is pending again, and an undispatched one is
         dispatched (the redelivery is its delivery)."""
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 events.update().where(events.c.event_id == event_id, events.c.delivery_status == "failed")
                 .values(delivery_status="pending")
@@ -93,7 +90,7 @@ class Outbox:
 
     async def owner(self, event_id: str) -> str | None:
         """The partner an event belongs to; None when there is no such event."""
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             return (
                 await conn.execute(sa.select(events.c.partner_id).where(events.c.event_id == event_id))
             ).scalar_one_or_none()
@@ -102,11 +99,11 @@ class Outbox:
         values: dict[str, Any] = {"attempts": events.c.attempts + 1, "last_error": None if delivered else detail[:500]}
         if delivered:
             values |= {"delivery_status": "delivered", "delivered_at": _now()}
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(events.update().where(events.c.event_id == event_id).values(**values))
 
     async def mark_failed(self, event_id: str) -> None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 events.update()
                 .where(events.c.event_id == event_id, events.c.delivery_status != "delivered")
@@ -121,7 +118,7 @@ class Outbox:
             .order_by(events.c.seq)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             if after:
                 seq = (
                     await conn.execute(

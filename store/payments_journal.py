@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.journal import JournalEntry, Payment
 from domain.money import Money
+from store.db import Repository
 from store.schema import payments
 
 
@@ -47,10 +47,7 @@ def _payment(row: Any) -> Payment:
     )
 
 
-class PaymentsJournal:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class PaymentsJournal(Repository):
     async def page(self, where: PaymentFilter, after_seq: int | None, limit: int) -> list[tuple[int, Payment]]:
         """Entries oldest first (in the order they were booked), after ``after_seq``; each with its seq for the cursor."""
         query = sa.select(payments).order_by(payments.c.seq).limit(limit)
@@ -69,18 +66,18 @@ class PaymentsJournal:
             query = query.where(payments.c.created_at < where.end_time)
         if after_seq is not None:
             query = query.where(payments.c.seq > after_seq)
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [(row.seq, _payment(row)) for row in rows]
 
     async def payment(self, payment_id: str) -> Payment | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(sa.select(payments).where(payments.c.payment_id == payment_id))).first()
         return None if row is None else _payment(row)
 
     async def confirm(self, payment_id: str, at: datetime) -> Payment | None:
         """Mark the entry ``invoiced`` (seed 000 "confirm payment"); confirming again changes nothing."""
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(
                 payments.update()
                 .where(payments.c.payment_id == payment_id, payments.c.state == "to_invoice")
@@ -91,7 +88,7 @@ class PaymentsJournal:
 
     async def entries(self, reservation_id: str) -> list[JournalEntry]:
         """A reservation's journal as booked, oldest first: what the invariant is checked on."""
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(
                     sa.select(payments).where(payments.c.reservation_id == reservation_id).order_by(payments.c.seq)

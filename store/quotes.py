@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.flow_info import Resolution
+from store.db import Repository
 from store.schema import quotes
 
 
@@ -26,14 +26,11 @@ class Quote:
     expires_at: datetime
 
 
-class Quotes:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class Quotes(Repository):
     async def save(self, quote: Quote) -> Quote:
         """Keep ``quote``; if a quote with its id exists already (a retry under the same
         Idempotency-Key), keep that one: what the first attempt answered is the quote."""
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             try:
                 async with conn.begin_nested():
                     await conn.execute(quotes.insert().values(**quote.__dict__))
@@ -45,7 +42,7 @@ class Quotes:
 
     async def quote(self, quote_id: str) -> tuple[Quote, bool] | None:
         """The quote and whether it is still the newest of its product (only the newest can be used)."""
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(sa.select(quotes).where(quotes.c.quote_id == quote_id))).first()
             if row is None:
                 return None

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import refund_ledger
 from domain.journal import Account, PostedRefund
@@ -21,6 +21,7 @@ from domain.money import Money
 from domain.products import ProductSpec
 from domain.refund_ledger import DEPOSIT_REASON, Refund, RefundState
 from domain.refusals import Refusal, Refused
+from store.db import Repository
 from store.money_effects import (
     account_of,
     book_posting,
@@ -90,14 +91,11 @@ def _duplicate_code(code: str | None) -> Refused:
     return Refused(Refusal.DUPLICATE_BACK_OFFICE_CODE, f"another refund has back_office_code {code!r}")
 
 
-class RefundRecords:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class RefundRecords(Repository):
     # --- reading ----------------------------------------------------------------------------------
 
     async def charged(self, reservation_id: str) -> Charged | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             owner = (
                 await conn.execute(
                     sa.select(reservations.c.partner_id).where(reservations.c.reservation_id == reservation_id)
@@ -108,7 +106,7 @@ class RefundRecords:
             return Charged(owner, await account_of(conn, reservation_id))
 
     async def refund(self, refund_id: str) -> Refund | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             return await _read(conn, refund_id)
 
     async def page(self, where: RefundFilter, after_seq: int | None, limit: int) -> list[tuple[int, Refund]]:
@@ -126,7 +124,7 @@ class RefundRecords:
                 query = query.where(column == value)
         if after_seq is not None:
             query = query.where(refunds.c.seq > after_seq)
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [(row.seq, _refund(row)) for row in rows]
 
@@ -137,7 +135,7 @@ class RefundRecords:
         )
         if reservation_id is not None:
             query = query.where(refunds.c.reservation_id == reservation_id)
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [PostedRefund(row.refund_id, row.number, Money.of(row.amount, row.currency)) for row in rows]
 
@@ -157,7 +155,7 @@ class RefundRecords:
     ) -> Refund:
         """A draft, or a refund posted at once. The caller has checked the amount against ``charged``;
         whether it still fits is decided here, under the reservation's lock."""
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             account = await locked_account(conn, reservation_id) if state == "posted" else None
             partner_id = (
                 await conn.execute(
@@ -186,7 +184,7 @@ class RefundRecords:
             return refund
 
     async def edit(self, refund_id: str, changes: dict[str, Any], at: datetime) -> Refund | None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             current = await _read(conn, refund_id)
             if current is None:
                 return None
@@ -199,7 +197,7 @@ class RefundRecords:
             return refund
 
     async def post(self, refund_id: str, by: str, at: datetime) -> Refund | None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             found = await _read(conn, refund_id)
             if found is None:
                 return None
@@ -212,7 +210,7 @@ class RefundRecords:
             return await post_refund(conn, current, account, at, by)
 
     async def reject(self, refund_id: str, reason: str, by: str, at: datetime) -> Refund | None:
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             current = await _read(conn, refund_id)
             if current is None:
                 return None
@@ -222,7 +220,7 @@ class RefundRecords:
 
     async def refund_deposit(self, product_id: str, by: str, at: datetime) -> Refund | None:
         """Post the product's deposit back, once (``deposit:<product>`` is unique); None for no such product."""
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             product = await locked_product(conn, product_id)
             if product is None:
                 return None

@@ -10,11 +10,11 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.allowance import ProductState
 from domain.journal import sale_entries
 from domain.products import ProductSpec, ReservationSpec
+from store.db import Repository
 from store.money_effects import book
 from store.schema import flows, products, reservations
 
@@ -80,14 +80,15 @@ _PRODUCT_COLUMNS = (
 )
 
 
+_PRODUCT_FIELDS = tuple(column.name for column in _PRODUCT_COLUMNS)
+
+
 def _product(row: Any) -> ProductRecord:
-    return ProductRecord(**row._mapping)
+    mapping = row._mapping
+    return ProductRecord(**{name: mapping[name] for name in _PRODUCT_FIELDS})
 
 
-class Reservations:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class Reservations(Repository):
     async def create(self, partner_id: str, spec: ReservationSpec, ids: random.Random) -> str:
         """Create the reservation with ids drawn from ``ids``; when a reservation with the first of
         them exists already (a retry under the same Idempotency-Key), create nothing: its id."""
@@ -95,7 +96,7 @@ class Reservations:
         now = datetime.now(timezone.utc)
         product_status = "pending" if spec.status == "pending" else "confirmed"
         sold = [(_new_id("PRD-", ids), product) for product in spec.products]
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             exists = await conn.execute(
                 sa.select(reservations.c.reservation_id).where(reservations.c.reservation_id == reservation_id)
             )
@@ -133,35 +134,42 @@ class Reservations:
         return reservation_id
 
     async def view(self, reservation_id: str) -> dict[str, Any] | None:
-        """The reservation as docs/api.md#reservations shows it, with ``partner_id`` for the caller's ownership check."""
-        async with self._engine.connect() as conn:
-            reservation = (
-                await conn.execute(sa.select(reservations).where(reservations.c.reservation_id == reservation_id))
-            ).first()
-            if reservation is None:
-                return None
+        """The reservation as docs/api.md#reservations shows it, with ``partner_id`` for the caller's ownership check.
+
+        Two statements (the reservation with its products, then its flows): the hot read of the
+        API, so no more round trips than that."""
+        async with self._reading() as conn:
             product_rows = (
                 await conn.execute(
-                    sa.select(*_PRODUCT_COLUMNS)
-                    .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
-                    .where(products.c.reservation_id == reservation_id)
+                    sa.select(
+                        reservations.c.reservation_id.label("id"),
+                        reservations.c.travellers,
+                        reservations.c.created_at.label("reserved_at"),
+                        *_PRODUCT_COLUMNS,
+                    )
+                    .select_from(reservations.outerjoin(products))
+                    .where(reservations.c.reservation_id == reservation_id)
                     .order_by(products.c.position)
                 )
             ).all()
+            if not product_rows:
+                return None
             flow_rows = (
                 await conn.execute(
-                    sa.select(flows)
+                    sa.select(flows.c.code, flows.c.kind, flows.c.product_id, flows.c.status, flows.c.created_at,
+                              flows.c.updated_at)
                     .where(flows.c.reservation_id == reservation_id)
                     .order_by(flows.c.created_at.desc(), flows.c.code)
                 )
             ).all()
+        first = product_rows[0]
         return {
-            "reservation_id": reservation.reservation_id,
-            "partner_id": reservation.partner_id,
-            "status": reservation.status,
-            "created_at": reservation.created_at.isoformat(),
-            "travellers": reservation.travellers,
-            "products": [_product(row).view() for row in product_rows],
+            "reservation_id": first.id,
+            "partner_id": first.partner_id,
+            "status": first.reservation_status,
+            "created_at": first.reserved_at.isoformat(),
+            "travellers": first.travellers,
+            "products": [_product(row).view() for row in product_rows if row.product_id is not None],
             "flows": [
                 {
                     "code": row.code,
@@ -176,7 +184,7 @@ class Reservations:
         }
 
     async def product(self, product_id: str) -> ProductRecord | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (
                 await conn.execute(
                     sa.select(*_PRODUCT_COLUMNS)
@@ -188,7 +196,7 @@ class Reservations:
 
     async def products_of(self, reservation_id: str) -> list[ProductRecord]:
         """The reservation's products in the order they were sold."""
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             rows = (
                 await conn.execute(
                     sa.select(*_PRODUCT_COLUMNS)

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.accounts import key_row
+from store.db import Repository
 from store.schema import api_keys, suppliers
 
 SUPPLIER_ROLE = "supplier"
@@ -35,10 +35,7 @@ class NewSupplier:
     api_key: str
 
 
-class SupplierAccounts:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class SupplierAccounts(Repository):
     async def create(self, name: str, carriers: list[str]) -> NewSupplier:
         account = SupplierAccount(
             supplier_id="sup_" + secrets.token_hex(8),
@@ -48,7 +45,7 @@ class SupplierAccounts:
         )
         api_key = "ask_" + secrets.token_urlsafe(32)
         now = datetime.now(timezone.utc)
-        async with self._engine.begin() as conn:
+        async with self._writing() as conn:
             await conn.execute(suppliers.insert().values(
                 supplier_id=account.supplier_id, name=name, carriers=list(account.carriers),
                 signing_secret=account.signing_secret, created_at=now,
@@ -57,7 +54,7 @@ class SupplierAccounts:
         return NewSupplier(account, api_key)
 
     async def find(self, supplier_id: str) -> SupplierAccount | None:
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             row = (await conn.execute(sa.select(suppliers).where(suppliers.c.supplier_id == supplier_id))).first()
         if row is None:
             return None

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from store.db import Repository
 from store.schema import events, flows
 
 # The agent's queue (docs/api.md#get-v1agentcancellations): manual cancellations awaiting a quote.
@@ -28,13 +28,10 @@ class Tally:
     delivery_attempts: int
 
 
-class Tallies:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
-
+class Tallies(Repository):
     async def count(self) -> Tally:
         kind, status = AGENT_QUEUE
-        async with self._engine.connect() as conn:
+        async with self._reading() as conn:
             by_status = (
                 await conn.execute(sa.select(flows.c.kind, flows.c.status, sa.func.count()).group_by(flows.c.kind, flows.c.status))
             ).all()

@@ -25,7 +25,7 @@ from api.app import create_app
 from api.http_server import GatewayRunner
 from config.settings import Settings, load_settings
 from store.facade import Store, open_store
-from worker.registry import WORKFLOWS, build_activities
+from worker.registry import build_activities, workflow_worker
 
 BIN = Path(sys.executable).parent
 PG_ADMIN_DSN = os.environ.get("AFTERSALES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -122,12 +122,7 @@ def settings(database_url: str, settings_overrides: dict[str, str]) -> Settings:
 
 @pytest_asyncio.fixture
 async def worker(temporal_env: WorkflowEnvironment, settings: Settings, store: Store) -> AsyncIterator[Worker]:
-    running = Worker(
-        temporal_env.client,
-        task_queue=settings.task_queue,
-        workflows=WORKFLOWS,
-        activities=build_activities(settings, store),
-    )
+    running = workflow_worker(temporal_env.client, settings.task_queue, build_activities(settings, store))
     async with running:
         yield running
 

@@ -10,14 +10,14 @@ import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor
 
 from config.logging import configure_logging
 from config.settings import Settings, exit_on_bad_settings
 from store.facade import open_store
 from worker.activity_outcomes import ActivityOutcomes
 from worker.outbox_dispatcher import OutboxDispatcher
-from worker.registry import WORKFLOWS, build_activities
+from worker.registry import build_activities, workflow_worker
 
 log = structlog.get_logger("worker")
 CONNECT_FOR_S = 60
@@ -60,11 +60,10 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with aiohttp.ClientSession() as http:
-        worker = Worker(
+        worker = workflow_worker(
             client,
-            task_queue=settings.task_queue,
-            workflows=WORKFLOWS,
-            activities=build_activities(settings, store, http),
+            settings.task_queue,
+            build_activities(settings, store, http),
             interceptors=interceptors,
             # On SIGTERM in-flight activities get this long to finish before they are cancelled
             # (and retried elsewhere): a supplier call is not cut in the middle by a deploy.

@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.ports import EventOutbox, FlowStore, Supplier
 from activities.supplier_calls import SupplierActivities
@@ -29,6 +32,25 @@ WORKFLOWS: list[type] = [
     SpecialRequestWorkflow,
     TriggerDeliveryWorkflow,
 ]
+
+# The workflow sandbox re-imports, for every workflow run it starts or replays, each module it
+# does not pass through (and compiles it from source when no bytecode is cached). Ours are
+# deterministic and side-effect free at import: the workflows (only definitions and constants
+# at module level; the state of a run lives in its instance) and the domain they compute with,
+# with pydantic under the domain's models. Passed through, a run costs an instance, not an
+# import; the sandbox's runtime restrictions (no I/O, no clock, no randomness) still apply.
+# The worker, every test harness and the replayer use this one runner.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(
+        "workflows", "domain", "pydantic", "pydantic_core", "annotated_types", "typing_inspection"
+    )
+)
+
+
+def workflow_worker(client: Client, task_queue: str, activities: list[Callable[..., Any]], **options: Any) -> Worker:
+    """A worker running every workflow of ours, in :data:`WORKFLOW_RUNNER`, with ``activities``."""
+    return Worker(client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities,
+                  workflow_runner=WORKFLOW_RUNNER, **options)
 
 
 def activities_over(

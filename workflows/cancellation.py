@@ -12,26 +12,24 @@ from typing import Any, Literal
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from domain.cancellation_flow import (
-        CANCELLATION_COMPLETED,
-        CANCELLATION_EXPIRED,
-        CANCELLATION_FAILED,
-        CANCELLATION_NO_RESPONSE,
-        CANCELLATION_QUOTED,
-        CANCELLATION_REJECTED,
-        AgentQuote,
-        CancellationInfo,
-        CancellationInput,
-        CancellationStatus,
-        Decision,
-        PartnerDecision,
-    )
-    from domain.codes import FlowKind
-    from domain.flow_info import is_terminal
-    from domain.penalty import check_agent_quote
-    from domain.refusals import Refusal
-
+from domain.cancellation_flow import (
+    CANCELLATION_COMPLETED,
+    CANCELLATION_EXPIRED,
+    CANCELLATION_FAILED,
+    CANCELLATION_NO_RESPONSE,
+    CANCELLATION_QUOTED,
+    CANCELLATION_REJECTED,
+    AgentQuote,
+    CancellationInfo,
+    CancellationInput,
+    CancellationStatus,
+    Decision,
+    PartnerDecision,
+)
+from domain.codes import FlowKind
+from domain.flow_info import is_terminal
+from domain.penalty import check_agent_quote
+from domain.refusals import Refusal
 from workflows import mechanics
 
 

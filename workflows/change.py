@@ -15,24 +15,22 @@ from typing import Any, Literal
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from domain.change_flow import (
-        CHANGE_CHECKOUT_ISSUED,
-        CHANGE_COMPLETED,
-        CHANGE_EXPIRED,
-        CHANGE_FAILED,
-        CHECKOUT_CONTEXT_PREFIX,
-        Booking,
-        ChangeInfo,
-        ChangeInput,
-        ChangeStatus,
-        Prebooking,
-        public_id,
-    )
-    from domain.codes import FlowKind
-    from domain.flow_info import is_terminal
-    from domain.refusals import Refusal
-
+from domain.change_flow import (
+    CHANGE_CHECKOUT_ISSUED,
+    CHANGE_COMPLETED,
+    CHANGE_EXPIRED,
+    CHANGE_FAILED,
+    CHECKOUT_CONTEXT_PREFIX,
+    Booking,
+    ChangeInfo,
+    ChangeInput,
+    ChangeStatus,
+    Prebooking,
+    public_id,
+)
+from domain.codes import FlowKind
+from domain.flow_info import is_terminal
+from domain.refusals import Refusal
 from workflows import mechanics
 
 

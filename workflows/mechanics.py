@@ -14,23 +14,21 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-with workflow.unsafe.imports_passed_through():
-    from domain.activity_names import (
-        ACQUIRE_PRODUCT,
-        APPLY_CHANGE,
-        ASK_SPECIAL_REQUEST,
-        CANCEL_AT_SUPPLIER,
-        RECORD_FLOW,
-        RESCHEDULE_AT_SUPPLIER,
-        SUBMIT_SPECIAL_REQUEST,
-        SUPPLIER_REFUSED,
-    )
-    from domain.codes import FlowKind, new_id
-    from domain.flow_info import FlowInfo, FlowRecord, HistoryEntry
-    from domain.products import ProductSpec, Segment
-    from domain.refusals import Refusal
-    from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
-
+from domain.activity_names import (
+    ACQUIRE_PRODUCT,
+    APPLY_CHANGE,
+    ASK_SPECIAL_REQUEST,
+    CANCEL_AT_SUPPLIER,
+    RECORD_FLOW,
+    RESCHEDULE_AT_SUPPLIER,
+    SUBMIT_SPECIAL_REQUEST,
+    SUPPLIER_REFUSED,
+)
+from domain.codes import FlowKind, new_id
+from domain.flow_info import FlowInfo, FlowRecord, HistoryEntry
+from domain.products import ProductSpec, Segment
+from domain.refusals import Refusal
+from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
 
 InfoT = TypeVar("InfoT", bound=FlowInfo)

@@ -12,23 +12,21 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
-with workflow.unsafe.imports_passed_through():
-    from domain.codes import FlowKind
-    from domain.flow_info import is_terminal
-    from domain.refusals import Refusal
-    from domain.rescheduling_flow import (
-        RESCHEDULING_ACCEPTED,
-        RESCHEDULING_AUTO_ACCEPTED,
-        RESCHEDULING_DETECTED,
-        RESCHEDULING_FAILED,
-        RESCHEDULING_OBSOLETE,
-        AlternativeChoice,
-        ReschedulingAlternative,
-        ReschedulingInfo,
-        ReschedulingInput,
-        ReschedulingStatus,
-    )
-
+from domain.codes import FlowKind
+from domain.flow_info import is_terminal
+from domain.refusals import Refusal
+from domain.rescheduling_flow import (
+    RESCHEDULING_ACCEPTED,
+    RESCHEDULING_AUTO_ACCEPTED,
+    RESCHEDULING_DETECTED,
+    RESCHEDULING_FAILED,
+    RESCHEDULING_OBSOLETE,
+    AlternativeChoice,
+    ReschedulingAlternative,
+    ReschedulingInfo,
+    ReschedulingInput,
+    ReschedulingStatus,
+)
 from workflows import mechanics
 
 

@@ -12,17 +12,15 @@ from typing import Any
 
 from temporalio import workflow
 
-with workflow.unsafe.imports_passed_through():
-    from domain.codes import FlowKind
-    from domain.special_request_flow import (
-        SPECIAL_REQUEST_CONFIRMED,
-        SPECIAL_REQUEST_DECLINED,
-        SpecialRequestAsk,
-        SpecialRequestInfo,
-        SpecialRequestInput,
-        SpecialRequestStatus,
-    )
-
+from domain.codes import FlowKind
+from domain.special_request_flow import (
+    SPECIAL_REQUEST_CONFIRMED,
+    SPECIAL_REQUEST_DECLINED,
+    SpecialRequestAsk,
+    SpecialRequestInfo,
+    SpecialRequestInput,
+    SpecialRequestStatus,
+)
 from workflows import mechanics
 
 

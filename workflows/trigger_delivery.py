@@ -9,14 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Literal
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
-    from domain.activity_names import DELIVER_EVENT, MARK_EVENT_FAILED
+from domain.activity_names import DELIVER_EVENT, MARK_EVENT_FAILED
 
 MAX_RETRY_INTERVAL = timedelta(hours=1)
 ATTEMPT_TIMEOUT = timedelta(seconds=30)  # the POST itself times out at 10 s; this leaves room for the outbox

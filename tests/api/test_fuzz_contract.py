@@ -24,7 +24,6 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.webhook_guard import Destination, WebhookGuard, WebhookRefused
 from api.app import create_app
@@ -33,7 +32,7 @@ from domain.webhook_urls import WebhookPolicy
 from store.facade import Store, open_store
 from tests.api.conftest import ADMIN, flight, hotel, reservation_body
 from tests.conftest import GatewayTestServer, make_settings
-from worker.registry import WORKFLOWS, build_activities
+from worker.registry import build_activities, workflow_worker
 
 EXAMPLES = int(os.environ.get("AFTERSALES_FUZZ_EXAMPLES", "8"))
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance"
@@ -62,8 +61,7 @@ async def fuzzed(tmp_path: Path, temporal_env: WorkflowEnvironment) -> AsyncIter
                              AFTERSALES_SANDBOX_SUPPLIER_DELAY="1s", AFTERSALES_WEBHOOK_RETRY_FOR="3s")
     store: Store = await open_store(settings.database_url)
     guard = LoopbackOnly(WebhookPolicy.sandbox(), offline)
-    worker = Worker(temporal_env.client, task_queue=settings.task_queue, workflows=WORKFLOWS,
-                    activities=build_activities(settings, store, guard=guard))
+    worker = workflow_worker(temporal_env.client, settings.task_queue, build_activities(settings, store, guard=guard))
     app = create_app(settings, store=store, temporal=temporal_env.client, webhook_resolver=offline)
     async with worker, TestClient(GatewayTestServer(app)) as client:
         yield client, settings

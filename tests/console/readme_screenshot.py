@@ -17,14 +17,13 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from api.app import create_app
 from store.facade import open_store
 from tests.api.conftest import ADMIN, hotel, reservation_body
 from tests.conftest import binary, make_settings
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
-from worker.registry import WORKFLOWS, build_activities
+from worker.registry import build_activities, workflow_worker
 
 STAYS = [  # (gateway's quote window, hotel, traveller, days to check-in)
     ("45m", "Hotel Lutetia", "Ada Lovelace", 2),
@@ -65,8 +64,7 @@ async def main(target: Path) -> None:
             dev_server_existing_path=binary("temporal"), data_converter=pydantic_data_converter, dev_server_log_level="error")
         store = await open_store(url)
         try:
-            async with Worker(env.client, task_queue=base.task_queue, workflows=WORKFLOWS,
-                              activities=build_activities(base, store)):
+            async with workflow_worker(env.client, base.task_queue, build_activities(base, store)):
                 gateways = {}
                 for window in {w for w, *_ in STAYS}:
                     settings = make_settings(url, AFTERSALES_AGENT_QUOTE_WINDOW=window, AFTERSALES_TASK_QUEUE=base.task_queue)

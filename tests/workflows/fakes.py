@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from activities.ports import DeliveryTarget, Supplier, SupplierRefused
 from domain.flow_info import FlowRecord, event_body
-from worker.registry import WORKFLOWS, activities_over
+from worker.registry import activities_over, workflow_worker
 
 
 @dataclass
@@ -118,6 +118,4 @@ def new_worker(
     http: aiohttp.ClientSession | None = None,
 ) -> Worker:
     """The production worker's workflows and activities, over in-memory ports."""
-    return Worker(
-        client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities_over(store, supplier, store, http)
-    )
+    return workflow_worker(client, task_queue, activities_over(store, supplier, store, http))

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta, timezone
 import pytest_asyncio
 import sqlalchemy as sa
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities.ports import LockOutcome
 from domain.cancellation_flow import CancellationInput
@@ -34,7 +33,7 @@ from store.flow_index import FlowIndex
 from store.schema import events, payments, refunds
 from tests.workflows.fakes import FakeSupplier
 from tests.workflows.scenarios import RESULT_WAIT
-from worker.registry import WORKFLOWS, activities_over
+from worker.registry import activities_over, workflow_worker
 from workflows.cancellation import CancellationWorkflow
 
 EUR = "EUR"
@@ -89,7 +88,7 @@ async def test_a_cancellation_refund_is_posted_once_when_recording_is_retried_af
     task_queue = f"settlement-{secrets.token_hex(4)}"
     activities = activities_over(flaky, FakeSupplier(), real_store.events)
 
-    async with Worker(env.client, task_queue=task_queue, workflows=WORKFLOWS, activities=activities):
+    async with workflow_worker(env.client, task_queue, activities):
         handle = await env.client.start_workflow(CancellationWorkflow.run, flow_input, id=code, task_queue=task_queue)
         info = await asyncio.wait_for(handle.result(), RESULT_WAIT)
 
