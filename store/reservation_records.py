@@ -82,6 +82,29 @@ _PRODUCT_COLUMNS = (
 
 _PRODUCT_FIELDS = tuple(column.name for column in _PRODUCT_COLUMNS)
 
+# The hot reads, built once: building a statement costs more than running it on SQLite.
+_PRODUCT_BY_ID = (
+    sa.select(*_PRODUCT_COLUMNS)
+    .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
+    .where(products.c.product_id == sa.bindparam("product_id"))
+)
+_RESERVATION_WITH_PRODUCTS = (
+    sa.select(
+        reservations.c.reservation_id.label("id"),
+        reservations.c.travellers,
+        reservations.c.created_at.label("reserved_at"),
+        *_PRODUCT_COLUMNS,
+    )
+    .select_from(reservations.outerjoin(products))
+    .where(reservations.c.reservation_id == sa.bindparam("reservation_id"))
+    .order_by(products.c.position)
+)
+_RESERVATION_FLOWS = (
+    sa.select(flows.c.code, flows.c.kind, flows.c.product_id, flows.c.status, flows.c.created_at, flows.c.updated_at)
+    .where(flows.c.reservation_id == sa.bindparam("reservation_id"))
+    .order_by(flows.c.created_at.desc(), flows.c.code)
+)
+
 
 def _product(row: Any) -> ProductRecord:
     mapping = row._mapping
@@ -139,29 +162,10 @@ class Reservations(Repository):
         Two statements (the reservation with its products, then its flows): the hot read of the
         API, so no more round trips than that."""
         async with self._reading() as conn:
-            product_rows = (
-                await conn.execute(
-                    sa.select(
-                        reservations.c.reservation_id.label("id"),
-                        reservations.c.travellers,
-                        reservations.c.created_at.label("reserved_at"),
-                        *_PRODUCT_COLUMNS,
-                    )
-                    .select_from(reservations.outerjoin(products))
-                    .where(reservations.c.reservation_id == reservation_id)
-                    .order_by(products.c.position)
-                )
-            ).all()
+            product_rows = (await conn.execute(_RESERVATION_WITH_PRODUCTS, {"reservation_id": reservation_id})).all()
             if not product_rows:
                 return None
-            flow_rows = (
-                await conn.execute(
-                    sa.select(flows.c.code, flows.c.kind, flows.c.product_id, flows.c.status, flows.c.created_at,
-                              flows.c.updated_at)
-                    .where(flows.c.reservation_id == reservation_id)
-                    .order_by(flows.c.created_at.desc(), flows.c.code)
-                )
-            ).all()
+            flow_rows = (await conn.execute(_RESERVATION_FLOWS, {"reservation_id": reservation_id})).all()
         first = product_rows[0]
         return {
             "reservation_id": first.id,
@@ -185,13 +189,7 @@ class Reservations(Repository):
 
     async def product(self, product_id: str) -> ProductRecord | None:
         async with self._reading() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(*_PRODUCT_COLUMNS)
-                    .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
-                    .where(products.c.product_id == product_id)
-                )
-            ).first()
+            row = (await conn.execute(_PRODUCT_BY_ID, {"product_id": product_id})).first()
         return None if row is None else _product(row)
 
     async def products_of(self, reservation_id: str) -> list[ProductRecord]:
