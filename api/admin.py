@@ -12,8 +12,7 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, T
 from activities.webhook_guard import WebhookRefused
 from api.context import STORE, WEBHOOK_GUARD
 from api.endpoints import Reply, Resource
-from api.problems import not_found
-from api.refusals import refused
+from api.problems import not_found, refused
 from domain.refusals import Refusal
 from store.accounts import KeyView, Principal, UnknownPrincipal
 

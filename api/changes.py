@@ -15,8 +15,7 @@ from api.access import product_state, visible_flow, visible_product
 from api.context import SETTINGS, STORE, SUPPLIER
 from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow, update_flow
-from api.problems import not_found
-from api.refusals import invalid_field, refused
+from api.problems import invalid_field, not_found, refused
 from api.request_ids import token
 from domain.allowance import change_allowance
 from domain.change_flow import CONTEXT_PREFIX, Booking, ChangeInfo, ChangeInput, code_of

@@ -15,7 +15,7 @@ from api.changes import BookedChange, book, change_info, refuse_unless_changeabl
 from api.context import SETTINGS, SUPPLIER
 from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow
-from api.refusals import invalid_field, refused
+from api.problems import invalid_field, refused
 from domain.change_flow import (
     CHECKOUT_CONTEXT_PREFIX,
     CHECKOUT_PREFIX,

@@ -14,8 +14,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.context import SETTINGS, STORE, TEMPORAL
 from api.endpoints import Reply, Resource
-from api.problems import not_found
-from api.refusals import refused
+from api.problems import not_found, refused
 from domain.refusals import Refusal
 from store.accounts import Principal
 from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id

@@ -35,8 +35,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from api.context import SETTINGS, TEMPORAL
 from api.endpoints import principal
-from api.problems import Problem
-from api.refusals import refused
+from api.problems import Problem, refused
 from api.request_ids import request_ids, update_id
 from config.settings import Settings
 from domain.cancellation_flow import CancellationInput
@@ -263,7 +262,7 @@ async def update_flow(
     or None when the flow has durably accepted it and is still working on it (the caller answers 202).
 
     The workflow decides, not the store's projection of it: a validator's refusal becomes its
-    problem (``api.refusals``). Once the flow has finished, ``on_closed`` turns its final state
+    problem (``api.problems``). Once the flow has finished, ``on_closed`` turns its final state
     into the answer (the same decision repeated answers like the first) or raises a refusal.
     Nothing is answered as taken before the workflow's history holds it: an input the flow could
     not accept within the wait (its worker restarting) is 503 ``flow_unavailable``, to retry.

@@ -13,8 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from api.problems import Problem
-from api.refusals import invalid_field
+from api.problems import Problem, invalid_field
 
 
 def _fingerprint(scope: dict[str, Any]) -> str:

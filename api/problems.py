@@ -1,12 +1,22 @@
-"""RFC 9457 problem details: the one shape every error answer takes."""
+"""RFC 9457 problem details: the one shape every error answer takes, and the one table from the
+domain's refusals to HTTP status and problem code (docs/api.md#errors).
+
+Handlers raise :func:`refused` for what they decide themselves; a workflow update validator's
+refusal (an ``ApplicationError`` whose type is a :class:`~domain.refusals.Refusal`) goes through
+:func:`problem_of` in ``api.flow_start``. Either way the answer is the same problem.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+
+from domain.refusals import Refusal, Refused
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -93,3 +103,64 @@ def validation_problem(error: ValidationError, tags: frozenset[str] = frozenset(
         message = str(item["msg"]).removeprefix("Value error, ")
         errors.append({"field": path or "body", "message": message})
     return Problem(422, "validation_failed", "the request has invalid fields", errors=errors)
+
+
+# --- refusals -------------------------------------------------------------------------------------
+
+CONFLICT, GONE, INVALID = 409, 410, 422
+
+# Refusal → (HTTP status, problem code). The code is the refusal's own name unless a
+# generic one serves partners better (field errors are all ``validation_failed``).
+REFUSALS: dict[Refusal, tuple[int, str]] = {
+    Refusal.FLOW_IN_PROGRESS: (CONFLICT, "flow_in_progress"),
+    Refusal.CANCELLATION_DISALLOWED: (CONFLICT, "cancellation_disallowed"),
+    Refusal.QUOTE_EXPIRED: (GONE, "quote_expired"),
+    Refusal.QUOTE_SUPERSEDED: (CONFLICT, "quote_superseded"),
+    Refusal.QUOTE_USED: (CONFLICT, "quote_used"),
+    Refusal.NOT_AWAITING_QUOTE: (CONFLICT, "not_awaiting_quote"),
+    Refusal.INVALID_QUOTE: (INVALID, "invalid_quote"),
+    Refusal.NOT_AWAITING_DECISION: (CONFLICT, "not_awaiting_decision"),
+    Refusal.CHANGE_DISALLOWED: (CONFLICT, "change_disallowed"),
+    Refusal.MANUAL_CHANGE: (CONFLICT, "manual_change"),
+    Refusal.DATE_INCOMPATIBLE: (INVALID, "date_incompatible"),
+    Refusal.ITINERARY_EXPIRED: (GONE, "itinerary_expired"),
+    Refusal.ITINERARY_SUPERSEDED: (CONFLICT, "itinerary_superseded"),
+    Refusal.CONTEXT_EXPIRED: (GONE, "context_expired"),
+    Refusal.CHECKOUT_EXPIRED: (GONE, "checkout_expired"),
+    Refusal.NOT_AWAITING_BOOKING: (CONFLICT, "not_awaiting_booking"),
+    Refusal.NOT_AWAITING_PREBOOK: (CONFLICT, "not_awaiting_prebook"),
+    Refusal.NOT_PREBOOKED: (CONFLICT, "not_prebooked"),
+    Refusal.INVALID_CHECKOUT: (INVALID, "validation_failed"),
+    Refusal.CHANGE_FAILED: (CONFLICT, "change_failed"),
+    Refusal.NOT_AWAITING_CHOICE: (CONFLICT, "not_awaiting_choice"),
+    Refusal.UNKNOWN_ALTERNATIVE: (INVALID, "unknown_alternative"),
+    Refusal.SPECIAL_REQUEST_DISALLOWED: (CONFLICT, "special_request_disallowed"),
+    Refusal.WEBHOOK_URL_REFUSED: (INVALID, "webhook_url_refused"),
+    Refusal.NO_WEBHOOK: (CONFLICT, "webhook_not_set"),
+    Refusal.NOT_CANCELLED: (CONFLICT, "not_cancelled"),
+    Refusal.REFUND_NOT_DRAFT: (CONFLICT, "refund_not_draft"),
+    Refusal.REFUND_EXCEEDS_CHARGED: (INVALID, "refund_exceeds_charged"),
+    Refusal.DUPLICATE_BACK_OFFICE_CODE: (CONFLICT, "duplicate_back_office_code"),
+    Refusal.DEPOSIT_ALREADY_REFUNDED: (CONFLICT, "deposit_already_refunded"),
+    Refusal.NO_DEPOSIT: (CONFLICT, "no_deposit"),
+}
+
+
+def refused(refusal: Refusal, detail: str, errors: list[dict[str, Any]] | None = None) -> Problem:
+    status, code = REFUSALS[refusal]
+    return Problem(status, code, detail, errors=errors)
+
+
+def invalid_field(field: str, message: str) -> Problem:
+    """A 422 naming one field, for a check a handler makes beyond the request model."""
+    return Problem(INVALID, "validation_failed", "the request has invalid fields",
+                   errors=[{"field": field, "message": message}])
+
+
+@contextmanager
+def refusals_answered() -> Iterator[None]:
+    """A :class:`~domain.refusals.Refused` raised by the rules or the store inside becomes its problem."""
+    try:
+        yield
+    except Refused as refusal:
+        raise refused(refusal.refusal, refusal.detail) from None

@@ -17,8 +17,7 @@ from api.access import visible_product
 from api.context import STORE
 from api.endpoints import Reply, Resource
 from api.page_cursors import cursor_seq, next_cursor
-from api.problems import Problem, not_found
-from api.refusals import INVALID, refusals_answered
+from api.problems import INVALID, Problem, not_found, refusals_answered
 from domain.money import Money
 from domain.refund_ledger import REFUND_FIELDS, Refund, RefundState, amount_problems
 from store.accounts import Principal

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.access import visible_flow
 from api.endpoints import Reply, Resource
 from api.flow_start import update_flow
-from api.refusals import refused
+from api.problems import refused
 from domain.codes import FlowKind
 from domain.refusals import Refusal
 from domain.rescheduling_flow import AlternativeChoice, ReschedulingAlternative, ReschedulingInfo

@@ -16,7 +16,7 @@ from api.access import product_state, visible_flow, visible_product
 from api.context import STORE
 from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow
-from api.refusals import invalid_field, refused
+from api.problems import invalid_field, refused
 from domain.codes import FlowKind
 from domain.products import ProductSpec, SpecialRequestOption
 from domain.refusals import Refusal

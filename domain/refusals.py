@@ -1,7 +1,7 @@
 """Every way the after-sales rules say no, named once.
 
 Workflow update validators raise them as ``ApplicationError`` types, the gateway's handlers raise
-them for what they decide themselves, and ``api.refusals`` maps each one to its HTTP status and
+them for what they decide themselves, and ``api.problems`` maps each one to its HTTP status and
 problem code (docs/api.md#errors lists them all).
 """
 
@@ -53,7 +53,7 @@ class Refusal(StrEnum):
 
 class Refused(Exception):
     """A rule said no outside a workflow (the settlement rules, the store applying them): the
-    gateway answers it as the refusal's problem (``api.refusals``)."""
+    gateway answers it as the refusal's problem (``api.problems``)."""
 
     def __init__(self, refusal: Refusal, detail: str) -> None:
         super().__init__(f"{refusal.value}: {detail}")

@@ -221,7 +221,7 @@ async def ask_special_request(ask: SpecialRequestAsk, legacy_delay: timedelta | 
 
 
 def refusal(refused: Refusal, message: str, errors: list[dict[str, str]] | None = None) -> ApplicationError:
-    """An update validator's refusal: the gateway maps its type to a problem (``api.refusals``);
+    """An update validator's refusal: the gateway maps its type to a problem (``api.problems``);
     ``errors`` are the field errors of a 422."""
     details = [errors] if errors is not None else []
     return ApplicationError(message, *details, type=refused.value, non_retryable=True)

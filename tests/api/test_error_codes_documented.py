@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from api.refusals import REFUSALS
+from api.problems import REFUSALS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -14,7 +14,7 @@ def test_every_problem_code_is_in_the_errors_table() -> None:
     source = "\n".join(path.read_text() for path in (ROOT / "api").glob("*.py"))
     raised = set(re.findall(r'Problem\(\s*\w*\s*\d*,?\s*"([a-z_]+)"', source))
     raised |= set(re.findall(r'\d{3}: "([a-z_]+)"', source))  # the HTTP layer's status → code tables
-    # A refusal counts once something raises it (api/refusals.py maps some that nothing raises yet).
+    # A refusal counts once something raises it (api/problems.py maps some that nothing raises yet).
     users = "\n".join(path.read_text() for folder in ("api", "workflows", "domain") for path in (ROOT / folder).glob("*.py")
                       if path.name != "refusals.py")
     raised |= {code for refusal, (_status, code) in REFUSALS.items() if f"Refusal.{refusal.name}" in users}
