@@ -7,6 +7,7 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -52,6 +53,18 @@ class Repository:
         # up to 100 ms a try); only the other process's writers are waited for in the database.
         async with _write_turn(self._engine), self._engine.begin() as conn:
             yield conn
+
+
+def page_after(table: sa.Table, equal: dict[sa.Column[Any], object], after_seq: int | None, limit: int) -> sa.Select[Any]:
+    """One page of ``table`` in ``seq`` order (keyset pagination): the rows after ``after_seq``
+    whose columns equal the given values (a value of None filters nothing)."""
+    query = sa.select(table).order_by(table.c.seq).limit(limit)
+    for column, value in equal.items():
+        if value is not None:
+            query = query.where(column == value)
+    if after_seq is not None:
+        query = query.where(table.c.seq > after_seq)
+    return query
 
 
 # One turn lock per engine and event loop (tests run several loops over one process).

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from domain.journal import JournalEntry, Payment
 from domain.money import Money
-from store.db import Repository
+from store.db import Repository, page_after
 from store.schema import payments
 
 
@@ -50,22 +50,16 @@ def _payment(row: Any) -> Payment:
 class PaymentsJournal(Repository):
     async def page(self, where: PaymentFilter, after_seq: int | None, limit: int) -> list[tuple[int, Payment]]:
         """Entries oldest first (in the order they were booked), after ``after_seq``; each with its seq for the cursor."""
-        query = sa.select(payments).order_by(payments.c.seq).limit(limit)
-        conditions = {
+        query = page_after(payments, {
             payments.c.partner_id: where.partner_id,
             payments.c.reservation_id: where.reservation_id,
             payments.c.category: where.category,
             payments.c.state: where.state,
-        }
-        for column, value in conditions.items():
-            if value is not None:
-                query = query.where(column == value)
+        }, after_seq, limit)
         if where.start_time is not None:
             query = query.where(payments.c.created_at >= where.start_time)
         if where.end_time is not None:
             query = query.where(payments.c.created_at < where.end_time)
-        if after_seq is not None:
-            query = query.where(payments.c.seq > after_seq)
         async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [(row.seq, _payment(row)) for row in rows]

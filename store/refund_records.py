@@ -21,7 +21,7 @@ from domain.money import Money
 from domain.products import ProductSpec
 from domain.refund_ledger import DEPOSIT_REASON, Refund, RefundState
 from domain.refusals import Refusal, Refused
-from store.db import Repository
+from store.db import Repository, page_after
 from store.money_effects import (
     account_of,
     book_posting,
@@ -111,19 +111,13 @@ class RefundRecords(Repository):
 
     async def page(self, where: RefundFilter, after_seq: int | None, limit: int) -> list[tuple[int, Refund]]:
         """Refunds in the order they were created (by reference number), after ``after_seq``."""
-        query = sa.select(refunds).order_by(refunds.c.seq).limit(limit)
-        conditions = {
+        query = page_after(refunds, {
             refunds.c.partner_id: where.partner_id,
             refunds.c.reservation_id: where.reservation_id,
             refunds.c.state: where.state,
             refunds.c.flow_code: where.flow_code,
             refunds.c.back_office_code: where.back_office_code,
-        }
-        for column, value in conditions.items():
-            if value is not None:
-                query = query.where(column == value)
-        if after_seq is not None:
-            query = query.where(refunds.c.seq > after_seq)
+        }, after_seq, limit)
         async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
         return [(row.seq, _refund(row)) for row in rows]
