@@ -8,6 +8,7 @@ import shutil
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +52,30 @@ async def _postgres_answers() -> bool:
     return True
 
 
-@pytest_asyncio.fixture(scope="session")
-async def postgres_url() -> AsyncIterator[str | None]:
-    """A fresh database for this test session, dropped at the end; None when no server answers."""
+@asynccontextmanager
+async def throwaway_database(prefix: str) -> AsyncIterator[str | None]:
+    """A PostgreSQL database of its own, dropped afterwards; None when no server answers."""
     if not await _postgres_answers():
         yield None
         return
-    name = f"aftersales_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str | None]:
+    """A fresh database for this test session, dropped at the end; None when no server answers."""
+    async with throwaway_database("aftersales_test") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

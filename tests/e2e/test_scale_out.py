@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import asyncpg
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
@@ -23,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from store.db import create_engine
 from tests.api.conftest import ADMIN, flight, hotel, reservation_body
-from tests.conftest import PG_ADMIN_DSN
+from tests.conftest import throwaway_database
 from tests.e2e.conftest import free_ports
 from worker.launch import wait_for_listener
 
@@ -44,18 +43,10 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=120)
 @pytest_asyncio.fixture
 async def scale_database() -> AsyncIterator[str]:
     """A database of its own, so the counts below are this test's alone."""
-    try:
-        admin = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
-    name = f"aftersales_scale_{uuid.uuid4().hex[:10]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await admin.close()
+    async with throwaway_database("aftersales_scale") as url:
+        if url is None:
+            pytest.skip("PostgreSQL does not answer on 127.0.0.1:5432")
+        yield url
 
 
 @dataclass
