@@ -36,7 +36,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from api.context import SETTINGS, TEMPORAL
 from api.endpoints import principal
 from api.problems import Problem, refused
-from api.request_ids import request_ids, update_id
+from api.request_ids import idempotency_seed, request_ids, update_id
 from config.settings import Settings
 from domain.cancellation_flow import CancellationInput
 from domain.change_flow import ChangeInput
@@ -214,12 +214,15 @@ async def start_flow(
     whose effects would now refuse it (the product is busy with, or cancelled by, this very
     flow): it finds that flow, and answers from it as the first attempt would have.
     """
-    # With an Idempotency-Key the code is the same on a retry (api.request_ids).
+    # With an Idempotency-Key the code is the same on a retry (api.request_ids); without one it
+    # is new, so there is no earlier attempt to look for.
     code = new_flow_code(kind, request_ids(request))
     who = principal(request)
     opened_by = f"{who.role}:{who.principal_id}" if who is not None else None
-    if opened_by is not None and (resumed := await starter(request).resume(kind, code, opened_by)) is not None:
-        return resumed
+    if opened_by is not None and idempotency_seed(request) is not None:
+        resumed = await starter(request).resume(kind, code, opened_by)
+        if resumed is not None:
+            return resumed
     new = await prepare(code)
     return Started(await starter(request).start(new, opened_by), new.argument.initial_info())
 
