@@ -176,6 +176,7 @@ class Stack:
     env: WorkflowEnvironment
     data: Path
     base: str
+    database_url: str  # the one the worker and the gateway use, for a bench to read the store
     process_env: dict[str, str]
     gateway: subprocess.Popen[bytes]
     worker: subprocess.Popen[bytes] | None
@@ -222,8 +223,9 @@ async def stack(database_url: str | None, *, worker: bool = True, **settings: st
             if worker:
                 worker_process = start_process([sys.executable, "-m", "worker"], process_env, data / "worker.log")
             gateway = start_process([sys.executable, "-m", "api"], process_env, data / "api.log")
-            running = Stack(env, data, f"http://127.0.0.1:{http_port}", process_env, gateway, worker_process,
-                            temporal[0] if len(temporal) == 1 else None)
+            running = Stack(env, data, f"http://127.0.0.1:{http_port}",
+                            url or f"sqlite+aiosqlite:///{(data / 'aftersales.db').resolve()}", process_env, gateway,
+                            worker_process, temporal[0] if len(temporal) == 1 else None)
             async with aiohttp.ClientSession() as http:
                 await wait_healthy(http, f"{running.base}/healthz")
             if worker_process is not None:
