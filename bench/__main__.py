@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.stack import REPO
+
 BENCHES = ("cancellations", "reads", "waiting")
 BOUND_S = {"cancellations": 900.0, "reads": 600.0, "waiting": 3600.0}
 
@@ -135,7 +137,7 @@ def main(args: argparse.Namespace) -> int:
         argv = [sys.executable, "-m", f"bench.{name}", *options(name, args), "--json", str(figures_file)]
         print(f"\n=== {' '.join(argv[1:])}", flush=True)
         try:
-            finished = subprocess.run(argv, timeout=BOUND_S[name]).returncode == 0
+            finished = subprocess.run(argv, cwd=REPO, timeout=BOUND_S[name]).returncode == 0
         except subprocess.TimeoutExpired:
             finished = False
         if finished and figures_file.exists():

@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from bench.stack import (
+    REPO,
     Stack,
     arguments,
     book,
@@ -57,7 +58,7 @@ async def load(url: str, headers: dict[str, str], connections: int, duration: fl
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     server_cpu = cpu_seconds(server_pid)
-    client = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE)
+    client = await asyncio.create_subprocess_exec(*argv, cwd=REPO, stdout=asyncio.subprocess.PIPE)
     # A count of requests has no known length: bounded by a generous rate floor of 50 req/s.
     bound = (duration if requests is None else requests / 50) + LOAD_SLACK_S
     try:

@@ -31,6 +31,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 BIN = Path(sys.executable).parent
+# Benches start `python -m bench.…` processes: from the repository, wherever the bench was started.
+REPO = Path(__file__).resolve().parents[1]
 ADMIN = {"Authorization": "Bearer sandbox-admin-key"}
 READY_S = 60.0
 STOP_S = 20.0
@@ -83,7 +85,7 @@ def clean_environ(**settings: str) -> dict[str, str]:
 def start_process(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """A part of the stack as its own process, its output in ``log`` (kept for reading afterwards)."""
     with log.open("ab") as sink:
-        return subprocess.Popen(argv, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        return subprocess.Popen(argv, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def stop_processes(*processes: subprocess.Popen[bytes] | None) -> None:
