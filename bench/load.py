@@ -33,6 +33,7 @@ class Connection(asyncio.Protocol):
         self._status = 0
         self._waiter: asyncio.Future[int] | None = None
         self._transport: asyncio.Transport | None = None
+        self._lost: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -58,7 +59,8 @@ class Connection(asyncio.Protocol):
                 self._waiter.set_result(self._status)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(exc or ConnectionError("the server closed the connection"))
+        self._lost = exc or ConnectionError("the server closed the connection")
+        self._fail(self._lost)
 
     def _fail(self, exc: Exception) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -69,7 +71,10 @@ class Connection(asyncio.Protocol):
     def send(self) -> asyncio.Future[int]:
         assert self._transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
-        self._transport.write(self._request)
+        if self._lost is not None:  # closed after its last answer (Connection: close, a keep-alive timeout)
+            self._waiter.set_exception(ConnectionError("the connection is closed"))
+        else:
+            self._transport.write(self._request)
         return self._waiter
 
 
@@ -101,7 +106,7 @@ async def main(url: str, connections: int, duration: float, requests: int | None
             started = time.perf_counter()
             try:
                 status = await connection.send()
-            except ConnectionError:
+            except OSError:  # ConnectionError among them: reconnect
                 errors += 1
                 pool[slot] = None
                 continue
