@@ -168,24 +168,28 @@ async def count_recorded(store: AsyncEngine) -> int:
         )).scalar_one()
 
 
-async def until_recorded(store: AsyncEngine, count: int, bound_s: float) -> None:
+async def until_recorded(store: AsyncEngine, count: int, bound_s: float) -> int:
+    """Until ``count`` flows have recorded their first step; at most ``bound_s``. How many have."""
     deadline = time.monotonic() + bound_s
-    while (done := await count_recorded(store)) < count:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"only {done} of {count} flows recorded their first step within {bound_s:.0f}s")
+    while (done := await count_recorded(store)) < count and time.monotonic() < deadline:
         await asyncio.sleep(POLL_S)
+    if done < count:
+        print(f"note: only {done} of {count} flows recorded their first step within {bound_s:.0f}s "
+              "(the worker is behind: see TMPRL1104 in its log); measuring anyway")
+    return done
 
 
 async def deadlines(store: AsyncEngine) -> dict[str, datetime]:
+    """Each recorded flow's quote deadline (a flow not recorded yet has none)."""
     async with store.connect() as conn:
         rows = (await conn.execute(sa.select(flows.c.code, flows.c.info).where(flows.c.kind == "cancellation"))).all()
-    return {row.code: datetime.fromisoformat(row.info["quote_deadline"]) for row in rows}
+    return {row.code: datetime.fromisoformat(row.info["quote_deadline"]) for row in rows if row.info.get("quote_deadline")}
 
 
-async def watch_expiry(store: AsyncEngine, due: dict[str, datetime], bound: datetime) -> dict[str, datetime]:
-    """When the bench first saw each flow `expired` in the store; polls until all are or ``bound`` passes."""
+async def watch_expiry(store: AsyncEngine, total: int, bound: datetime) -> dict[str, datetime]:
+    """When the bench first saw each flow `expired` in the store; polls until ``total`` are or ``bound`` passes."""
     seen: dict[str, datetime] = {}
-    while len(seen) < len(due) and datetime.now(timezone.utc) < bound:
+    while len(seen) < total and datetime.now(timezone.utc) < bound:
         async with store.connect() as conn:
             codes = (await conn.execute(
                 sa.select(flows.c.code).where(flows.c.kind == "cancellation", flows.c.status == "expired")
@@ -210,7 +214,7 @@ async def recorded_lags(store: AsyncEngine) -> list[float]:
     return found
 
 
-async def project(parts: Stack, n: int, concurrency: int) -> dict[str, Any]:
+async def project(parts: Stack, n: int, concurrency: int, window: int) -> dict[str, Any]:
     pids = parts.pids()
     store = create_async_engine(parts.database_url)
     try:
@@ -234,24 +238,27 @@ async def project(parts: Stack, n: int, concurrency: int) -> dict[str, Any]:
             during_starts = CpuMeter(pids)
             elapsed, latencies = await measure(n, concurrency, lambda i: start(WARMUP + i))
             starting_cpu = during_starts.percent()
+            starts = summary("manual cancellation/HTTP", n, elapsed, latencies)
         accepted = statuses.get(202, 0)
-        await until_recorded(store, accepted, GRACE_S + n / 50)
+        recorded_all = await until_recorded(store, accepted, GRACE_S + n / 50) == accepted
         await quiet(pids["worker"])
         after = rss(pids)
         due = await deadlines(store)
         idle = await idle_until(min(due.values()), pids)
         firing = CpuMeter(pids)
-        seen = await watch_expiry(store, due, max(due.values()) + timedelta(seconds=GRACE_S + n / 100))
+        # A flow recorded late has a later deadline: at least a window from when the bench saw it unrecorded.
+        last = max(due.values()) if recorded_all else datetime.now(timezone.utc) + timedelta(seconds=window)
+        seen = await watch_expiry(store, accepted, last + timedelta(seconds=GRACE_S + n / 100))
         firing_cpu = firing.percent()
         recorded = await recorded_lags(store)
     finally:
         await store.dispose()
     return {
-        "starts": summary("manual cancellation/HTTP", n, elapsed, latencies),
+        "starts": starts,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "flows": len(due), "fired": len(recorded),
+        "flows": accepted, "fired": len(recorded),
         "lag": lags(recorded),
-        "seen_lag": lags([(seen[code] - due[code]).total_seconds() for code in seen]),
+        "seen_lag": lags([(seen[code] - due[code]).total_seconds() for code in seen if code in due]),
         **memory(before, after, n),
         "cpu_percent": {"starts": starting_cpu, "idle": idle, "firing": firing_cpu},
     }
@@ -281,13 +288,14 @@ async def reference(parts: Stack, n: int, concurrency: int, window: int) -> dict
     during_starts = CpuMeter(pids)
     elapsed, latencies = await measure(n, concurrency, lambda i: start(WARMUP + i))
     starting_cpu = during_starts.percent()
+    starts = summary("bare waiting workflow", n, elapsed, latencies)
     await quiet(worker.pid)
     after = rss(pids)
     idle = await idle_until(min(due), pids)
     firing = CpuMeter(pids)
     woke = await results(handles, max(due) + timedelta(seconds=GRACE_S + n / 100))
     return {
-        "starts": summary("bare waiting workflow", n, elapsed, latencies),
+        "starts": starts,
         "flows": len(handles), "fired": len(woke), "lag": lags(woke),
         **memory(before, after, n),
         "cpu_percent": {"starts": starting_cpu, "idle": idle, "firing": firing.percent()},
@@ -349,7 +357,7 @@ async def main(n: int, concurrency: int, window: int | None, skip_reference: boo
     window = window or default_window(n)
     settings = {"AFTERSALES_AGENT_QUOTE_WINDOW": f"{window}s", "AFTERSALES_QUOTE_TTL": "2h"}
     async with stack(database_url, **settings) as parts:
-        mine = await project(parts, n, concurrency)
+        mine = await project(parts, n, concurrency, window)
         ref = None if skip_reference else await reference(parts, n, concurrency, window)
         print(f"logs of the worker and the gateway: {parts.data}")
     write_figures(json_path, report(n, concurrency, window, database_url or "sqlite", mine, ref))
