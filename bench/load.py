@@ -7,8 +7,9 @@ C keep-alive connections each send one GET, read the whole answer and send the n
 but on asyncio's protocol layer (no StreamReader, no client session): it writes one prepared
 request and parses only the status and Content-Length, at about a fifth of the CPU per request an
 aiohttp ClientSession costs (measured here: 23k req/s at 41 % of a core against 6.4k at 64 %).
-Prints one JSON line: requests, seconds, req/s, p50 and p99 in ms, the answers' statuses and the
-client's own CPU use. The warm-up's requests are not counted.
+Prints ``measuring`` once the warm-up is over, ``measured`` at the end (so a caller can read the
+server's CPU over the same span), then one JSON line: requests, seconds, req/s, p50 and p99 in
+ms, the answers' statuses and the client's own CPU use. The warm-up's requests are not counted.
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ async def main(url: str, connections: int, duration: float, requests: int | None
 
     warm_until = time.perf_counter() + warmup
     await asyncio.gather(*(drive(i, lambda: time.perf_counter() < warm_until, False) for i in range(connections)))
+    print("measuring", flush=True)
     errors = issued = 0
     started = time.perf_counter()
     cpu = time.process_time()
@@ -123,6 +125,7 @@ async def main(url: str, connections: int, duration: float, requests: int | None
     keep_going = (lambda: issued < requests) if requests is not None else (lambda: time.perf_counter() < until)
     await asyncio.gather(*(drive(i, keep_going, True) for i in range(connections)))
     elapsed = time.perf_counter() - started
+    print("measured", flush=True)
     cpu = time.process_time() - cpu
     return {
         "requests": len(latencies), "seconds": elapsed, "rate": len(latencies) / elapsed,

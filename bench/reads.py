@@ -57,19 +57,31 @@ async def load(url: str, headers: dict[str, str], connections: int, duration: fl
         argv += ["-r", str(requests)]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    server_cpu = cpu_seconds(server_pid)
     client = await asyncio.create_subprocess_exec(*argv, cwd=REPO, stdout=asyncio.subprocess.PIPE)
+    assert client.stdout is not None
     # A count of requests has no known length: bounded by a generous rate floor of 50 req/s.
     bound = (duration if requests is None else requests / 50) + LOAD_SLACK_S
     try:
-        out, _ = await asyncio.wait_for(client.communicate(), bound)
+        async with asyncio.timeout(bound):
+            # The server's CPU over the client's measured span: it says when that starts and ends.
+            await expect(client.stdout, b"measuring")
+            server_cpu = cpu_seconds(server_pid)
+            await expect(client.stdout, b"measured")
+            server_cpu = cpu_seconds(server_pid) - server_cpu
+            out = await client.stdout.read()
+            await client.wait()
     except TimeoutError:
         client.kill()
         raise SystemExit(f"the load client did not finish within {bound:.0f}s") from None
     figures: dict[str, Any] = json.loads(out)
-    figures["server_cpu_percent"] = 100 * (cpu_seconds(server_pid) - server_cpu) / figures["seconds"]
+    figures["server_cpu_percent"] = 100 * server_cpu / figures["seconds"]
     return figures
 
+
+async def expect(stream: asyncio.StreamReader, word: bytes) -> None:
+    said = (await stream.readline()).strip()
+    if said != word:
+        raise SystemExit(f"the load client said {said!r}, not {word!r}")
 
 def line(name: str, figures: dict[str, Any]) -> None:
     print(f"{name:<30} {figures['requests']:>7} req  {figures['rate']:8.1f} req/s  p50 {figures['p50_ms']:6.2f} ms  "
