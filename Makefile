@@ -45,8 +45,13 @@ CHAOS_FLOWS ?= 250
 chaos: $(STAMP)
 	AFTERSALES_CHAOS_FLOWS=$(CHAOS_FLOWS) $(PY) -m pytest tests/chaos -s -q
 
+# Every bench (cancellations, reads, waiting) at moderate sizes, then one table of figures against
+# references and targets: a few minutes. BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/postgres
+# runs each on a throwaway database on that server; BENCH_ARGS passes more (e.g. --only reads).
+BENCH_DATABASE_URL ?=
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) -m bench.cancellations
+	$(PY) -m bench $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL)) $(BENCH_ARGS)
 
 # Data and caches only: the venv stays, so the next run does not reinstall.
 clean:

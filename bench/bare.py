@@ -1,4 +1,5 @@
-"""The baseline of bench/cancellations.py: a workflow that runs one no-op activity.
+"""The baselines of the benches: a workflow that runs one no-op activity (bench/cancellations.py),
+and one that waits on a timer (bench/waiting.py).
 
 In a module of its own, importing nothing but temporalio: the workflow sandbox re-imports a
 workflow's module for every run, so a heavy module would make the baseline look slow.
@@ -21,3 +22,18 @@ class BareWorkflow:
     @workflow.run
     async def run(self, value: str) -> str:
         return await workflow.execute_activity(noop, value, start_to_close_timeout=timedelta(seconds=30))
+
+
+@workflow.defn(name="BenchBareWaitingWorkflow")
+class BareWaitingWorkflow:
+    """The reference of bench/waiting.py: waits on one timer, as a manual cancellation waits for an
+    agent's quote (a condition that never comes true, with a timeout); returns how late it woke (s)."""
+
+    @workflow.run
+    async def run(self, seconds: float) -> float:
+        deadline = workflow.now() + timedelta(seconds=seconds)
+        try:
+            await workflow.wait_condition(lambda: False, timeout=seconds)
+        except TimeoutError:
+            pass
+        return (workflow.now() - deadline).total_seconds()
