@@ -59,11 +59,14 @@ class CancellationWorkflow:
         return self._info
 
     async def _run_manual(self) -> None:
-        # The agents' queue is ordered by this deadline. The timer below starts once the move is
-        # recorded, so the flow never expires before the deadline it shows.
-        await self._move("awaiting_agent_quote", quote_deadline=workflow.now() + self._input.agent_quote_window)
+        # The agents' queue is ordered by this deadline, and the flow expires at it: however long
+        # recording the move took (a burst of starts), not a window's length after that.
+        quote_deadline = workflow.now() + self._input.agent_quote_window
+        await self._move("awaiting_agent_quote", quote_deadline=quote_deadline)
         await mechanics.wait_until(
-            lambda: self._quote is not None, self._input.agent_quote_window, "agent-quote-window"
+            lambda: self._quote is not None,
+            quote_deadline if workflow.patched(mechanics.EXPIRE_AT_THE_DEADLINE) else self._input.agent_quote_window,
+            "agent-quote-window",
         )
         self._awaiting = None
         # Read after the wait, not from its result: a quote accepted by the validator in the

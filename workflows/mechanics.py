@@ -62,6 +62,9 @@ INPUT_DURABLE_FIRST = "record-after-the-update-is-durable"
 
 # A special request's airline answers when it says it will (see ``ask_special_request``).
 SUPPLIER_SAYS_WHEN = "supplier-says-when-it-answers"
+# Flows started before it waited the agent-quote window from the moment its first move was
+# recorded, a little after the deadline they show; they keep doing so on replay.
+EXPIRE_AT_THE_DEADLINE = "expire-at-the-deadline-shown"
 PENDING_ASK_AGAIN = timedelta(minutes=15)
 
 
