@@ -6,6 +6,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -53,6 +55,21 @@ class Repository:
         # up to 100 ms a try); only the other process's writers are waited for in the database.
         async with _write_turn(self._engine), self._engine.begin() as conn:
             yield conn
+
+
+@cache
+def _insert_or_nothing(dialect: str, table: sa.Table, key: tuple[str, ...]) -> sa.Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing(index_elements=list(key) or None)
+
+
+async def insert_once(conn: AsyncConnection, table: sa.Table, values: dict[str, Any], key: tuple[str, ...] = ()) -> bool:
+    """Insert a row, or report False when one with the same key exists (``key``: the unique
+    columns that make a row "the same"; by default any unique constraint). The database decides,
+    in one statement (``INSERT … ON CONFLICT DO NOTHING``, no savepoint around it); any other
+    integrity error still raises."""
+    result = await conn.execute(_insert_or_nothing(conn.dialect.name, table, key), values)
+    return bool(result.rowcount == 1)
 
 
 def page_after(table: sa.Table, equal: dict[sa.Column[Any], object], after_seq: int | None, limit: int) -> sa.Select[Any]:

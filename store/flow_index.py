@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from activities.ports import LockOutcome
 from domain.flow_info import FlowRecord, event_body
-from store.db import Repository
+from store.db import Repository, insert_once
 from store.money_effects import book_transition
 from store.schema import events, flows, partners, product_locks, products, quotes
 
@@ -89,32 +89,22 @@ class FlowRow:
     created_at: datetime
 
 
-async def _insert_once(conn: AsyncConnection, statement: sa.Insert) -> bool:
-    """Insert, or report False when the row exists (a savepoint keeps the outer transaction usable)."""
-    try:
-        async with conn.begin_nested():
-            await conn.execute(statement)
-        return True
-    except sa.exc.IntegrityError:
-        return False
-
-
-def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str | None) -> sa.Insert:
-    return flows.insert().values(
-        code=record.code,
-        kind=str(record.kind),
-        product_id=record.product_id,
-        reservation_id=record.reservation_id,
-        partner_id=record.partner_id,
-        status=record.status,
-        info=record.info,
-        created_at=record.at,
-        updated_at=record.at,
-        version=record.version,
-        start_input=start_input,
-        opened_by=opened_by,
-        deadline=record.deadline,
-    )
+def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str | None) -> dict[str, Any]:
+    return {
+        "code": record.code,
+        "kind": str(record.kind),
+        "product_id": record.product_id,
+        "reservation_id": record.reservation_id,
+        "partner_id": record.partner_id,
+        "status": record.status,
+        "info": record.info,
+        "created_at": record.at,
+        "updated_at": record.at,
+        "version": record.version,
+        "start_input": start_input,
+        "opened_by": opened_by,
+        "deadline": record.deadline,
+    }
 
 
 async def _indexed(conn: AsyncConnection, code: str) -> bool:
@@ -146,9 +136,8 @@ class FlowIndex(Repository):
         async with self._writing() as conn:
             if await _indexed(conn, record.code):
                 return False
-            locked = await _insert_once(
-                conn,
-                product_locks.insert().values(product_id=record.product_id, flow_code=record.code, acquired_at=record.at),
+            locked = await insert_once(
+                conn, product_locks, {"product_id": record.product_id, "flow_code": record.code, "acquired_at": record.at}
             )
             if not locked:
                 holder = (
@@ -161,14 +150,14 @@ class FlowIndex(Repository):
                 raise FlowInProgress(holder or "unknown")
             if quote_id is not None:
                 await _use_quote(conn, quote_id, record.code)
-            await conn.execute(_index_row(record, start_input, opened_by))
+            await conn.execute(flows.insert(), _index_row(record, start_input, opened_by))
             return True
 
     async def index(self, record: FlowRecord, start_input: dict[str, Any], opened_by: str | None = None) -> bool:
         """Index a flow without taking the product's lock: a schedule change takes it in its workflow,
         when its turn comes. False when the flow is indexed already (a re-delivered push)."""
         async with self._writing() as conn:
-            return await _insert_once(conn, _index_row(record, start_input, opened_by))
+            return await insert_once(conn, flows, _index_row(record, start_input, opened_by))
 
     async def start_input(self, code: str, opened_by: str) -> dict[str, Any] | None:
         """The workflow input of the flow ``code`` if ``opened_by`` opened it; None otherwise."""
@@ -219,22 +208,19 @@ class FlowIndex(Repository):
                         )
                     ).scalar_one_or_none()
                 )
-                await _insert_once(
-                    conn,
-                    events.insert().values(
-                        event_id=record.event_id,
-                        partner_id=record.partner_id,
-                        type=record.event_type,
-                        flow_code=record.code,
-                        payload=event_body(record.event_id, record.event_type, record.at, record.info),
-                        created_at=record.at,
-                        delivery_status="pending",
-                        attempts=0,
-                        # The flow starts its delivery itself; without a webhook, the outbox
-                        # dispatcher starts it once the partner sets one (docs/triggers.md#delivery).
-                        dispatched_at=record.at if push else None,
-                    ),
-                )
+                await insert_once(conn, events, {
+                    "event_id": record.event_id,
+                    "partner_id": record.partner_id,
+                    "type": record.event_type,
+                    "flow_code": record.code,
+                    "payload": event_body(record.event_id, record.event_type, record.at, record.info),
+                    "created_at": record.at,
+                    "delivery_status": "pending",
+                    "attempts": 0,
+                    # The flow starts its delivery itself; without a webhook, the outbox
+                    # dispatcher starts it once the partner sets one (docs/triggers.md#delivery).
+                    "dispatched_at": record.at if push else None,
+                })
             if record.terminal:
                 await conn.execute(
                     product_locks.delete().where(
@@ -258,8 +244,8 @@ class FlowIndex(Repository):
             if status in (None, "cancelled"):
                 return "product_cancelled"
             # The primary key decides a race with a flow starting now, as in :meth:`open`.
-            if holder is None and await _insert_once(
-                conn, product_locks.insert().values(product_id=product_id, flow_code=flow_code, acquired_at=at)
+            if holder is None and await insert_once(
+                conn, product_locks, {"product_id": product_id, "flow_code": flow_code, "acquired_at": at}
             ):
                 return "acquired"
             return "busy"

@@ -4,8 +4,8 @@
 Every function here takes the caller's open connection and never commits: the money lands with
 the state it follows, or not at all. Exactly once comes from the database, not from a look
 first: a journal entry is unique by its ``effect_key``, a flow's refund by ``flow:<code>``, a
-deposit given back by ``deposit:<product>``; a second write of the same effect hits the key (inside
-a savepoint, or as ``INSERT … ON CONFLICT DO NOTHING``) and changes nothing.
+deposit given back by ``deposit:<product>``; a second write of the same effect hits the key (``INSERT … ON
+CONFLICT DO NOTHING`` on that key, as ``store.db.insert_once`` does) and changes nothing.
 
 Refund decisions of one reservation are serialised by locking the reservation's row
 (PostgreSQL ``FOR NO KEY UPDATE``; on SQLite every writer already holds the database's write lock,
@@ -35,6 +35,7 @@ from domain.journal import Account, FlowRefund, JournalEntry, transition_effects
 from domain.money import Money, format_decimal
 from domain.refund_ledger import REFUND_POSTED, Refund
 from domain.refusals import Refusal, Refused
+from store.db import insert_once
 from store.schema import events, payments, products, refund_counters, refunds, reservations
 
 
@@ -111,19 +112,8 @@ async def book(conn: AsyncConnection, entries: Iterable[JournalEntry], at: datet
     """Book each entry once; how many were new (an entry whose effect is booked already is skipped)."""
     booked = 0
     for entry in entries:
-        try:
-            async with conn.begin_nested():
-                await conn.execute(_INSERT_PAYMENT, _payment_row(entry, at))
-            booked += 1
-        except sa.exc.IntegrityError:
-            if not await _booked(conn, entry.effect_key):
-                raise
+        booked += await insert_once(conn, payments, _payment_row(entry, at), key=("effect_key",))
     return booked
-
-
-async def _booked(conn: AsyncConnection, effect_key: str) -> bool:
-    found = await conn.execute(sa.select(payments.c.seq).where(payments.c.effect_key == effect_key))
-    return found.first() is not None
 
 
 # --- a flow's transition --------------------------------------------------------------------------
