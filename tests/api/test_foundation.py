@@ -203,11 +203,12 @@ async def test_partner_sets_its_webhook(http: TestClient, partner: Actor) -> Non
 async def test_healthz_names_the_failing_part(settings, store) -> None:  # type: ignore[no-untyped-def]
     from aiohttp.test_utils import TestServer
     from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
 
     from api.app import create_app
 
-    # Nothing listens on port 1: Temporal is "down" for this gateway.
-    unreachable = await Client.connect("127.0.0.1:1", lazy=True)
+    # Nothing listens on port 1: Temporal is "down" for this gateway (its reconciler's starts too).
+    unreachable = await Client.connect("127.0.0.1:1", lazy=True, data_converter=pydantic_data_converter)
     async with TestClient(TestServer(create_app(settings, store=store, temporal=unreachable))) as client:
         response = await client.get("/healthz")
         assert response.status == 503
