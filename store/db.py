@@ -1,4 +1,5 @@
-"""Engine creation and start-up migrations (Alembic, run programmatically on the async engine)."""
+"""Engine creation, start-up migrations (Alembic, run programmatically on the async engine), and
+the one way repositories read and write (:class:`Repository`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,20 @@ class Repository:
         # SQLite has one writer at a time. Writers of this process take turns here, in order,
         # instead of polling the database's lock with growing sleeps (its busy handler sleeps
         # up to 100 ms a try); only the other process's writers are waited for in the database.
+        if _WRITING.get():
+            # The turn is not re-entrant: a second write transaction opened inside one would wait
+            # for itself forever (on SQLite it could never commit before the first anyway).
+            raise RuntimeError("a write transaction opened inside another: pass the open connection instead")
         async with _write_turn(self._engine), self._engine.begin() as conn:
-            yield conn
+            token = _WRITING.set(True)
+            try:
+                yield conn
+            finally:
+                _WRITING.reset(token)
+
+
+# Set while this task is inside a write transaction (each task has its own value).
+_WRITING: ContextVar[bool] = ContextVar("aftersales_writing", default=False)
 
 
 @cache
