@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
+from api.context import TEMPORAL
 from tests.api.conftest import ADMIN, Actor, agent, book, new_partner, partner  # noqa: F401  (fixtures)
 
 CHROMIUM = Path(os.environ.get("AFTERSALES_CHROMIUM", "/usr/bin/chromium"))
@@ -119,16 +120,26 @@ async def browser(playwright_driver: Any, http: TestClient, tmp_path: Path, requ
     assert not opened.outside(), f"the page reached outside the gateway: {opened.outside()}"
 
 
-async def recorded(http: TestClient, who: Actor, code: str, check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
-    """The flow info once ``check`` holds for it (its workflow has recorded the step), within a bound."""
-    deadline = asyncio.get_running_loop().time() + RECORDED_WAIT_S
-    while True:
-        info: dict[str, Any] = await (await http.get(f"/v1/cancellations/{code}", headers=who.headers)).json()
-        if check(info):
-            return info
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{code} never reached the expected state: {info}")
-        await asyncio.sleep(0.05)
+async def recorded(http: TestClient, headers: dict[str, str], code: str) -> dict[str, Any]:
+    """The flow info once its quote deadline is recorded, within a bound. No polling: the flow's
+    Temporal history is long-polled, and the store is read again at each new event (the record
+    is a local activity, in the store before its marker is in the history)."""
+
+    async def read() -> dict[str, Any]:
+        info: dict[str, Any] = await (await http.get(f"/v1/cancellations/{code}", headers=headers)).json()
+        return info
+
+    async def settled() -> dict[str, Any]:
+        history = http.server.app[TEMPORAL].get_workflow_handle(code).fetch_history_events(wait_new_event=True)
+        async for _event in history:
+            if (info := await read()).get("quote_deadline") is not None:
+                return info
+        raise AssertionError(f"{code} ended without recording its quote deadline: {await read()}")
+
+    try:
+        return await asyncio.wait_for(settled(), RECORDED_WAIT_S)
+    except TimeoutError:
+        raise AssertionError(f"{code} never recorded its quote deadline: {await read()}") from None
 
 
 ManualCancellation = Callable[..., Awaitable[dict[str, Any]]]
@@ -149,7 +160,7 @@ def manual_cancellation(agent: Actor) -> ManualCancellation:  # noqa: F811
                                   json={"quote_id": (await quote.json())["quote_id"]}, headers=owner.headers)
         assert started.status == 202, await started.text()
         code = (await started.json())["code"]
-        return await recorded(http, agent, code, lambda info: info.get("quote_deadline") is not None)
+        return await recorded(http, agent.headers, code)
 
     return start
 

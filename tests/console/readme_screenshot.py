@@ -12,7 +12,6 @@ import asyncio
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -22,7 +21,7 @@ from api.app import create_app
 from store.facade import open_store
 from tests.api.conftest import ADMIN, hotel, reservation_body
 from tests.conftest import binary, make_settings
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, recorded
 from worker.registry import build_activities, workflow_worker
 
 STAYS = [  # (gateway's quote window, hotel, traveller, days to check-in)
@@ -43,15 +42,6 @@ async def cancel_manually(http: TestClient, key: str, name: str, traveller: str,
     started = await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]}, headers=headers)
     code: str = (await started.json())["code"]
     return code
-
-
-async def recorded(http: TestClient, key: str, code: str) -> dict[str, Any]:
-    for _ in range(300):
-        info: dict[str, Any] = await (await http.get(f"/v1/cancellations/{code}", headers={"Authorization": f"Bearer {key}"})).json()
-        if info.get("quote_deadline"):
-            return info
-        await asyncio.sleep(0.05)
-    raise RuntimeError(f"{code} never recorded its quote deadline")
 
 
 async def main(target: Path) -> None:
@@ -76,7 +66,7 @@ async def main(target: Path) -> None:
                 codes = [await cancel_manually(gateways[w], partner["api_key"], *rest) for w, *rest in STAYS]
                 quoted = await cancel_manually(http, partner["api_key"], "Casa Camper Berlin", "Mary Jackson", 14)
                 for code in [*codes, quoted]:
-                    await recorded(http, agent["api_key"], code)
+                    await recorded(http, {"Authorization": f"Bearer {agent['api_key']}"}, code)
                 await http.post(f"/v1/agent/cancellations/{quoted}/quote", headers={"Authorization": f"Bearer {agent['api_key']}"},
                                 json={"penalty": {"amount": "150.00", "currency": "EUR"},
                                       "refund": {"amount": "450.00", "currency": "EUR"}, "note": "one night charged"})
