@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 ADMIN = {"Authorization": "Bearer sandbox-admin-key"}
@@ -64,6 +65,13 @@ def reservation_body(*products: dict[str, Any], status: str = "confirmed") -> di
         "travellers": [{"traveller_id": "T1", "name": "Ada Lovelace"}],
         "products": list(products) or [flight(), hotel()],
     })
+
+
+async def cancel_with_a_quote(http: TestClient, who: Actor, product_id: str) -> ClientResponse:
+    """Quote the product and cancel it with that quote, as a partner does: the cancellation's answer."""
+    quote = await (await http.post(f"/v1/products/{product_id}/cancellation-quotes", json={}, headers=who.headers)).json()
+    return await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
+                           headers=who.headers)
 
 
 async def new_partner(http: TestClient, name: str = "Acme Travel", webhook_url: str | None = None) -> Actor:

@@ -21,7 +21,7 @@ from config.settings import Settings
 from store.facade import Store
 from store.idempotency import Claim, InProgress, StoredResponse
 from store.schema import api_keys, events, flows, idempotency_records, partners, quotes, reservations
-from tests.api.conftest import ADMIN, Actor, flight, hotel, reservation_body
+from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, hotel, reservation_body
 from tests.api.test_foundation import problem
 
 TWINS = 10
@@ -114,10 +114,7 @@ async def test_updates_to_a_running_flow_apply_once(http: TestClient, store: Sto
                                                     book) -> None:  # type: ignore[no-untyped-def]
     reservation = await book(partner, hotel())
     product_id = reservation["products"][0]["product_id"]
-    quote = await (await http.post(f"/v1/products/{product_id}/cancellation-quotes", json={},
-                                   headers=partner.headers)).json()
-    started = await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
-                              headers=partner.headers)
+    started = await cancel_with_a_quote(http, partner, product_id)
     code = (await started.json())["code"]
 
     agent_quote = {"penalty": {"amount": "100.00", "currency": "EUR"}, "refund": {"amount": "500.00", "currency": "EUR"}}

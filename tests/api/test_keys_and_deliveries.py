@@ -23,7 +23,7 @@ from config.settings import Settings
 from domain.signature import SIGNATURE_HEADER, verify
 from store.facade import Store, open_store
 from store.schema import api_keys, events, partners
-from tests.api.conftest import ADMIN, Actor, flight, new_partner
+from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, new_partner
 from tests.api.test_foundation import problem
 from tests.conftest import GatewayTestServer
 from worker.outbox_dispatcher import OutboxDispatcher
@@ -100,10 +100,7 @@ def bearer(key: str) -> dict[str, str]:
 async def cancelled_event(http: TestClient, who: Actor, book) -> str:  # type: ignore[no-untyped-def]
     """An automatic cancellation's ``cancellation.completed`` event id."""
     product_id = (await book(who, flight()))["products"][0]["product_id"]
-    quote = await (await http.post(f"/v1/products/{product_id}/cancellation-quotes", json={},
-                                   headers=who.headers)).json()
-    done = await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
-                           headers=who.headers)
+    done = await cancel_with_a_quote(http, who, product_id)
     assert done.status == 200, await done.text()
     feed = await (await http.get("/v1/events", headers=who.headers)).json()
     # The flow's own event (its refund.posted is stored with it, docs/settlement.md).

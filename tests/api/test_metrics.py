@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.conftest import ADMIN, Actor, flight, hotel, new_partner, reservation_body
+from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, hotel, new_partner, reservation_body
 from tests.workflows.receiver import WebhookReceiver
 from workflows.trigger_delivery import trigger_workflow_id
 
@@ -42,9 +42,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 async def cancel(http: TestClient, who: Actor, product_id: str) -> dict:  # type: ignore[type-arg]
-    quote = await (await http.post(f"/v1/products/{product_id}/cancellation-quotes", json={}, headers=who.headers)).json()
-    response = await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
-                               headers=who.headers)
+    response = await cancel_with_a_quote(http, who, product_id)
     assert response.status in (200, 202), await response.text()
     return await response.json()  # type: ignore[no-any-return]
 

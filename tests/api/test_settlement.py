@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from domain.journal import gapless, invariant_violations
 from store.facade import Store
 from store.schema import quotes
-from tests.api.conftest import ADMIN, Actor, flight, hotel, new_partner
+from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, hotel, new_partner
 from tests.api.test_changes import alternatives, context_for, departure_day
 from tests.api.test_foundation import problem
 from tests.api.test_rescheduling import Hooked, accept, hooked, mock, rescheduling_code  # noqa: F401 (hooked: fixture)
@@ -49,9 +49,7 @@ def total(entries: list[dict[str, Any]], currency: str = EUR) -> Decimal:
 
 
 async def cancel_automatically(http: TestClient, who: Actor, product_id: str) -> dict[str, Any]:
-    quote = await (await http.post(f"/v1/products/{product_id}/cancellation-quotes", json={}, headers=who.headers)).json()
-    response = await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
-                               headers=who.headers)
+    response = await cancel_with_a_quote(http, who, product_id)
     assert response.status == 200, await response.text()
     done: dict[str, Any] = await response.json()
     assert done["status"] == "cancelled"
@@ -139,10 +137,7 @@ async def test_manual_cancellation_posts_the_agents_refund(http: TestClient, par
                                                            other_partner: Actor, store: Store, book) -> None:  # type: ignore[no-untyped-def]
     reservation = await book(partner, hotel())
     product_id = reservation["products"][0]["product_id"]
-    quote = await (await http.post(f"/v1/products/{product_id}/cancellation-quotes", json={},
-                                   headers=partner.headers)).json()
-    started = await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
-                              headers=partner.headers)
+    started = await cancel_with_a_quote(http, partner, product_id)
     code = (await started.json())["code"]
 
     # Positions exist only once it is cancelled; another partner learns nothing.
