@@ -26,7 +26,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import refund_ledger
@@ -58,10 +57,6 @@ def new_refund_id() -> str:
 _INSERT_PAYMENT = payments.insert()
 _INSERT_EVENT = events.insert()
 _INSERT_REFUND = refunds.insert()
-_INSERT_REFUND_ONCE = {
-    name: dialect.insert(refunds).on_conflict_do_nothing(index_elements=[refunds.c.effect_key]).returning(refunds.c.seq)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
 _PRODUCT_DETAILS = sa.select(products.c.details).where(products.c.product_id == sa.bindparam("product_id"))
 _LOCK_PRODUCT = (
     sa.select(products.c.reservation_id, reservations.c.partner_id, products.c.details)
@@ -258,8 +253,7 @@ async def insert_refund(conn: AsyncConnection, refund: Refund, effect_key: str |
 
 async def insert_refund_once(conn: AsyncConnection, refund: Refund, effect_key: str) -> bool:
     """Insert unless a refund holds ``effect_key`` already (then nothing is written: False)."""
-    inserted = await conn.execute(_INSERT_REFUND_ONCE[conn.dialect.name], _refund_values(refund, effect_key))
-    return inserted.first() is not None
+    return await insert_once(conn, refunds, _refund_values(refund, effect_key), key=("effect_key",))
 
 
 async def save_decision(conn: AsyncConnection, refund: Refund, at: datetime) -> None:
