@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Marks the connections of :meth:`Repository._reading`: on SQLite their transaction is deferred.
+# Marks the connections of :meth:`Repository._reading`: on SQLite they begin no transaction.
 READS_ONLY = "aftersales_reads_only"
 
 
@@ -32,10 +32,10 @@ class Repository:
     ``_reading()`` is for what only reads: autocommit on both databases, no BEGIN and no write
     lock. Each statement reads its own snapshot (a WAL snapshot on SQLite, as under PostgreSQL's
     READ COMMITTED, where a transaction would not give one snapshot either), and no round trip
-    is spent on BEGIN and ROLLBACK. ``_writing()`` is a
-    transaction that may write: ``BEGIN IMMEDIATE`` on SQLite, so concurrent writers queue
-    instead of failing, and one winner among them is decided by the database.
-    A read that must see what it is about to change belongs in the writing transaction.
+    is spent on BEGIN and ROLLBACK. ``_writing()`` is a transaction that may write:
+    ``BEGIN IMMEDIATE`` on SQLite, so concurrent writers queue instead of failing, and one winner
+    among them is decided by the database. A read that must see what it is about to change
+    belongs in the writing transaction.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -70,6 +70,22 @@ class Repository:
 # Set while this task is inside a write transaction (each task has its own value).
 _WRITING: ContextVar[bool] = ContextVar("aftersales_writing", default=False)
 
+# One turn lock per engine and event loop (tests run several loops over one process).
+_TURNS: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _write_turn(engine: AsyncEngine) -> asyncio.Lock:
+    per_loop = _TURNS.get(engine.sync_engine)
+    if per_loop is None:
+        per_loop = _TURNS[engine.sync_engine] = weakref.WeakKeyDictionary()
+    loop = asyncio.get_running_loop()
+    turn = per_loop.get(loop)
+    if turn is None:
+        turn = per_loop[loop] = asyncio.Lock()
+    return turn
+
 
 @cache
 def _insert_or_nothing(dialect: str, table: sa.Table, key: tuple[str, ...]) -> sa.Insert:
@@ -96,17 +112,6 @@ def page_after(table: sa.Table, equal: dict[sa.Column[Any], object], after_seq: 
     if after_seq is not None:
         query = query.where(table.c.seq > after_seq)
     return query
-
-
-# One turn lock per engine and event loop (tests run several loops over one process).
-_TURNS: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _write_turn(engine: AsyncEngine) -> asyncio.Lock:
-    per_loop = _TURNS.setdefault(engine.sync_engine, weakref.WeakKeyDictionary())
-    return per_loop.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:
