@@ -18,6 +18,7 @@ from api.endpoints import principal
 
 _SECURE = secrets.SystemRandom()
 _IDS = web.RequestKey("ids", random.Random)
+_SEED = web.RequestKey("idempotency_seed", bytes)  # b"": the request has no key
 _TOKEN_ALPHABET = "0123456789abcdef"
 
 
@@ -30,12 +31,16 @@ def request_ids(request: web.Request) -> random.Random:
 
 
 def idempotency_seed(request: web.Request) -> bytes | None:
-    """What names this request among its retries: the caller, its Idempotency-Key and the route."""
-    key = request.headers.get("Idempotency-Key")
-    who = principal(request)
-    if not key or who is None:
-        return None
-    return hashlib.sha256(f"{who.role}:{who.principal_id}\n{key}\n{request.method} {request.path}".encode()).digest()
+    """What names this request among its retries: the caller, its Idempotency-Key and the route
+    (worked out once per request)."""
+    if _SEED not in request:
+        key = request.headers.get("Idempotency-Key")
+        who = principal(request)
+        request[_SEED] = (
+            b"" if not key or who is None
+            else hashlib.sha256(f"{who.role}:{who.principal_id}\n{key}\n{request.method} {request.path}".encode()).digest()
+        )
+    return request[_SEED] or None
 
 
 def token(request: web.Request, prefix: str, length: int = 20) -> str:
