@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 run: $(STAMP)
-	$(PY) -m worker.launch
+	$(PY) -m devstack.launcher
 
 # The house rules first (lint, types, layering), then the whole suite.
 test: check browser

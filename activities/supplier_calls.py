@@ -10,7 +10,6 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.ports import Supplier, SupplierRefused
 from domain.activity_names import (
     APPLY_CHANGE,
     ASK_SPECIAL_REQUEST,
@@ -21,6 +20,7 @@ from domain.activity_names import (
 )
 from domain.products import ProductSpec, Segment
 from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
+from ports.supplier import Supplier, SupplierRefused
 
 # Heartbeats tell Temporal within HEARTBEAT_TIMEOUT (workflows.mechanics) that the worker making a
 # supplier call has died, so another worker retries it at once instead of after the call's timeout.

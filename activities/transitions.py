@@ -8,9 +8,9 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.ports import FlowStore
 from domain.activity_names import ACQUIRE_PRODUCT, PRODUCT_BUSY, RECORD_FLOW
 from domain.flow_info import FlowRecord
+from ports.recording import FlowStore
 
 log = structlog.get_logger("transitions")
 

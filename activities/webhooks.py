@@ -2,7 +2,7 @@
 
 Retrying, backoff and giving up belong to the ``TriggerDeliveryWorkflow``'s retry policy;
 this activity only reports each attempt and raises when it was not a 2xx. Before each attempt
-the webhook's address is checked again (``activities.webhook_guard``): a refused one is a failed
+the webhook's address is checked again (``ports.webhook_guard``): a refused one is a failed
 attempt, and no request is made.
 """
 
@@ -16,10 +16,10 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from yarl import URL
 
-from activities.ports import DeliveryTarget, EventOutbox
-from activities.webhook_guard import Destination, WebhookGuard, WebhookRefused
 from domain.activity_names import DELIVER_EVENT, MARK_EVENT_FAILED
 from domain.signature import SIGNATURE_HEADER, sign
+from ports.recording import DeliveryTarget, EventOutbox
+from ports.webhook_guard import Destination, WebhookGuard, WebhookRefused
 
 DELIVERY_TIMEOUT = aiohttp.ClientTimeout(total=10)
 WEBHOOK_FAILED = "webhook_failed"

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.context import STORE
+from api.app_keys import STORE
 from api.problems import not_found
 from domain.allowance import ProductState
 from domain.codes import FlowKind, parse_flow_code

@@ -9,11 +9,11 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, TypeAdapter
 
-from activities.webhook_guard import WebhookRefused
-from api.context import STORE, WEBHOOK_GUARD
+from api.app_keys import STORE, WEBHOOK_GUARD
 from api.endpoints import Reply, Resource
 from api.problems import not_found, refused
 from domain.refusals import Refusal
+from ports.webhook_guard import WebhookRefused
 from store.accounts import KeyView, Principal, UnknownPrincipal
 
 resource = Resource("admin")

@@ -9,8 +9,6 @@ from aiohttp import web
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from activities.supplier_factory import build_supplier
-from activities.webhook_guard import Resolver, WebhookGuard, system_resolver
 from api import (
     admin,
     cancellations,
@@ -19,16 +17,16 @@ from api import (
     events,
     health,
     payments,
-    refund_procedure_endpoints,
+    refund_procedure,
     refunds,
     reschedulings,
     reservations,
-    sandbox_endpoints,
+    sandbox_controls,
     special_requests,
     supplier_intake,
 )
+from api.app_keys import SETTINGS, STORE, SUPPLIER, TEMPORAL, WEBHOOK_GUARD
 from api.console import add_console
-from api.context import SETTINGS, STORE, SUPPLIER, TEMPORAL, WEBHOOK_GUARD
 from api.endpoints import Resource
 from api.flow_start import FLOW_STARTER, FlowStarter
 from api.http_server import handler_args
@@ -36,7 +34,9 @@ from api.metrics import add_metrics, measure_requests
 from api.middlewares import authenticate, idempotency, problems, read_body, request_log, security_headers
 from api.openapi import build_openapi
 from config.settings import Settings
-from store.facade import Store, open_store
+from ports.supplier import build_supplier
+from ports.webhook_guard import Resolver, WebhookGuard, system_resolver
+from store.repositories import Store, open_store
 
 MAX_BODY = 1024 * 1024
 VERSION = "1.0.0"
@@ -46,9 +46,9 @@ def resources(settings: Settings) -> list[Resource]:
     found = [health.resource, admin.resource, supplier_intake.admin_resource, reservations.resource,
              cancellations.resource, events.resource, reschedulings.resource, changes.resource, checkouts.resource,
              special_requests.resource, supplier_intake.resource, payments.resource, refunds.resource,
-             refund_procedure_endpoints.resource]
+             refund_procedure.resource]
     if settings.sandbox:
-        found.append(sandbox_endpoints.resource)
+        found.append(sandbox_controls.resource)
     return found
 
 

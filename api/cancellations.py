@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import product_state, visible_flow, visible_product
-from api.context import SETTINGS, STORE
+from api.app_keys import SETTINGS, STORE
 from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow, update_flow, within_sync_wait
 from api.problems import invalid_field, not_found, refused
@@ -22,7 +22,7 @@ from domain.codes import FlowKind
 from domain.money import Money
 from domain.positions import CancellationPositions, cancellation_positions
 from domain.products import ProductSpec
-from domain.refund_procedure import cancellation_terms
+from domain.refund_terms import cancellation_terms
 from domain.refusals import Refusal
 from store.accounts import Principal
 from store.flow_index import QueuePosition
@@ -247,7 +247,7 @@ async def agent_quote(request: web.Request, who: Principal, body: AgentQuoteBody
 
 
 @resource.route("GET", "/v1/cancellations/{code}/positions",
-                summary="A cancelled product's credit-note positions with VAT (seed 003)",
+                summary="A cancelled product's credit-note positions with VAT",
                 roles=("partner", "agent", "admin"), answers={200: CancellationPositions})
 async def get_positions(request: web.Request, who: Principal) -> Reply:
     info = CancellationInfo.model_validate(

@@ -1,4 +1,4 @@
-"""Changes (docs/api.md#changes, seed 001 "Changes services"): allowance → alternatives → context
+"""Changes (docs/api.md#changes): allowance → alternatives → context
 (pre-book) → book, and the change's flow info. The agent's checkout path is in ``api.checkouts``;
 both drive ``workflows.change.ChangeWorkflow`` through the helpers here.
 """
@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from api.access import product_state, visible_flow, visible_product
-from api.context import SETTINGS, STORE, SUPPLIER
+from api.app_keys import SETTINGS, STORE, SUPPLIER
 from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow, update_flow
 from api.problems import invalid_field, not_found, refused

@@ -1,4 +1,4 @@
-"""Manual change (docs/api.md#changes (seed 001 "Can be modified - Manual process"): the agent issues a checkout,
+"""Manual change (docs/api.md#changes): the agent issues a checkout,
 the partner pre-books it (PreBookCheckout) and books it (BookCheckout). Same flow as the automatic
 change (``ChangeWorkflow``, manual resolution), started when the agent issues the checkout.
 """
@@ -11,8 +11,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from api.access import visible_product
+from api.app_keys import SETTINGS, SUPPLIER
 from api.changes import BookedChange, book, change_info, refuse_unless_changeable, run_change_update
-from api.context import SETTINGS, SUPPLIER
 from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow
 from api.problems import invalid_field, refused

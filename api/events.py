@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.context import SETTINGS, STORE, TEMPORAL
+from api.app_keys import SETTINGS, STORE, TEMPORAL
 from api.endpoints import Reply, Resource
 from api.problems import not_found, refused
 from domain.refusals import Refusal

@@ -33,7 +33,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.workflow import UpdateMethodMultiParam
 
-from api.context import SETTINGS, TEMPORAL
+from api.app_keys import SETTINGS, TEMPORAL
 from api.endpoints import principal
 from api.problems import Problem, refused
 from api.request_ids import idempotency_seed, request_ids, update_id
@@ -45,8 +45,8 @@ from domain.flow_info import FlowInfo, FlowRecord
 from domain.refusals import Refusal
 from domain.rescheduling_flow import ReschedulingInput
 from domain.special_request_flow import SpecialRequestInput
-from store.facade import Store
 from store.flow_index import FlowInProgress, QuoteUsed
+from store.repositories import Store
 from store.reservation_records import ProductRecord
 from workflows.cancellation import CancellationWorkflow
 from workflows.change import ChangeWorkflow

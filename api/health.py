@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel
 
-from api.context import STORE, TEMPORAL
+from api.app_keys import STORE, TEMPORAL
 from api.endpoints import Reply, Resource
 
 resource = Resource("operations")

@@ -4,7 +4,7 @@
   code would grow without bound), method and status, with a latency histogram. Each gateway
   process counts its own requests; Prometheus adds them up across gateways.
 - Flows started and ended by kind and outcome, the agent's queue and trigger deliveries by
-  outcome are read from the database at scrape time (``store.tallies``): several gateways and
+  outcome are read from the database at scrape time (``store.metric_counts``): several gateways and
   workers write those rows, and only the database has the whole count. Every gateway reports
   the same figures, so aggregate them across gateways with ``max``, not ``sum``.
 """
@@ -21,10 +21,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.context import STORE
+from api.app_keys import STORE
 from domain.codes import FlowKind
 from domain.flow_info import is_terminal
-from store.tallies import Tallies, Tally
+from store.metric_counts import Tallies, Tally
 
 log = structlog.get_logger("api.metrics")
 
@@ -40,7 +40,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class StoreCounts(Collector):
-    """The database's counts as metric families, from the last :class:`~store.tallies.Tally` read."""
+    """The database's counts as metric families, from the last :class:`~store.metric_counts.Tally` read."""
 
     def __init__(self) -> None:
         self.tally: Tally | None = None

@@ -18,7 +18,7 @@ import structlog
 from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.context import SETTINGS, STORE
+from api.app_keys import SETTINGS, STORE
 from api.endpoints import PRINCIPAL, endpoint_of, principal
 from api.problems import Problem
 from config.settings import Settings

@@ -1,4 +1,4 @@
-"""The payments journal (docs/api.md#settlement, docs/settlement.md#the-payments-journal, seed 000
+"""The payments journal (docs/api.md#settlement, docs/settlement.md#the-payments-journal
 "payments" and "confirm payment"): a partner reads its own entries, as JSON or CSV, and confirms them;
 agents and admins read every partner's."""
 
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from api.context import STORE
+from api.app_keys import STORE
 from api.endpoints import Reply, Resource
 from api.page_cursors import cursor_seq, next_cursor
 from api.problems import not_found

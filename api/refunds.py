@@ -1,5 +1,5 @@
-"""The refunds ledger (docs/api.md#settlement, docs/settlement.md#the-refunds-ledger, seed 004) and
-deposits given back (docs/settlement.md#deposits, seed 000 "refund deposit").
+"""The refunds ledger (docs/api.md#settlement, docs/settlement.md#the-refunds-ledger) and
+deposits given back (docs/settlement.md#deposits).
 
 Agents and admins create, edit, post and reject refunds; partners read their own and give back a
 product's deposit. Flows post their own refunds (``store.money_effects``), never through here.
@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import visible_product
-from api.context import STORE
+from api.app_keys import STORE
 from api.endpoints import Reply, Resource
 from api.page_cursors import cursor_seq, next_cursor
 from api.problems import INVALID, Problem, not_found, refusals_answered
@@ -88,7 +88,7 @@ def _by(who: Principal) -> str:
 
 
 def _projection(fields: str | None) -> list[str] | None:
-    """The seed's ``fields_set``: the answer carries only these fields; an unknown one is a 422."""
+    """A sparse fieldset: the answer carries only these fields; an unknown one is a 422."""
     if fields is None:
         return None
     names = [name.strip() for name in fields.split(",")]

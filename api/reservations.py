@@ -26,7 +26,7 @@ class Reservation(BaseModel):
     flows: list[dict[str, Any]]
 
 
-@resource.route("GET", "/v1/reservations/{reservation_id}", summary="Read a reservation (the seeds' transaction)",
+@resource.route("GET", "/v1/reservations/{reservation_id}", summary="Read a reservation",
                 roles=("partner", "agent", "admin"), answers={200: Reservation})
 async def get_reservation(request: web.Request, who: Principal) -> Reply:
     return Reply(200, await visible_reservation(request, who, request.match_info["reservation_id"]))

@@ -1,4 +1,4 @@
-"""Special requests (docs/api.md#special-requests, seed 001 "Special-Requests"): the options a product offers, asking for one, and its state.
+"""Special requests (docs/api.md#special-requests): the options a product offers, asking for one, and its state.
 
 A special request does not mutate the product, so it is started without the product's
 one-active-flow lock (``domain.special_requests``): it is accepted while a change or a
@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.access import product_state, visible_flow, visible_product
-from api.context import STORE
+from api.app_keys import STORE
 from api.endpoints import Reply, Resource
 from api.flow_start import NewFlow, opening, start_flow
 from api.problems import invalid_field, refused

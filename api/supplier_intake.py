@@ -24,7 +24,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.context import STORE
+from api.app_keys import STORE
 from api.endpoints import Reply, RequestGuard, Resource
 from api.flow_start import FlowStarter, NewFlow, starter
 from api.problems import Problem, not_found
@@ -34,7 +34,7 @@ from domain.products import FlightProduct
 from domain.rescheduling_flow import ReschedulingInput, ScheduleChange, new_rescheduling
 from domain.signature import SIGNATURE_HEADER, verify
 from store.accounts import Principal
-from store.facade import Store
+from store.repositories import Store
 from store.supplier_accounts import SupplierAccount
 
 log = structlog.get_logger("api.supplier_intake")

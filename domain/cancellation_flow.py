@@ -1,4 +1,4 @@
-"""The cancellation flow's contract (docs/flows.md#cancellation, seed 001 "Cancellations service"):
+"""The cancellation flow's contract (docs/flows.md#cancellation):
 its statuses, what the gateway starts it with, what it shows, and the messages it accepts.
 
 The rules it decides with are in ``domain.allowance`` (may it be cancelled) and ``domain.penalty``
@@ -37,7 +37,7 @@ CANCELLATION_FAILED = "cancellation.failed"
 
 
 class CancellationInfo(FlowInfo):
-    """The seed's FlowInfo for a cancellation (``GET /v1/cancellations/{code}``)."""
+    """The flow info of a cancellation (``GET /v1/cancellations/{code}``)."""
 
     status: CancellationStatus
     resolution: Resolution

@@ -1,8 +1,8 @@
 """The change flow's contract (docs/flows.md#change): what the gateway starts it with, what it shows, what it accepts.
 
-One flow ``CF-…`` holds either path of seed 001 "Changes services":
+One flow ``CF-…`` holds either path of a change:
 
-- automatic (the seed's Context_creation / Context_book): ``awaiting_booking`` → ``modified`` |
+- automatic (context creation, then booking it): ``awaiting_booking`` → ``modified`` |
   ``expired`` (the context's TTL passed) | ``failed`` (the supplier refused);
 - manual (PreBookCheckout / BookCheckout, an agent's checkout): ``checkout_issued`` →
   ``checkout_prebooked`` → ``modified`` | ``failed``; ``expired`` from either when the checkout's
@@ -117,7 +117,7 @@ class ChangeInput(FlowInput):
 
 
 class Prebooking(BaseModel):
-    """The partner's PreBookCheckout: it names the reservation (the seeds' ``transaction_id``) it pays for."""
+    """The partner's PreBookCheckout: it names the reservation (its ``transaction_id``) it pays for."""
 
     transaction_id: str
 

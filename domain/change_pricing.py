@@ -1,4 +1,4 @@
-"""What a change costs (docs/api.md#changes, seed 001 "Changes services"): pure rules, no I/O.
+"""What a change costs (docs/api.md#changes): pure rules, no I/O.
 
 How an alternative is priced, whichever supplier offers it:
 

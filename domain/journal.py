@@ -1,4 +1,4 @@
-"""The payments journal (docs/settlement.md#the-payments-journal, seed 000 "payments"): which entries a
+"""The payments journal (docs/settlement.md#the-payments-journal): which entries a
 sale or a flow transition books, and the books' invariant.
 
 Every entry is signed from the partner's side: positive, the partner owes; negative, owed to the
@@ -52,7 +52,7 @@ class JournalEntry(BaseModel):
 
 
 class Payment(BaseModel):
-    """A journal entry as ``GET /v1/payments`` answers it (the seed's journal entry)."""
+    """A journal entry as ``GET /v1/payments`` answers it ."""
 
     payment_id: str
     reservation_id: str

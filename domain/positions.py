@@ -1,4 +1,4 @@
-"""Cancellation positions (docs/settlement.md#cancellation-positions, seed 003): the credit-note lines of
+"""Cancellation positions (docs/settlement.md#cancellation-positions): the credit-note lines of
 a cancelled product, with VAT.
 
 A cancellation gives two positions: the original sale reversed (``amount`` = −paid) and the
@@ -66,7 +66,7 @@ def product_title(product: ProductSpec) -> str:
 
 
 def fee_title(start: datetime, cancelled_at: datetime) -> str:
-    """``Cancellation fee, 6 days before start`` as in the seed (whole days, rounded down)."""
+    """``Cancellation fee, 6 days before start`` (whole days, rounded down)."""
     days = (start - cancelled_at) // timedelta(days=1)
     if days < 0:
         return "Cancellation fee, after start"

@@ -1,4 +1,4 @@
-"""The refunds ledger (docs/settlement.md#the-refunds-ledger, seed 004 CRM.COM refunds): a refund's
+"""The refunds ledger (docs/settlement.md#the-refunds-ledger): a refund's
 life, draft → posted | rejected, once.
 
 - ``reference_number`` is given when a refund is created (drafts too), in creation order.

@@ -1,9 +1,9 @@
-"""Rescheduling (docs/flows.md#rescheduling, seed 001 "Rescheduling"): an airline's schedule change, the alternatives
+"""Rescheduling (docs/flows.md#rescheduling): an airline's schedule change, the alternatives
 offered to the partner, and the messages the rescheduling flow exchanges.
 
 Alternatives are generated here, purely, from the change and the product, when the change is
 received: a flow offers the same alternatives for its whole life, and a test can predict them.
-Redress follows seed 000: a disrupted traveller may take a replacement (the airline's proposal or
+Redress, as airlines offer it: a disrupted traveller may take a replacement (the airline's proposal or
 another flight on the same route) or a full refund.
 """
 

@@ -1,4 +1,4 @@
-"""The special request flow's contract (docs/flows.md#special-request, seed 001 "Special-Requests").
+"""The special request flow's contract (docs/flows.md#special-request).
 
 A special request ``SR-…`` is ``requested`` until the airline answers, then ``confirmed`` or
 ``declined``. It is not a mutating flow: it never takes the product's one-active-flow lock, so it

@@ -1,4 +1,4 @@
-"""VAT contained in a gross amount (docs/settlement.md, seed 003 positions)."""
+"""VAT contained in a gross amount (docs/settlement.md#cancellation-positions)."""
 
 from __future__ import annotations
 

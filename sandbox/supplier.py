@@ -13,7 +13,7 @@ Deterministic rules a sandbox user can test against (docs/api.md#sandbox):
   declines a request whose note contains ``decline`` (any case) and one on a cancelled product, and
   confirms every other one.
 
-Nothing outside this package imports it: ``activities.supplier_factory`` loads it by name.
+Nothing outside this package imports it: ``ports.supplier`` loads it by name.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from activities.ports import SupplierRefused
 from config.settings import Settings
 from domain.change_pricing import ChangeAlternative, ChangeSearch
 from domain.products import ProductSpec, Segment
 from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
+from ports.supplier import SupplierRefused
 from sandbox.alternatives import alternatives
 from store.db import Repository
 from store.schema import products

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from activities.ports import LockOutcome
 from domain.flow_info import FlowRecord, event_body
+from ports.recording import LockOutcome
 from store.db import Repository, insert_once
 from store.money_effects import book_transition
 from store.schema import events, flows, partners, product_locks, products, quotes

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from activities.ports import DeliveryTarget
+from ports.recording import DeliveryTarget
 from store.db import Repository
 from store.schema import events, partners
 

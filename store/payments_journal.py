@@ -70,7 +70,7 @@ class PaymentsJournal(Repository):
         return None if row is None else _payment(row)
 
     async def confirm(self, payment_id: str, at: datetime) -> Payment | None:
-        """Mark the entry ``invoiced`` (seed 000 "confirm payment"); confirming again changes nothing."""
+        """Mark the entry ``invoiced``; confirming again changes nothing."""
         async with self._writing() as conn:
             await conn.execute(
                 payments.update()

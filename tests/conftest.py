@@ -25,7 +25,7 @@ from temporalio.worker import Worker
 from api.app import create_app
 from api.http_server import GatewayRunner
 from config.settings import Settings, load_settings
-from store.facade import Store, open_store
+from store.repositories import Store, open_store
 from worker.registry import build_activities, workflow_worker
 
 BIN = Path(sys.executable).parent

@@ -14,7 +14,7 @@ from temporalio.worker import Interceptor
 
 from config.logging import configure_logging
 from config.settings import Settings, exit_on_bad_settings
-from store.facade import open_store
+from store.repositories import open_store
 from worker.activity_outcomes import ActivityOutcomes
 from worker.outbox_dispatcher import OutboxDispatcher
 from worker.registry import build_activities, workflow_worker

@@ -10,15 +10,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.ports import EventOutbox, FlowStore, Supplier
 from activities.supplier_calls import SupplierActivities
-from activities.supplier_factory import build_supplier
 from activities.transitions import FlowActivities
-from activities.webhook_guard import WebhookGuard
 from activities.webhooks import TriggerActivities
 from config.settings import Settings
 from domain.webhook_urls import WebhookPolicy
-from store.facade import Store
+from ports.recording import EventOutbox, FlowStore
+from ports.supplier import Supplier, build_supplier
+from ports.webhook_guard import WebhookGuard
+from store.repositories import Store
 from workflows.cancellation import CancellationWorkflow
 from workflows.change import ChangeWorkflow
 from workflows.rescheduling import ReschedulingWorkflow

@@ -1,4 +1,4 @@
-"""Cancellation of one product (docs/flows.md#cancellation, seed 001 "Cancellations service").
+"""Cancellation of one product (docs/flows.md#cancellation).
 Workflow id = the flow code.
 
 Automatic: processing → cancelled | failed.

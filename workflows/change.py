@@ -1,4 +1,4 @@
-"""A change of one product (docs/flows.md#change, seed 001 "Changes services"). Workflow id = the flow code.
+"""A change of one product (docs/flows.md#change). Workflow id = the flow code.
 
 Started when the partner pre-books an alternative (a context) or when an agent issues a checkout,
 so it holds the product's one-active-flow lock for as long as the price is held:

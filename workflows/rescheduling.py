@@ -1,5 +1,5 @@
-"""Rescheduling of one flight product after an airline's schedule change (docs/flows.md#rescheduling,
-seed 001 "Rescheduling"). Workflow id = the flow code, derived from the supplier's change id.
+"""Rescheduling of one flight product after an airline's schedule change (docs/flows.md#rescheduling).
+Workflow id = the flow code, derived from the supplier's change id.
 
 waiting_for_product → awaiting_partner_action → accepted | auto_accepted | failed;
 waiting_for_product → obsolete when the product was cancelled before the change's turn came.

@@ -1,4 +1,4 @@
-"""A special request (docs/flows.md#special-request, seed 001 "Special-Requests"). Workflow id = the
+"""A special request (docs/flows.md#special-request). Workflow id = the
 request id (``SR-…``).
 
 requested → confirmed | declined. The airline answers later: the flow hands the request to the

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 from aiohttp.test_utils import TestClient
 
-from store.facade import Store
 from store.quotes import Quote
+from store.repositories import Store
 from tests.api.conftest import Actor, flight, hotel
 from tests.api.test_foundation import problem
 

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.change_flow import ChangeInfo
 from store.change_offers import ChangeOffer
-from store.facade import Store
+from store.repositories import Store
 from tests.api.conftest import Actor, flight, hotel, new_partner
 from tests.api.test_foundation import problem
 from tests.workflows.receiver import WebhookReceiver

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 import api.flow_start
-from api.context import TEMPORAL
+from api.app_keys import TEMPORAL
 from api.flow_start import FLOW_STARTER, FlowStarter
-from store.facade import Store
+from store.repositories import Store
 from store.schema import flows, idempotency_records, product_locks, products
 from tests.api.conftest import Actor, flight, hotel
 from tests.api.test_cancellations import quote_for

@@ -25,11 +25,11 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
-from activities.webhook_guard import Destination, WebhookGuard, WebhookRefused
 from api.app import create_app
 from config.settings import Settings
 from domain.webhook_urls import WebhookPolicy
-from store.facade import Store, open_store
+from ports.webhook_guard import Destination, WebhookGuard, WebhookRefused
+from store.repositories import Store, open_store
 from tests.api.conftest import ADMIN, flight, hotel, reservation_body
 from tests.conftest import GatewayTestServer, make_settings
 from worker.registry import build_activities, workflow_worker

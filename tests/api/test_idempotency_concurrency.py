@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient
 from api import middlewares
 from api.middlewares import claim_lease
 from config.settings import Settings
-from store.facade import Store
 from store.idempotency import Claim, InProgress, StoredResponse
+from store.repositories import Store
 from store.schema import api_keys, events, flows, idempotency_records, partners, quotes, reservations
 from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, hotel, reservation_body
 from tests.api.test_foundation import problem

@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from config.settings import Settings
 from domain.signature import SIGNATURE_HEADER, verify
-from store.facade import Store, open_store
+from store.repositories import Store, open_store
 from store.schema import api_keys, events, partners
 from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, new_partner
 from tests.api.test_foundation import problem

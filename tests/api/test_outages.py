@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from config.settings import Settings
 from store.db import create_engine
-from store.facade import Store, store_over
+from store.repositories import Store, store_over
 from tests.api.conftest import ADMIN, flight, reservation_body
 from tests.api.test_foundation import problem
 from tests.conftest import GatewayTestServer, make_settings

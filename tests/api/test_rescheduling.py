@@ -17,7 +17,7 @@ from api.flow_start import FlowStarter
 from api.supplier_intake import receive_schedule_change
 from config.settings import Settings
 from domain.rescheduling_flow import ScheduleChange
-from store.facade import Store
+from store.repositories import Store
 from tests.api.conftest import Actor, flight, hotel, new_partner
 from tests.api.test_foundation import problem
 from tests.workflows.receiver import WebhookReceiver
@@ -71,7 +71,7 @@ async def reservation(http: TestClient, who: Actor, reservation_id: str) -> dict
 
 
 async def rescheduling_code(http: TestClient, who: Actor, reservation_id: str) -> str:
-    """As the seed has it: the partner finds the RS code on the affected reservation."""
+    """The partner finds the RS code on the affected reservation."""
     flows = (await reservation(http, who, reservation_id))["flows"]
     [code] = [f["code"] for f in flows if f["kind"] == "rescheduling"]
     return code

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
 from domain.journal import gapless, invariant_violations
-from store.facade import Store
+from store.repositories import Store
 from store.schema import quotes
 from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, hotel, new_partner
 from tests.api.test_changes import alternatives, context_for, departure_day
@@ -443,7 +443,7 @@ async def test_agents_work_the_ledger(http: TestClient, partner: Actor, other_pa
     await problem(await http.get("/v1/refunds/rfd_nothing", headers=agent.headers), 404, "not_found")
     await problem(await http.post("/v1/refunds/rfd_nothing/post", headers=agent.headers), 404, "not_found")
 
-    # Filters and the seed's fields_set.
+    # Filters and the sparse fieldset.
     by_state = await (await http.get(f"/v1/refunds?reservation_id={reservation_id}&state=rejected",
                                      headers=agent.headers)).json()
     assert [r["refund_id"] for r in by_state["items"]] == [other["refund_id"]]

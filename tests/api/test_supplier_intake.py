@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.products import ReservationSpec
 from domain.signature import sign
-from store.facade import Store
+from store.repositories import Store
 from tests.api.conftest import Actor, flight, hotel, new_partner, reservation_body
 from tests.api.test_foundation import problem
 from tests.api.test_rescheduling import Webhook, accept, reservation

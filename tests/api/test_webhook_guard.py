@@ -19,12 +19,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
-from activities.webhook_guard import WebhookGuard
 from activities.webhooks import TriggerActivities
 from api.app import create_app
 from config.settings import Settings
 from domain.webhook_urls import WebhookPolicy
-from store.facade import Store
+from ports.webhook_guard import WebhookGuard
+from store.repositories import Store
 from store.schema import events, partners
 from tests.api.test_foundation import problem
 from tests.conftest import GatewayTestServer

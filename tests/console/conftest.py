@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.context import TEMPORAL
+from api.app_keys import TEMPORAL
 from tests.api.conftest import ADMIN, Actor, agent, book, new_partner, partner  # noqa: F401  (fixtures)
 
 CHROMIUM = Path(os.environ.get("AFTERSALES_CHROMIUM", "/usr/bin/chromium"))

@@ -18,7 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from store.facade import open_store
+from store.repositories import open_store
 from tests.api.conftest import ADMIN, hotel, reservation_body
 from tests.conftest import binary, make_settings
 from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, recorded

@@ -14,8 +14,8 @@ from api.console import CONTENT_SECURITY_POLICY
 from domain.codes import FlowKind
 from domain.flow_info import FlowRecord
 from store.db import _alembic_config
-from store.facade import Store
 from store.flow_index import QueuePosition
+from store.repositories import Store
 from store.schema import flows
 from tests.api.conftest import ADMIN, Actor, hotel, reservation_body
 from tests.console.conftest import ManualCancellation

@@ -1,4 +1,4 @@
-"""Cancellation positions with VAT (docs/settlement.md#cancellation-positions, seed 003)."""
+"""Cancellation positions with VAT (docs/settlement.md#cancellation-positions)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from domain.journal import Account
 from domain.money import Money
 from domain.penalty import CancellationTier, penalty_for
 from domain.products import FlightProduct
-from domain.refund_procedure import cancellation_terms, procedure_item, refund_procedure
+from domain.refund_terms import cancellation_terms, procedure_item, refund_procedure
 from domain.refusals import Refusal, Refused
 
 AT = datetime(2026, 6, 1, tzinfo=timezone.utc)

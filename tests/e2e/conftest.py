@@ -1,4 +1,4 @@
-"""Fixtures for driving ``python -m worker.launch`` as a real process (prefixed ``launcher_``).
+"""Fixtures for driving ``python -m devstack.launcher`` as a real process (prefixed ``launcher_``).
 
 Child processes are found by scanning ``/proc/*/stat`` for parent ids, because
 ``/proc/<pid>/task/*/children`` is missing on kernels built without CONFIG_PROC_CHILDREN.
@@ -175,7 +175,7 @@ class LauncherRun:
 
 @pytest.fixture
 def launcher_cwd() -> Path:
-    """The repository root: ``-m worker.launch``, ``-m worker`` and ``-m api`` resolve from there."""
+    """The repository root: ``-m devstack.launcher``, ``-m worker`` and ``-m api`` resolve from there."""
     return Path(__file__).resolve().parents[2]
 
 
@@ -205,7 +205,7 @@ def launcher_start(tmp_path: Path, launcher_cwd: Path) -> Iterator[Callable[[dic
 
     def start(env: dict[str, str]) -> LauncherRun:
         process = subprocess.Popen(
-            [sys.executable, "-m", "worker.launch"],
+            [sys.executable, "-m", "devstack.launcher"],
             cwd=launcher_cwd,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
-from store.facade import Store
+from store.repositories import Store
 from store.schema import events, products, refunds
 from tests.api.conftest import ADMIN, Actor, flight, hotel, new_partner, reservation_body
 from tests.workflows.receiver import WebhookReceiver

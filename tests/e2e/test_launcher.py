@@ -22,9 +22,9 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from config.settings import load_settings
+from devstack import launcher as launch
 from tests.api.conftest import flight, reservation_body
 from tests.e2e.conftest import LauncherRun, free_ports
-from worker import launch
 
 if TYPE_CHECKING:  # the fixtures live in conftest; only their types are needed here
     StartLauncher = Callable[[dict[str, str]], LauncherRun]
@@ -116,7 +116,7 @@ def test_a_bad_setting_stops_the_launch_before_anything_starts(
     env = {**launcher_env, "AFTERSALES_DECISION_WINDOW": "soon"}
 
     done = subprocess.run(
-        [sys.executable, "-m", "worker.launch"],
+        [sys.executable, "-m", "devstack.launcher"],
         cwd=launcher_cwd,
         env=env,
         capture_output=True,

@@ -20,11 +20,11 @@ import sqlalchemy as sa
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
+from devstack.launcher import wait_for_listener
 from store.db import create_engine
 from tests.api.conftest import ADMIN, flight, hotel, reservation_body
 from tests.conftest import throwaway_database
 from tests.e2e.conftest import free_ports
-from worker.launch import wait_for_listener
 
 if TYPE_CHECKING:
     from tests.e2e.conftest import AppProcess, StartApp

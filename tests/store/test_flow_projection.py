@@ -10,9 +10,9 @@ import pytest
 
 from domain.codes import FlowKind
 from domain.flow_info import FlowRecord
-from store.facade import Store
 from store.flow_index import FlowInProgress, QuoteUsed
 from store.quotes import Quote
+from store.repositories import Store
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 

@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from store.db import _alembic_config
-from store.facade import Store
+from store.repositories import Store
 from store.schema import metadata
 
 

@@ -13,7 +13,7 @@ import pytest_asyncio
 import sqlalchemy as sa
 
 from store.db import Repository
-from store.facade import Store, open_store
+from store.repositories import Store, open_store
 from store.schema import partners
 
 

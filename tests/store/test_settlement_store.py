@@ -20,9 +20,9 @@ from domain.money import Money
 from domain.products import ReservationSpec
 from domain.refund_ledger import REFUND_POSTED, Refund
 from domain.refusals import Refusal, Refused
-from store.facade import Store
 from store.money_effects import book
 from store.refund_records import RefundFilter
+from store.repositories import Store
 from store.schema import events, payments, refunds
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from domain.codes import FlowKind
 from domain.flow_info import FlowRecord
 from store.db import current_revision, head_revision, migrate
-from store.facade import Store
 from store.flow_index import FlowInProgress
+from store.repositories import Store
 from store.schema import events, product_locks
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

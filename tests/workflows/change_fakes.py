@@ -13,12 +13,12 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from activities.ports import SupplierRefused
 from domain.change_flow import Booking, ChangeInfo, ChangeInput, Prebooking
 from domain.flow_info import FlowRecord, Resolution
 from domain.money import Money
 from domain.products import FlightProduct, ProductSpec, SpecialRequestOption
 from domain.special_request_flow import SpecialRequestAsk, SpecialRequestInfo, SpecialRequestInput, SupplierAnswer
+from ports.supplier import SupplierRefused
 from tests.workflows.fakes import FakeSupplier, Harness, InMemoryStore, own_worker
 from workflows.change import ChangeWorkflow
 from workflows.special_request import SpecialRequestWorkflow

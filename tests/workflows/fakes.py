@@ -15,8 +15,9 @@ import aiohttp
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.ports import DeliveryTarget, Supplier, SupplierRefused
 from domain.flow_info import FlowRecord, event_body
+from ports.recording import DeliveryTarget
+from ports.supplier import Supplier, SupplierRefused
 from worker.registry import activities_over, workflow_worker
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
-from activities.ports import LockOutcome, SupplierRefused
 from domain.flow_info import FlowRecord
 from domain.products import FlightProduct, Segment
 from domain.rescheduling_flow import (
@@ -24,6 +23,8 @@ from domain.rescheduling_flow import (
     new_rescheduling,
     shifted,
 )
+from ports.recording import LockOutcome
+from ports.supplier import SupplierRefused
 from tests.workflows.fakes import FakeSupplier, Harness, InMemoryStore, own_worker
 from workflows.rescheduling import ReschedulingWorkflow
 

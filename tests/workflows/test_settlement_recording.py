@@ -20,7 +20,6 @@ import pytest_asyncio
 import sqlalchemy as sa
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ports import LockOutcome
 from domain.cancellation_flow import CancellationInput
 from domain.codes import FlowKind, new_flow_code
 from domain.flow_info import FlowRecord
@@ -28,8 +27,9 @@ from domain.journal import invariant_violations
 from domain.money import Money
 from domain.products import ReservationSpec
 from domain.refund_ledger import REFUND_POSTED
-from store.facade import Store, open_store
+from ports.recording import LockOutcome
 from store.flow_index import FlowIndex
+from store.repositories import Store, open_store
 from store.schema import events, payments, refunds
 from tests.workflows.fakes import FakeSupplier
 from tests.workflows.scenarios import RESULT_WAIT

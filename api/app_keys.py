@@ -3,10 +3,10 @@
 from aiohttp import web
 from temporalio.client import Client
 
-from activities.ports import Supplier
-from activities.webhook_guard import WebhookGuard
 from config.settings import Settings
-from store.facade import Store
+from ports.supplier import Supplier
+from ports.webhook_guard import WebhookGuard
+from store.repositories import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)

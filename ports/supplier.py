@@ -1,15 +1,25 @@
-"""The ports activities act through. The worker passes the real adapters (store, supplier); tests pass fakes."""
+"""The supplier port (airline, hotel bed bank, …) and the factory that picks its adapter by configuration.
+
+``AFTERSALES_SUPPLIER=sandbox`` (the default) loads ``sandbox.supplier:build``;
+``AFTERSALES_SUPPLIER=package.module:factory`` plugs in a real one. The factory is called with
+``(settings, engine)`` and returns an object of the :class:`Supplier` port. The adapter is loaded by
+name, so no production module imports the sandbox.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Protocol, cast
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from config.settings import Settings
 from domain.change_pricing import ChangeAlternative, ChangeSearch
-from domain.flow_info import FlowRecord
 from domain.products import ProductSpec, Segment
 from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
+
+SANDBOX_FACTORY = "sandbox.supplier:build"
 
 
 class SupplierRefused(Exception):
@@ -18,24 +28,6 @@ class SupplierRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-LockOutcome = Literal["acquired", "busy", "product_cancelled"]
-
-
-class FlowStore(Protocol):
-    async def record_flow(self, record: FlowRecord) -> bool:
-        """In one transaction: update the flow row; insert the event row if ``record.event_type``,
-        at most once per ``record.event_id`` (a retried activity calls again); release the
-        product's active-flow lock when ``record.terminal``. True when the event is to be pushed:
-        the partner has a webhook URL (without one, it reads the event from the pull feed)."""
-        ...
-
-    async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
-        """Take the product's active-flow lock for a flow that waits its turn (a schedule change):
-        ``acquired`` (also when ``flow_code`` holds it already: a retried activity asks again),
-        ``busy`` while another flow holds it, ``product_cancelled`` when there is nothing left to lock."""
-        ...
 
 
 class Supplier(Protocol):
@@ -73,20 +65,8 @@ class Supplier(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class DeliveryTarget:
-    url: str
-    secret: str
-    body: bytes  # the stored event, byte for byte what is signed and sent
-    # The secret a rotation replaced, while its grace period lasts: it signs too (a second v1=).
-    previous_secret: str | None = None
-
-
-class EventOutbox(Protocol):
-    async def delivery_target(self, event_id: str) -> DeliveryTarget | None:
-        """Where and what to send; None when the partner has no webhook URL (it pulls ``/v1/events``)."""
-        ...
-
-    async def record_attempt(self, event_id: str, delivered: bool, detail: str) -> None: ...
-
-    async def mark_failed(self, event_id: str) -> None: ...
+def build_supplier(settings: Settings, engine: AsyncEngine) -> Supplier:
+    target = SANDBOX_FACTORY if settings.supplier == "sandbox" else settings.supplier
+    module_name, _, attribute = target.partition(":")
+    factory = getattr(importlib.import_module(module_name), attribute)
+    return cast(Supplier, factory(settings, engine))

@@ -1,6 +1,6 @@
-"""The refund procedure (docs/api.md#settlement, docs/settlement.md#the-refund-procedure, seed 002): what
+"""The refund procedure (docs/api.md#settlement, docs/settlement.md#the-refund-procedure): what
 cancelling each product would refund right now, computed exactly as an automatic quote would be
-(``domain.refund_procedure.cancellation_terms``), creating nothing."""
+(``domain.refund_terms.cancellation_terms``), creating nothing."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from aiohttp import web
 
 from api.access import product_state, visible_product, visible_reservation
-from api.context import STORE
+from api.app_keys import STORE
 from api.endpoints import Reply, Resource
-from domain.refund_procedure import (
+from domain.refund_terms import (
     ProcedureItem,
     ProductProcedure,
     RefundProcedure,
@@ -32,7 +32,7 @@ async def _item(request: web.Request, product: ProductRecord, now: datetime) -> 
 
 
 @resource.route("GET", "/v1/reservations/{reservation_id}/refund-procedure",
-                summary="What cancelling each product would refund now (seed 002)", roles=READERS,
+                summary="What cancelling each product would refund now", roles=READERS,
                 answers={200: RefundProcedure})
 async def reservation_procedure(request: web.Request, who: Principal) -> Reply:
     reservation = await visible_reservation(request, who, request.match_info["reservation_id"])
@@ -43,7 +43,7 @@ async def reservation_procedure(request: web.Request, who: Principal) -> Reply:
 
 
 @resource.route("GET", "/v1/products/{product_id}/refund-procedure",
-                summary="What cancelling this product would refund now (seed 002)", roles=READERS,
+                summary="What cancelling this product would refund now", roles=READERS,
                 answers={200: ProductProcedure})
 async def product_procedure(request: web.Request, who: Principal) -> Reply:
     product = await visible_product(request, who, request.match_info["product_id"])

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.access import visible_product, visible_reservation
-from api.context import STORE
+from api.app_keys import STORE
 from api.endpoints import Reply, Resource
 from api.flow_start import starter
 from api.problems import not_found

@@ -1,5 +1,5 @@
-"""What cancelling a product would cost and refund right now (docs/settlement.md#the-refund-procedure,
-seed 002), and the same terms an automatic cancellation quote gives.
+"""What cancelling a product would cost and refund right now (docs/settlement.md#the-refund-procedure),
+and the same terms an automatic cancellation quote gives.
 
 ``cancellation_terms`` is the one place the allowance and the penalty rule meet: the quote
 (``POST …/cancellation-quotes``) and the refund procedure (``GET …/refund-procedure``) both ask it,

@@ -1,0 +1,46 @@
+"""What the activities record through: flow transitions and product locks (``FlowStore``) and trigger
+deliveries (``EventOutbox``). The worker passes the store; tests pass fakes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from domain.flow_info import FlowRecord
+
+LockOutcome = Literal["acquired", "busy", "product_cancelled"]
+
+
+class FlowStore(Protocol):
+    async def record_flow(self, record: FlowRecord) -> bool:
+        """In one transaction: update the flow row; insert the event row if ``record.event_type``,
+        at most once per ``record.event_id`` (a retried activity calls again); release the
+        product's active-flow lock when ``record.terminal``. True when the event is to be pushed:
+        the partner has a webhook URL (without one, it reads the event from the pull feed)."""
+        ...
+
+    async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
+        """Take the product's active-flow lock for a flow that waits its turn (a schedule change):
+        ``acquired`` (also when ``flow_code`` holds it already: a retried activity asks again),
+        ``busy`` while another flow holds it, ``product_cancelled`` when there is nothing left to lock."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeliveryTarget:
+    url: str
+    secret: str
+    body: bytes  # the stored event, byte for byte what is signed and sent
+    # The secret a rotation replaced, while its grace period lasts: it signs too (a second v1=).
+    previous_secret: str | None = None
+
+
+class EventOutbox(Protocol):
+    async def delivery_target(self, event_id: str) -> DeliveryTarget | None:
+        """Where and what to send; None when the partner has no webhook URL (it pulls ``/v1/events``)."""
+        ...
+
+    async def record_attempt(self, event_id: str, delivered: bool, detail: str) -> None: ...
+
+    async def mark_failed(self, event_id: str) -> None: ...
