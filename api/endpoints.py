@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from api.problems import Problem, validation_problem
+from api.request_ids import requester_of
 from store.accounts import Principal
 
 # Discriminator tags of request unions: dropped from field paths in 422 answers.
@@ -215,8 +216,8 @@ def _bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
         if endpoint.guard is not None:
             await endpoint.guard.check(request, who)
         kwargs: dict[str, Any] = {}
-        if endpoint.roles:
-            kwargs["who"] = who
+        if who is not None:  # a route with roles: its handler is given who calls, and the ids it may create
+            kwargs["requester"] = requester_of(request, who)
         if endpoint.body is not None:
             kwargs["body"] = parse(endpoint.body, await read_json(request))
         if endpoint.query is not None:

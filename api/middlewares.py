@@ -18,9 +18,9 @@ import structlog
 from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.app_keys import SETTINGS, STORE
+from api.app_keys import DEPS
 from api.endpoints import PRINCIPAL, endpoint_of, principal
-from api.problems import Problem
+from api.problems import ANSWERED, Problem, as_problem
 from config.settings import Settings
 from store.accounts import Principal
 from store.idempotency import Claim, InProgress, StoredResponse
@@ -99,14 +99,18 @@ def outage(exc: BaseException) -> Problem | None:
     return None
 
 
+def _answer(problem: Problem) -> web.Response:
+    # A 503 is always worth retrying, and says when.
+    return problem.response(headers={"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None)
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as problem+json; nothing unexpected leaks a trace to the client."""
     try:
         return await handler(request)
-    except Problem as problem:
-        # A 503 is always worth retrying, and says when.
-        return problem.response(headers={"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None)
+    except ANSWERED as raised:
+        return _answer(as_problem(raised))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -120,7 +124,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if down is not None:
             # A warning, not an error with a trace: the dependency's own monitoring says why.
             log.warning(down.code, method=request.method, path=request.path, error=type(exc).__name__)
-            return down.response(headers={"Retry-After": str(RETRY_AFTER_S)})
+            return _answer(down)
         log.exception("unhandled_error", method=request.method, path=request.path)
         return Problem(500, "internal_error", "something went wrong on our side; the request id identifies it").response()
 
@@ -137,11 +141,11 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         key = key.strip()
         if scheme.lower() != "bearer" or not _KEY_SHAPE.match(key):
             raise Problem(401, "unauthorized", "expected Authorization: Bearer <api key>")
-        settings = request.app[SETTINGS]
+        settings = request.app[DEPS].settings
         if hmac.compare_digest(key.encode(), settings.admin_key.encode()):
             request[PRINCIPAL] = Principal("admin", "admin")
         else:
-            found = await request.app[STORE].accounts.principal_for(key)
+            found = await request.app[DEPS].store.accounts.principal_for(key)
             if found is None:
                 raise Problem(401, "unauthorized", "unknown, revoked or expired API key")
             request[PRINCIPAL] = found
@@ -162,7 +166,7 @@ async def read_body(request: web.Request, handler: Handler) -> web.StreamRespons
     """
     if not request.can_read_body:
         return await handler(request)
-    timeout = request.app[SETTINGS].http_body_timeout.total_seconds()
+    timeout = request.app[DEPS].settings.http_body_timeout.total_seconds()
     try:
         await asyncio.wait_for(request.read(), timeout)
     except TimeoutError:
@@ -237,8 +241,8 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     owner = f"{who.role}:{who.principal_id}"
     body = await request.read()
     request_hash = hashlib.sha256(request.method.encode() + b" " + request.path_qs.encode() + b"\n" + body).hexdigest()
-    records = request.app[STORE].idempotency
-    settings = request.app[SETTINGS]
+    records = request.app[DEPS].store.idempotency
+    settings = request.app[DEPS].settings
     loop = asyncio.get_running_loop()
     deadline = loop.time() + twin_wait(settings)
     delay = 0.05
@@ -261,19 +265,19 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def _run_claimed(request: web.Request, handler: Handler, owner: str, key: str, claim: Claim) -> web.StreamResponse:
-    records = request.app[STORE].idempotency
+    records = request.app[DEPS].store.idempotency
     saved = False
     try:
         try:
-            async with asyncio.timeout((claim_lease(request.app[SETTINGS]) - LEASE_MARGIN).total_seconds()):
+            async with asyncio.timeout((claim_lease(request.app[DEPS].settings) - LEASE_MARGIN).total_seconds()):
                 response = await handler(request)
-        except Problem as problem:
-            response = problem.response(headers={"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None)
+        except ANSWERED as raised:
+            response = _answer(as_problem(raised))
         except TimeoutError:
             # Flow starts and creations draw their ids from the key, so the retry finds what this did.
             log.warning("idempotent_request_cut_off", method=request.method, path=request.path)
-            response = Problem(503, "request_too_long", "the request took too long; retry with the same "
-                               "Idempotency-Key").response(headers={"Retry-After": str(RETRY_AFTER_S)})
+            response = _answer(Problem(503, "request_too_long", "the request took too long; retry with the same "
+                                       "Idempotency-Key"))
         if isinstance(response, web.Response) and response.status < 500 and response.text is not None:
             saved = await records.save(owner, key, claim, response.status, _storable(response.text))
         return response
@@ -309,5 +313,5 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     if response.content_type == "text/html":
         # A page with a stricter policy of its own (the agent console) keeps it.
         response.headers.setdefault("Content-Security-Policy", HTML_POLICY)
-    if not request.app[SETTINGS].sandbox:
+    if not request.app[DEPS].settings.sandbox:
         response.headers["Strict-Transport-Security"] = "max-age=31536000"

@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from api.problems import Problem, invalid_field
+from domain.refusals import Refused, invalid_field
 
 
 def _fingerprint(scope: dict[str, Any]) -> str:
@@ -41,5 +41,5 @@ def cursor_seq(cursor: str | None, scope: dict[str, Any]) -> int | None:
     return seq
 
 
-def _forged() -> Problem:
+def _forged() -> Refused:
     return invalid_field("query.cursor", "not a cursor this list gave for these filters: start again without it")
