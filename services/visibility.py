@@ -16,7 +16,7 @@ from store.accounts import Principal
 from store.reservation_records import ProductRecord
 
 
-def hidden(who: Principal, owner: str) -> bool:
+def _hidden(who: Principal, owner: str) -> bool:
     """``who`` may not see what belongs to the partner ``owner``."""
     return who.role == "partner" and owner != who.principal_id
 
@@ -32,7 +32,7 @@ def listed_partner(who: Principal, asked: str | None) -> tuple[bool, str | None]
 
 async def visible_product(deps: Deps, who: Principal, product_id: str) -> ProductRecord:
     product = await deps.store.reservations.product(product_id)
-    if product is None or hidden(who, product.partner_id):
+    if product is None or _hidden(who, product.partner_id):
         raise not_found("product")
     return product
 
@@ -55,14 +55,14 @@ def flow_code(code: str | None, kind: FlowKind, what: str) -> str:
 async def visible_flow(deps: Deps, who: Principal, code: str | None, kind: FlowKind, what: str) -> dict[str, Any]:
     """The flow info as the store last recorded it, if ``code`` is a flow of ``kind`` the caller may see."""
     found = await deps.store.flows.flow(flow_code(code, kind, what))
-    if found is None or hidden(who, found.partner_id):
+    if found is None or _hidden(who, found.partner_id):
         raise not_found(what)
     return found.info
 
 
 async def visible_reservation(deps: Deps, who: Principal, reservation_id: str) -> dict[str, Any]:
     view = await deps.store.reservations.view(reservation_id)
-    if view is None or hidden(who, view["partner_id"]):
+    if view is None or _hidden(who, view["partner_id"]):
         raise not_found("reservation")
     view.pop("partner_id")
     return view
@@ -70,7 +70,7 @@ async def visible_reservation(deps: Deps, who: Principal, reservation_id: str) -
 
 async def visible_refund(deps: Deps, who: Principal, refund_id: str) -> Refund:
     refund = await deps.store.refunds.refund(refund_id)
-    if refund is None or hidden(who, refund.partner_id):
+    if refund is None or _hidden(who, refund.partner_id):
         raise not_found("refund")
     return refund
 
