@@ -2,9 +2,10 @@
 domain's refusals to HTTP status and problem code (docs/api.md#errors).
 
 The services raise :class:`~domain.refusals.Refused` for what they decide, and pass on a workflow
-update validator's refusal the same way (``services.flow_start.refusal_of``); the error middleware
-answers each with its problem (:func:`as_problem`). The gateway raises :class:`Problem` itself only
-for what is its own: parsing, authentication, transport.
+update validator's refusal the same way (``services.flow_start.refusal_of``); a handler naming a
+query field it cannot read (a cursor it never gave) raises one too. The error middleware answers
+each with its problem (:func:`as_problem`). The gateway raises :class:`Problem` itself only for what
+the HTTP layer decides: a body that is not JSON or not its model, authentication, transport.
 """
 
 from __future__ import annotations

@@ -9,17 +9,15 @@ from datetime import datetime, timezone
 from domain.journal import Payment
 from services.bootstrap import Deps
 from services.requester import Requester
-from services.visibility import listed_partner, own_payment
+from services.visibility import own_payment, partner_rows
 from store.payments_journal import PaymentFilter
 
 
 async def page(deps: Deps, requester: Requester, where: PaymentFilter, after: int | None, limit: int) -> list[tuple[int, Payment]]:
     """Up to ``limit`` entries after the row ``after``, oldest first, with their row numbers; a
     partner's are its own."""
-    shown, partner_id = listed_partner(requester.principal, where.partner_id)
-    if not shown:
-        return []
-    return await deps.store.payments.page(replace(where, partner_id=partner_id), after, limit)
+    return await partner_rows(requester.principal, where.partner_id,
+                              lambda partner_id: deps.store.payments.page(replace(where, partner_id=partner_id), after, limit))
 
 
 async def confirm(deps: Deps, requester: Requester, payment_id: str) -> Payment:

@@ -19,7 +19,7 @@ from domain.refund_terms import ProcedureItem, ProductProcedure, RefundProcedure
 from domain.refusals import invalid_field, invalid_fields
 from services.bootstrap import Deps
 from services.requester import Requester
-from services.visibility import listed_partner, product_state, visible_product, visible_refund, visible_reservation
+from services.visibility import partner_rows, product_state, visible_product, visible_refund, visible_reservation
 from store.accounts import Principal
 from store.refund_records import RefundFilter
 from store.reservation_records import ProductRecord
@@ -87,10 +87,8 @@ async def reject(deps: Deps, requester: Requester, refund_id: str, reason: str) 
 async def page(deps: Deps, requester: Requester, where: RefundFilter, after: int | None, limit: int) -> list[tuple[int, Refund]]:
     """Up to ``limit`` refunds after the row ``after``, in creation order, with their row numbers; a
     partner's are its own."""
-    shown, partner_id = listed_partner(requester.principal, where.partner_id)
-    if not shown:
-        return []
-    return await deps.store.refunds.page(replace(where, partner_id=partner_id), after, limit)
+    return await partner_rows(requester.principal, where.partner_id,
+                              lambda partner_id: deps.store.refunds.page(replace(where, partner_id=partner_id), after, limit))
 
 
 async def refund_deposit(deps: Deps, requester: Requester, product_id: str) -> Refund:

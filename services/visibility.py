@@ -4,7 +4,8 @@ products, reservations, flows, refunds, payments and events; anything else answe
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from domain.allowance import ProductState
 from domain.codes import FlowKind, parse_flow_code
@@ -15,19 +16,23 @@ from services.bootstrap import Deps
 from store.accounts import Principal
 from store.reservation_records import ProductRecord
 
+T = TypeVar("T")
+
 
 def _hidden(who: Principal, owner: str) -> bool:
     """``who`` may not see what belongs to the partner ``owner``."""
     return who.role == "partner" and owner != who.principal_id
 
 
-def listed_partner(who: Principal, asked: str | None) -> tuple[bool, str | None]:
-    """Whether a list filtered on partner ``asked`` may show anything to ``who``, and the partner it is
-    then filtered on: a partner's lists hold its own rows only (another's answers an empty page, no
-    hint that it exists); agents and admins filter as they ask."""
-    if who.role != "partner":
-        return True, asked
-    return asked in (None, who.principal_id), who.principal_id
+async def partner_rows(who: Principal, asked: str | None, read: Callable[[str | None], Awaitable[list[T]]]) -> list[T]:
+    """The rows ``read(partner_id)`` gives of a list the caller filtered on partner ``asked`` (None:
+    every partner's): a partner's lists hold its own rows only, and asking for another's answers
+    nothing (no hint that it exists); agents and admins filter as they ask."""
+    if who.role == "partner":
+        if asked not in (None, who.principal_id):
+            return []
+        asked = who.principal_id
+    return await read(asked)
 
 
 async def visible_product(deps: Deps, who: Principal, product_id: str) -> ProductRecord:

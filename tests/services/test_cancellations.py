@@ -79,37 +79,33 @@ async def test_a_product_with_a_flow_in_progress_is_refused(deps: Deps, partner:
     await refused(cancellations.quote(deps, partner, product_id), Refusal.FLOW_IN_PROGRESS)
 
 
-async def test_a_quote_starts_one_flow_even_once_the_product_is_free_again(
+async def test_the_flow_decides_on_quotes_and_decisions_and_a_quote_starts_one_flow(
     deps: Deps, worker: Worker, partner: Requester, agent: Requester, book: Book
 ) -> None:
     product_id = await product_of(book, partner, hotel())
     quote = await cancellations.quote(deps, partner, product_id)
     started = await cancellations.cancel(deps, partner, product_id, quote.quote_id)
 
-    eur = lambda amount: Money(amount=Decimal(amount), currency="EUR")
+    def eur(amount: str) -> Money:
+        return Money(amount=Decimal(amount), currency="EUR")
+
+    # The running flow's validators refuse: a quote that does not add up, a decision before any quote.
+    refusal = await refused(
+        cancellations.submit_quote(deps, agent, started.code, penalty=eur("60"), refund=eur("60"), note=""),
+        Refusal.INVALID_QUOTE,
+    )
+    assert refusal.errors  # the validator's field errors come along
+    await refused(cancellations.decide(deps, partner, started.code, "accept"), Refusal.NOT_AWAITING_DECISION)
+
     quoted = await cancellations.submit_quote(deps, agent, started.code, penalty=eur("60"), refund=eur("540"), note="")
     assert not isinstance(quoted, StillWorking) and quoted.status == "awaiting_partner_decision"
     rejected = await cancellations.decide(deps, partner, started.code, "reject")
     assert not isinstance(rejected, StillWorking) and rejected.status == "rejected"
     assert (await final_info(deps, started.code))["status"] == "rejected"
 
+    # The product is free again, and its quote is used.
     assert await cancellations.allowance(deps, partner, product_id) == ("unknown", [])
     await refused(cancellations.cancel(deps, partner, product_id, quote.quote_id), Refusal.QUOTE_USED)
-
-
-async def test_an_agent_quote_that_does_not_add_up_is_refused_by_the_flow(
-    deps: Deps, worker: Worker, partner: Requester, agent: Requester, book: Book
-) -> None:
-    product_id = await product_of(book, partner, hotel())
-    started = await cancellations.cancel(deps, partner, product_id, (await cancellations.quote(deps, partner, product_id)).quote_id)
-    eur = lambda amount: Money(amount=Decimal(amount), currency="EUR")
-    refusal = await refused(
-        cancellations.submit_quote(deps, agent, started.code, penalty=eur("60"), refund=eur("60"), note=""),
-        Refusal.INVALID_QUOTE,
-    )
-    assert refusal.errors  # the validator's field errors come along
-    # A decision before any quote: the flow is not awaiting one.
-    await refused(cancellations.decide(deps, partner, started.code, "accept"), Refusal.NOT_AWAITING_DECISION)
 
 
 async def test_an_automatic_cancellation_answers_with_its_outcome_and_a_retry_finds_it(

@@ -63,10 +63,12 @@ async def test_only_a_draft_is_edited_posted_or_rejected(deps: Deps, partner: Re
 
 async def test_a_back_office_code_names_one_refund(deps: Deps, partner: Requester, book: Book) -> None:
     reservation_id = (await book(partner, flight()))["reservation_id"]
-    await refund(deps, reservation_id, "10", code="BO-1")
-    await refused(refund(deps, reservation_id, "10", code="BO-1"), Refusal.DUPLICATE_BACK_OFFICE_CODE)
-    other = await refund(deps, reservation_id, "10", code="BO-2")
-    await refused(refunds.edit(deps, ADMIN, other.refund_id, {"back_office_code": "BO-1"}), Refusal.DUPLICATE_BACK_OFFICE_CODE)
+    # Codes are unique across the whole ledger (and the PostgreSQL database lives for the whole session).
+    first, second = f"BO-{reservation_id}-1", f"BO-{reservation_id}-2"
+    await refund(deps, reservation_id, "10", code=first)
+    await refused(refund(deps, reservation_id, "10", code=first), Refusal.DUPLICATE_BACK_OFFICE_CODE)
+    other = await refund(deps, reservation_id, "10", code=second)
+    await refused(refunds.edit(deps, ADMIN, other.refund_id, {"back_office_code": first}), Refusal.DUPLICATE_BACK_OFFICE_CODE)
 
 
 async def test_a_deposit_is_given_back_once_and_only_when_there_is_one(deps: Deps, partner: Requester, book: Book) -> None:
