@@ -43,6 +43,7 @@ async def _allowance(deps: Deps, requester: Requester, product_id: str) -> tuple
 
 
 def _disallowed(reasons: list[str]) -> Refused:
+    """Why a cancellation may not start: the product's active flow first (retry when it ends)."""
     if "flow_in_progress" in reasons:
         return flow_in_progress()
     return Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
@@ -56,7 +57,8 @@ async def quote(deps: Deps, requester: Requester, product_id: str) -> Quote:
     # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure).
     terms = cancellation_terms(await product_state(deps, product), product.spec, now)
     if terms.resolution is None:
-        raise _disallowed(terms.reasons)
+        # A busy product included: a quote is refused for the allowance's reasons (docs/api.md#errors).
+        raise Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(terms.reasons)}")
     return await deps.store.quotes.save(Quote(
         quote_id=requester.token("qt_"), product_id=product.product_id, partner_id=requester.principal.principal_id,
         resolution=terms.resolution, paid=terms.paid.model_dump(mode="json"), penalty=_stored(terms.penalty),

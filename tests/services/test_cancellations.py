@@ -76,7 +76,9 @@ async def test_a_product_with_a_flow_in_progress_is_refused(deps: Deps, partner:
 
     assert await cancellations.allowance(deps, partner, product_id) == ("disallowed", ["flow_in_progress"])
     await refused(cancellations.cancel(deps, partner, product_id, quote.quote_id), Refusal.FLOW_IN_PROGRESS)
-    await refused(cancellations.quote(deps, partner, product_id), Refusal.FLOW_IN_PROGRESS)
+    # A quote is refused for the allowance's reasons, the active flow among them.
+    busy = await refused(cancellations.quote(deps, partner, product_id), Refusal.CANCELLATION_DISALLOWED)
+    assert "flow_in_progress" in busy.detail
 
 
 async def test_the_flow_decides_on_quotes_and_decisions_and_a_quote_starts_one_flow(
