@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 BOOTSTRAP_PYTHON := $(or $(shell command -v python3.11 2>/dev/null),python3)
 PYTEST_ARGS ?=
 
-.PHONY: run test check chaos bench clean browser
+.PHONY: run test check chaos bench clean browser lock
 
 # Re-installs only when pyproject.toml changes; the stamp is touched only after pip succeeds.
 $(STAMP): pyproject.toml
@@ -53,7 +53,31 @@ BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) -m bench $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL)) $(BENCH_ARGS)
 
-# Data and caches only: the venv stays, so the next run does not reinstall.
+# Data and caches only: the venvs stay, so the next run does not reinstall.
 clean:
 	rm -rf .data .pytest_cache .hypothesis .mypy_cache .ruff_cache
-	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+	find . \( -path ./$(VENV) -o -path ./$(LOCK_VENV) \) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+# Rewrites requirements/*.txt from pyproject.toml (and requirements/tools.in) with pip-compile,
+# which runs from its own venv (.lock-venv, installed from the hashed requirements/tools.txt),
+# never from .venv. Pins already in a lock are kept unless the new pyproject.toml excludes them:
+# adding a dependency moves nothing else. LOCK_ARGS=--upgrade moves everything to the newest
+# versions, LOCK_ARGS='--upgrade-package temporalio' one package. The run lock also holds the
+# build backend (setuptools) so the project installs without build isolation; the test lock
+# is resolved with the run lock as constraint, so no package has two versions.
+LOCK_VENV := .lock-venv
+LOCK_STAMP := $(LOCK_VENV)/.installed
+LOCK_ARGS ?=
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+
+$(LOCK_STAMP): requirements/tools.txt
+	test -x $(LOCK_VENV)/bin/python || $(BOOTSTRAP_PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --require-hashes -r requirements/tools.txt
+	touch $@
+
+lock: $(LOCK_STAMP)
+	$(PIP_COMPILE) --build-deps-for editable --build-deps-for wheel -o requirements/run.txt pyproject.toml
+	$(PIP_COMPILE) --build-deps-for editable --build-deps-for wheel --extra test -c requirements/run.txt \
+		-o requirements/test.txt pyproject.toml
+	$(PIP_COMPILE) -o requirements/tools.txt requirements/tools.in
