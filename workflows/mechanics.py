@@ -5,7 +5,7 @@ never repeat them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -14,22 +14,18 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from domain.activity_names import (
-    ACQUIRE_PRODUCT,
-    APPLY_CHANGE,
-    ASK_SPECIAL_REQUEST,
-    CANCEL_AT_SUPPLIER,
-    RECORD_FLOW,
-    RESCHEDULE_AT_SUPPLIER,
-    SUBMIT_SPECIAL_REQUEST,
-    SUPPLIER_REFUSED,
-)
 from domain.codes import FlowKind, new_id
 from domain.flow_info import FlowInfo, FlowRecord, HistoryEntry
 from domain.products import ProductSpec, Segment
 from domain.refusals import Refusal
 from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
+
+# Activities are called by reference to their methods, never by name. The sandbox takes the
+# activity modules (and the I/O libraries they import) from outside, and only their definitions are read.
+with workflow.unsafe.imports_passed_through():
+    from activities.supplier_calls import SUPPLIER_REFUSED, SupplierActivities
+    from activities.transitions import FlowActivities
 
 InfoT = TypeVar("InfoT", bound=FlowInfo)
 
@@ -50,6 +46,9 @@ SUPPLIER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=timedelta(minutes=5),
     non_retryable_error_types=[SUPPLIER_REFUSED],
+)
+SUPPLIER_CALL = workflow.ActivityConfig(
+    start_to_close_timeout=SUPPLIER_TIMEOUT, heartbeat_timeout=SUPPLIER_HEARTBEAT_TIMEOUT, retry_policy=SUPPLIER_RETRY
 )
 
 # A schedule change is never refused, it waits its turn (docs/flows.md#one-active-flow-per-product): taking a busy product's lock
@@ -115,15 +114,14 @@ async def record_transition(
     record = FlowRecord.of(moved, kind, now, event_id, event_type)
     push: bool
     if after_update and workflow.patched(INPUT_DURABLE_FIRST):
-        push = await workflow.execute_activity(
-            RECORD_FLOW, record, result_type=bool, start_to_close_timeout=RECORD_ATTEMPT_TIMEOUT,
-            retry_policy=RECORD_RETRY,
+        push = await workflow.execute_activity_method(
+            FlowActivities.record_flow, record, start_to_close_timeout=RECORD_ATTEMPT_TIMEOUT, retry_policy=RECORD_RETRY
         )
     else:
         # A local activity: one short database transaction needs no round trip through the server's
         # task queues. It is idempotent, so the re-run a worker crash can cause is harmless.
-        push = await workflow.execute_local_activity(
-            RECORD_FLOW, record, result_type=bool, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+        push = await workflow.execute_local_activity_method(
+            FlowActivities.record_flow, record, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
         )
     # A partner without a webhook reads its events from the pull feed: no delivery to run.
     if event_id is not None and push:
@@ -153,42 +151,34 @@ async def emit_trigger(event_id: str, retry_for: timedelta) -> None:
 async def acquire_product(product_id: str, flow_code: str) -> bool:
     """Wait until this flow holds the product's one-active-flow lock, however long another flow
     holds it; False when the product was cancelled meanwhile (there is nothing left to act on)."""
-    acquired: bool = await workflow.execute_activity(
-        ACQUIRE_PRODUCT,
+    return await workflow.execute_activity_method(
+        FlowActivities.acquire_product,
         args=[product_id, flow_code],
-        result_type=bool,
         start_to_close_timeout=ACQUIRE_TIMEOUT,
         retry_policy=ACQUIRE_RETRY,
         summary="wait for the product's lock",
     )
-    return acquired
 
 
 async def cancel_at_supplier(product_id: str, flow_code: str) -> str | None:
     """Cancel the product at the supplier; the supplier's reason when it refuses, else None."""
-    return await _at_supplier(CANCEL_AT_SUPPLIER, product_id, flow_code)
+    return await _at_supplier(SupplierActivities.cancel_at_supplier, product_id, flow_code)
 
 
 async def reschedule_at_supplier(product_id: str, segments: list[Segment], flow_code: str) -> str | None:
     """Move the flight to ``segments`` at the supplier; the supplier's reason when it refuses, else None."""
-    return await _at_supplier(RESCHEDULE_AT_SUPPLIER, product_id, segments, flow_code)
+    return await _at_supplier(SupplierActivities.reschedule_at_supplier, product_id, segments, flow_code)
 
 
 async def apply_change_at_supplier(product_id: str, itinerary: ProductSpec | None, flow_code: str) -> str | None:
     """Give the product its changed itinerary at the supplier (None: nothing to move, the change is
     recorded only); the supplier's reason when it refuses, else None."""
-    return await _at_supplier(APPLY_CHANGE, product_id, itinerary, flow_code)
+    return await _at_supplier(SupplierActivities.apply_change, product_id, itinerary, flow_code)
 
 
-async def _at_supplier(activity: str, *args: object) -> str | None:
+async def _at_supplier(activity: Callable[..., Awaitable[None]], *args: object) -> str | None:
     try:
-        await workflow.execute_activity(
-            activity,
-            args=list(args),
-            start_to_close_timeout=SUPPLIER_TIMEOUT,
-            heartbeat_timeout=SUPPLIER_HEARTBEAT_TIMEOUT,
-            retry_policy=SUPPLIER_RETRY,
-        )
+        await workflow.execute_activity_method(activity, args=list(args), **SUPPLIER_CALL)
     except ActivityError as exc:
         if isinstance(exc.cause, ApplicationError) and exc.cause.type == SUPPLIER_REFUSED:
             return exc.cause.message
@@ -203,21 +193,13 @@ async def ask_special_request(ask: SpecialRequestAsk, legacy_delay: timedelta | 
     again. ``legacy_delay`` is the fixed wait of flows started before the supplier said it itself.
     """
     if workflow.patched(SUPPLIER_SAYS_WHEN):
-        wait: timedelta = await workflow.execute_activity(
-            SUBMIT_SPECIAL_REQUEST, ask, result_type=timedelta,
-            start_to_close_timeout=SUPPLIER_TIMEOUT, heartbeat_timeout=SUPPLIER_HEARTBEAT_TIMEOUT,
-            retry_policy=SUPPLIER_RETRY,
-        )
+        wait = await workflow.execute_activity_method(SupplierActivities.submit_special_request, ask, **SUPPLIER_CALL)
     else:
         wait = legacy_delay or timedelta(0)
     while True:
         if wait > timedelta(0):
             await workflow.sleep(wait, summary="airline answers special requests")
-        answer: SupplierAnswer = await workflow.execute_activity(
-            ASK_SPECIAL_REQUEST, ask, result_type=SupplierAnswer,
-            start_to_close_timeout=SUPPLIER_TIMEOUT, heartbeat_timeout=SUPPLIER_HEARTBEAT_TIMEOUT,
-            retry_policy=SUPPLIER_RETRY,
-        )
+        answer = await workflow.execute_activity_method(SupplierActivities.ask_special_request, ask, **SUPPLIER_CALL)
         if answer.status != "pending":
             return answer
         wait = answer.retry_after or PENDING_ASK_AGAIN
