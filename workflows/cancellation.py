@@ -30,7 +30,9 @@ from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from domain.penalty import check_agent_quote
 from domain.refusals import Refusal
-from workflows import mechanics
+from workflows import deadlines, flow_transitions, supplier_steps
+from workflows.patches import EXPIRE_AT_THE_DEADLINE
+from workflows.update_refusals import refusal
 
 
 @workflow.defn(name="CancellationWorkflow")
@@ -63,9 +65,9 @@ class CancellationWorkflow:
         # recording the move took (a burst of starts), not a window's length after that.
         quote_deadline = workflow.now() + self._input.agent_quote_window
         await self._move("awaiting_agent_quote", quote_deadline=quote_deadline)
-        await mechanics.wait_until(
+        await deadlines.wait_until(
             lambda: self._quote is not None,
-            quote_deadline if workflow.patched(mechanics.EXPIRE_AT_THE_DEADLINE) else self._input.agent_quote_window,
+            quote_deadline if workflow.patched(EXPIRE_AT_THE_DEADLINE) else self._input.agent_quote_window,
             "agent-quote-window",
         )
         self._awaiting = None
@@ -87,7 +89,7 @@ class CancellationWorkflow:
             decision_deadline=deadline,
         )
         self._awaiting = "decision"
-        await mechanics.wait_until(lambda: self._decision is not None, deadline, "decision-window")
+        await deadlines.wait_until(lambda: self._decision is not None, deadline, "decision-window")
         self._awaiting = None
         if self._decision is None:
             # The fee was not accepted: the product stays confirmed.
@@ -98,8 +100,8 @@ class CancellationWorkflow:
             await self._cancel_at_supplier()
 
     async def _cancel_at_supplier(self) -> None:
-        refusal = await mechanics.cancel_at_supplier(self._input.product_id, self._input.code)
-        if refusal is None:
+        refused = await supplier_steps.cancel_at_supplier(self._input.product_id, self._input.code)
+        if refused is None:
             await self._move("cancelled", CANCELLATION_COMPLETED)
         else:
             await self._move("failed", CANCELLATION_FAILED)
@@ -108,7 +110,7 @@ class CancellationWorkflow:
         self, status: CancellationStatus, event_type: str | None = None, *, after_update: bool = False,
         **changes: Any,
     ) -> None:
-        self._info = await mechanics.record_transition(
+        self._info = await flow_transitions.record_transition(
             self._info,
             FlowKind.CANCELLATION,
             status,
@@ -132,13 +134,13 @@ class CancellationWorkflow:
     @submit_quote.validator
     def _validate_quote(self, quote: AgentQuote) -> None:
         if self._awaiting != "quote" or self._quote is not None:
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.NOT_AWAITING_QUOTE,
                 f"cancellation {self._info.code} is not awaiting a quote (status {self._info.status})",
             )
         problems = check_agent_quote(self._info.paid, quote.penalty, quote.refund)
         if problems:
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.INVALID_QUOTE,
                 "the quote does not add up",
                 [{"field": field, "message": message} for field, message in problems],
@@ -157,7 +159,7 @@ class CancellationWorkflow:
         if self._decision is not None and decision.decision == self._decision:
             return  # the same decision repeated: answered like the first one
         if self._decision is not None or self._awaiting != "decision":
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.NOT_AWAITING_DECISION,
                 f"cancellation {self._info.code} is not awaiting a decision (status {self._info.status})",
             )

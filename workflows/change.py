@@ -31,7 +31,8 @@ from domain.change_flow import (
 from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from domain.refusals import Refusal
-from workflows import mechanics
+from workflows import deadlines, flow_transitions, supplier_steps
+from workflows.update_refusals import refusal
 
 
 @workflow.defn(name="ChangeWorkflow")
@@ -53,7 +54,7 @@ class ChangeWorkflow:
     async def run(self, input: ChangeInput) -> ChangeInfo:
         if self._manual:
             await self._move("checkout_issued", CHANGE_CHECKOUT_ISSUED)
-            await mechanics.wait_until(lambda: self._prebooked, input.expires_at, "checkout-ttl")
+            await deadlines.wait_until(lambda: self._prebooked, input.expires_at, "checkout-ttl")
             # Read after the wait: a pre-book accepted in the activation the timer fired in is honoured.
             if self._prebooked:
                 await self._move(
@@ -65,7 +66,7 @@ class ChangeWorkflow:
         else:
             await self._move("awaiting_booking")
         if self._awaiting == "booking":
-            await mechanics.wait_until(lambda: self._booking is not None, input.expires_at, "change-context-ttl")
+            await deadlines.wait_until(lambda: self._booking is not None, input.expires_at, "change-context-ttl")
         self._awaiting = None
         booking = self._booking
         if booking is None:
@@ -78,18 +79,18 @@ class ChangeWorkflow:
 
     async def _apply(self, booking: Booking) -> None:
         kept: dict[str, Any] = {"invoice_hint": booking.invoice_hint, "payment_method": booking.payment_method}
-        refusal = await mechanics.apply_change_at_supplier(
+        refused = await supplier_steps.apply_change_at_supplier(
             self._input.product_id, self._input.itinerary, self._input.code
         )
-        if refusal is None:
+        if refused is None:
             await self._move("modified", CHANGE_COMPLETED, **kept)
         else:
-            await self._move("failed", CHANGE_FAILED, failure=refusal, **kept)
+            await self._move("failed", CHANGE_FAILED, failure=refused, **kept)
 
     async def _move(
         self, status: ChangeStatus, event_type: str | None = None, *, after_update: bool = False, **changes: Any
     ) -> None:
-        self._info = await mechanics.record_transition(
+        self._info = await flow_transitions.record_transition(
             self._info,
             FlowKind.CHANGE,
             status,
@@ -104,8 +105,8 @@ class ChangeWorkflow:
 
     def _expired_refusal(self) -> ApplicationError:
         if self._manual:
-            return mechanics.refusal(Refusal.CHECKOUT_EXPIRED, f"checkout of {self._info.code} has expired")
-        return mechanics.refusal(Refusal.CONTEXT_EXPIRED, f"change context of {self._info.code} has expired")
+            return refusal(Refusal.CHECKOUT_EXPIRED, f"checkout of {self._info.code} has expired")
+        return refusal(Refusal.CONTEXT_EXPIRED, f"change context of {self._info.code} has expired")
 
     @workflow.query
     def info(self) -> ChangeInfo:
@@ -120,9 +121,9 @@ class ChangeWorkflow:
     @prebook.validator
     def _validate_prebook(self, prebooking: Prebooking) -> None:
         if not self._manual:
-            raise mechanics.refusal(Refusal.NOT_AWAITING_PREBOOK, f"{self._info.code} is not a checkout")
+            raise refusal(Refusal.NOT_AWAITING_PREBOOK, f"{self._info.code} is not a checkout")
         if prebooking.transaction_id != self._info.reservation_id:
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.INVALID_CHECKOUT,
                 "the checkout belongs to another reservation",
                 [{"field": "transaction_id", "message": "is not the reservation this checkout was issued for"}],
@@ -132,7 +133,7 @@ class ChangeWorkflow:
         if self._expired():
             raise self._expired_refusal()
         if self._awaiting != "prebook":
-            raise mechanics.refusal(Refusal.NOT_AWAITING_PREBOOK, f"checkout {self._info.code} is not awaiting a pre-book")
+            raise refusal(Refusal.NOT_AWAITING_PREBOOK, f"checkout {self._info.code} is not awaiting a pre-book")
 
     @workflow.update
     async def book(self, booking: Booking) -> ChangeInfo:
@@ -149,11 +150,11 @@ class ChangeWorkflow:
         if self._expired():
             raise self._expired_refusal()
         if self._awaiting == "prebook":
-            raise mechanics.refusal(Refusal.NOT_PREBOOKED, f"checkout {self._info.code} must be pre-booked first")
+            raise refusal(Refusal.NOT_PREBOOKED, f"checkout {self._info.code} must be pre-booked first")
         if self._awaiting != "booking":
-            raise mechanics.refusal(Refusal.NOT_AWAITING_BOOKING, f"change {self._info.code} is not awaiting a booking")
+            raise refusal(Refusal.NOT_AWAITING_BOOKING, f"change {self._info.code} is not awaiting a booking")
         if self._manual and booking.payment_method not in self._info.payment_methods:
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.INVALID_CHECKOUT,
                 "unknown payment method",
                 [{"field": "payment_method", "message": f"must be one of {', '.join(self._info.payment_methods)}"}],

@@ -21,7 +21,7 @@ from domain.special_request_flow import (
     SpecialRequestInput,
     SpecialRequestStatus,
 )
-from workflows import mechanics
+from workflows import flow_transitions, supplier_steps
 
 
 @workflow.defn(name="SpecialRequestWorkflow")
@@ -41,7 +41,7 @@ class SpecialRequestWorkflow:
             traveller_id=input.traveller_id,
             note=input.note,
         )
-        answer = await mechanics.ask_special_request(ask, legacy_delay=input.supplier_delay)
+        answer = await supplier_steps.ask_special_request(ask, legacy_delay=input.supplier_delay)
         if answer.status == "confirmed":
             await self._move("confirmed", SPECIAL_REQUEST_CONFIRMED)
         else:
@@ -49,7 +49,7 @@ class SpecialRequestWorkflow:
         return self._info
 
     async def _move(self, status: SpecialRequestStatus, event_type: str | None = None, **changes: Any) -> None:
-        self._info = await mechanics.record_transition(
+        self._info = await flow_transitions.record_transition(
             self._info,
             FlowKind.SPECIAL_REQUEST,
             status,
