@@ -30,18 +30,21 @@ from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from domain.penalty import check_agent_quote
 from domain.refusals import Refusal
-from workflows import deadlines, flow_transitions, supplier_steps
+from workflows import deadlines, supplier_steps
+from workflows.flow_transitions import FlowWorkflow
 from workflows.patches import EXPIRE_AT_THE_DEADLINE
 from workflows.update_refusals import refusal
 
 
 @workflow.defn(name="CancellationWorkflow")
-class CancellationWorkflow:
+class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
+    kind = FlowKind.CANCELLATION
+
     @workflow.init
     def __init__(self, input: CancellationInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
+        super().__init__(input.initial_info(), input.webhook_retry_for)
         self._input = input
-        self._info = input.initial_info()
         # What the flow is listening for right now. Validators check this rather than the
         # status, which changes only once the store has it: a decision arriving after the
         # window closed, while ``no_response`` is being recorded, must be refused.
@@ -106,20 +109,9 @@ class CancellationWorkflow:
         else:
             await self._move("failed", CANCELLATION_FAILED)
 
-    async def _move(
-        self, status: CancellationStatus, event_type: str | None = None, *, after_update: bool = False,
-        **changes: Any,
-    ) -> None:
-        self._info = await flow_transitions.record_transition(
-            self._info,
-            FlowKind.CANCELLATION,
-            status,
-            webhook_retry_for=self._input.webhook_retry_for,
-            event_type=event_type,
-            after_update=after_update,
-            decision=self._decision,
-            **changes,
-        )
+    def _carried(self) -> dict[str, Any]:
+        # Every transition records the partner's decision, once there is one.
+        return {"decision": self._decision}
 
     @workflow.query
     def info(self) -> CancellationInfo:

@@ -31,17 +31,20 @@ from domain.change_flow import (
 from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from domain.refusals import Refusal
-from workflows import deadlines, flow_transitions, supplier_steps
+from workflows import deadlines, supplier_steps
+from workflows.flow_transitions import FlowWorkflow
 from workflows.update_refusals import refusal
 
 
 @workflow.defn(name="ChangeWorkflow")
-class ChangeWorkflow:
+class ChangeWorkflow(FlowWorkflow[ChangeInfo, ChangeStatus]):
+    kind = FlowKind.CHANGE
+
     @workflow.init
     def __init__(self, input: ChangeInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
+        super().__init__(input.initial_info(), input.webhook_retry_for)
         self._input = input
-        self._info = input.initial_info()
         self._manual = input.resolution == "manual"
         # What the flow listens for right now. Validators check this (and the deadline) rather than
         # the status, which changes only once the store has it: a booking arriving after the TTL,
@@ -86,19 +89,6 @@ class ChangeWorkflow:
             await self._move("modified", CHANGE_COMPLETED, **kept)
         else:
             await self._move("failed", CHANGE_FAILED, failure=refused, **kept)
-
-    async def _move(
-        self, status: ChangeStatus, event_type: str | None = None, *, after_update: bool = False, **changes: Any
-    ) -> None:
-        self._info = await flow_transitions.record_transition(
-            self._info,
-            FlowKind.CHANGE,
-            status,
-            webhook_retry_for=self._input.webhook_retry_for,
-            event_type=event_type,
-            after_update=after_update,
-            **changes,
-        )
 
     def _expired(self) -> bool:
         return workflow.now() >= self._input.expires_at or (self._awaiting is None and self._booking is None)

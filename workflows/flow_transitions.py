@@ -1,10 +1,11 @@
-"""Recording a flow's transition and emitting its trigger (docs/flows.md#how-a-flow-starts): the
-only way a flow's state reaches the store, and its partner hears of it."""
+"""How a flow moves: recording its transition and emitting its trigger (docs/flows.md#how-a-flow-starts),
+the only way a flow's state reaches the store and its partner hears of it. Every flow workflow
+inherits ``FlowWorkflow`` and moves with ``_move``."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.transitions import FlowActivities
 
 InfoT = TypeVar("InfoT", bound=FlowInfo)
+StatusT = TypeVar("StatusT", bound=str)
 
 # A transition must reach the store however long the database is away: retry without limit.
 RECORD_TIMEOUT = timedelta(seconds=30)
@@ -30,57 +32,66 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interv
 RECORD_ATTEMPT_TIMEOUT = timedelta(seconds=10)
 
 
-async def record_transition(
-    info: InfoT,
-    kind: FlowKind,
-    status: str,
-    *,
-    webhook_retry_for: timedelta,
-    event_type: str | None = None,
-    after_update: bool = False,
-    **changes: Any,
-) -> InfoT:
-    """Move ``info`` to ``status`` (plus ``changes``), persist it with its event, and emit the trigger.
+class FlowWorkflow(Generic[InfoT, StatusT]):
+    """What every flow workflow holds, and its one way to move: ``_move``.
 
-    Returns the new info and leaves ``info`` untouched: the caller swaps it in only once the
-    store has it, so a query or an update answer never shows a state the store does not have.
-
-    ``after_update``: the transition follows a partner's or agent's update accepted in this same
-    workflow task. It is then recorded by a (normal) activity, which runs only once that task,
-    and with it the update's acceptance, is durable in the workflow's history: a local activity
-    would write the store first, and a crash before the task completed would leave the store
-    (and the partner, told by the trigger) ahead of a workflow that never accepted the update.
+    ``_info`` is the flow as the store has it. A move replaces it only once the store has the new
+    one, so a query or an update's answer never shows a state the store does not have.
     """
-    now = workflow.now()
-    moved = type(info).model_validate(
-        {
-            **info.model_dump(),
-            **changes,
-            "status": status,
-            "history": [*info.history, HistoryEntry(at=now, event=status)],
-        }
-    )
-    # Drawn from the workflow's seeded random, so a replay computes the same id.
-    event_id = new_id("evt_", workflow.random()) if event_type else None
-    record = FlowRecord.of(moved, kind, now, event_id, event_type)
-    push: bool
-    if after_update and workflow.patched(INPUT_DURABLE_FIRST):
-        push = await workflow.execute_activity_method(
-            FlowActivities.record_flow, record, start_to_close_timeout=RECORD_ATTEMPT_TIMEOUT, retry_policy=RECORD_RETRY
+
+    kind: ClassVar[FlowKind]
+
+    def __init__(self, info: InfoT, webhook_retry_for: timedelta) -> None:
+        self._info = info
+        self._webhook_retry_for = webhook_retry_for
+
+    def _carried(self) -> dict[str, Any]:
+        """Fields every transition of this flow records besides its own changes (a hook: the
+        cancellation carries the partner's decision)."""
+        return {}
+
+    async def _move(
+        self, status: StatusT, event_type: str | None = None, *, after_update: bool = False, **changes: Any
+    ) -> None:
+        """Move to ``status`` (plus ``changes``), persist it with its event ``event_type``, emit the trigger.
+
+        ``after_update``: the transition follows a partner's or agent's update accepted in this same
+        workflow task. It is then recorded by a (normal) activity, which runs only once that task,
+        and with it the update's acceptance, is durable in the workflow's history: a local activity
+        would write the store first, and a crash before the task completed would leave the store
+        (and the partner, told by the trigger) ahead of a workflow that never accepted the update.
+        """
+        now = workflow.now()
+        moved = type(self._info).model_validate(
+            {
+                **self._info.model_dump(),
+                **self._carried(),
+                **changes,
+                "status": status,
+                "history": [*self._info.history, HistoryEntry(at=now, event=status)],
+            }
         )
-    else:
-        # A local activity: one short database transaction needs no round trip through the server's
-        # task queues. It is idempotent, so the re-run a worker crash can cause is harmless.
-        push = await workflow.execute_local_activity_method(
-            FlowActivities.record_flow, record, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
-        )
-    # A partner without a webhook reads its events from the pull feed: no delivery to run.
-    if event_id is not None and push:
-        await emit_trigger(event_id, webhook_retry_for)
-    return moved
+        # Drawn from the workflow's seeded random, so a replay computes the same id.
+        event_id = new_id("evt_", workflow.random()) if event_type else None
+        record = FlowRecord.of(moved, self.kind, now, event_id, event_type)
+        push: bool
+        if after_update and workflow.patched(INPUT_DURABLE_FIRST):
+            push = await workflow.execute_activity_method(
+                FlowActivities.record_flow, record, start_to_close_timeout=RECORD_ATTEMPT_TIMEOUT, retry_policy=RECORD_RETRY
+            )
+        else:
+            # A local activity: one short database transaction needs no round trip through the server's
+            # task queues. It is idempotent, so the re-run a worker crash can cause is harmless.
+            push = await workflow.execute_local_activity_method(
+                FlowActivities.record_flow, record, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+            )
+        # A partner without a webhook reads its events from the pull feed: no delivery to run.
+        if event_id is not None and push:
+            await _emit_trigger(event_id, self._webhook_retry_for)
+        self._info = moved
 
 
-async def emit_trigger(event_id: str, retry_for: timedelta) -> None:
+async def _emit_trigger(event_id: str, retry_for: timedelta) -> None:
     """Start the delivery of a stored event and return as soon as it has started.
 
     The child is abandoned: a partner's webhook failing for days must neither hold the flow

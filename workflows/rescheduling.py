@@ -8,7 +8,6 @@ waiting_for_product → obsolete when the product was cancelled before the chang
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -29,7 +28,8 @@ from domain.rescheduling_flow import (
     ReschedulingInput,
     ReschedulingStatus,
 )
-from workflows import deadlines, flow_transitions, supplier_steps
+from workflows import deadlines, supplier_steps
+from workflows.flow_transitions import FlowWorkflow
 from workflows.update_refusals import refusal
 
 # Referenced, never called here: the sandbox takes the activity module (and what it imports) from outside.
@@ -44,12 +44,14 @@ ACQUIRE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_inter
 
 
 @workflow.defn(name="ReschedulingWorkflow")
-class ReschedulingWorkflow:
+class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
+    kind = FlowKind.RESCHEDULING
+
     @workflow.init
     def __init__(self, input: ReschedulingInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
+        super().__init__(input.info, input.webhook_retry_for)
         self._input = input
-        self._info = input.info
         # Whether a choice is listened for. Validators check this rather than the status, which
         # changes only once the store has it: a choice arriving after the window closed, while
         # the default is being applied, must be refused.
@@ -107,16 +109,6 @@ class ReschedulingWorkflow:
             await self._move(status, event_type, alternative_id=alternative.alternative_id)
         else:
             await self._move("failed", RESCHEDULING_FAILED, alternative_id=alternative.alternative_id)
-
-    async def _move(self, status: ReschedulingStatus, event_type: str | None = None, **changes: Any) -> None:
-        self._info = await flow_transitions.record_transition(
-            self._info,
-            FlowKind.RESCHEDULING,
-            status,
-            webhook_retry_for=self._input.webhook_retry_for,
-            event_type=event_type,
-            **changes,
-        )
 
     @workflow.query
     def info(self) -> ReschedulingInfo:
