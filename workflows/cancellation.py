@@ -68,11 +68,8 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
         # recording the move took (a burst of starts), not a window's length after that.
         quote_deadline = workflow.now() + self._input.agent_quote_window
         await self._move("awaiting_agent_quote", quote_deadline=quote_deadline)
-        await deadlines.wait_until(
-            lambda: self._quote is not None,
-            quote_deadline if workflow.patched(EXPIRE_AT_THE_DEADLINE) else self._input.agent_quote_window,
-            "agent-quote-window",
-        )
+        workflow.deprecate_patch(EXPIRE_AT_THE_DEADLINE)  # kept until no run that recorded the patch is open (workflows.patches)
+        await deadlines.wait_until(lambda: self._quote is not None, quote_deadline, "agent-quote-window")
         self._awaiting = None
         # Read after the wait, not from its result: a quote accepted by the validator in the
         # same activation as the timer firing is still honoured.

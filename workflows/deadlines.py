@@ -8,9 +8,12 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 
 
-async def wait_until(condition: Callable[[], bool], limit: timedelta | datetime, summary: str) -> bool:
-    """Wait for ``condition`` until ``limit`` (a timeout, or a deadline); False when the time ran out."""
-    timeout = limit - workflow.now() if isinstance(limit, datetime) else limit
+async def wait_until(condition: Callable[[], bool], deadline: datetime, summary: str) -> bool:
+    """Wait for ``condition`` until ``deadline``; False when the time ran out.
+
+    A deadline, not a duration: the flow waits until the instant it showed, however long it took
+    to get here (recording the move that shows it, a busy worker)."""
+    timeout = deadline - workflow.now()
     if timeout <= timedelta(0):
         return condition()
     try:

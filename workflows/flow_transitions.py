@@ -75,7 +75,8 @@ class FlowWorkflow(Generic[InfoT, StatusT]):
         event_id = new_id("evt_", workflow.random()) if event_type else None
         record = FlowRecord.of(moved, self.kind, now, event_id, event_type)
         push: bool
-        if after_update and workflow.patched(INPUT_DURABLE_FIRST):
+        if after_update:
+            workflow.deprecate_patch(INPUT_DURABLE_FIRST)  # kept until no run that recorded the patch is open (workflows.patches)
             push = await workflow.execute_activity_method(
                 FlowActivities.record_flow, record, start_to_close_timeout=RECORD_ATTEMPT_TIMEOUT, retry_policy=RECORD_RETRY
             )

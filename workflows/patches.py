@@ -1,9 +1,9 @@
 """The ids of the ``workflow.patched`` markers: each names one change to what a running flow decides.
 
 A patch lives through three steps, ``workflow.patched`` → ``workflow.deprecate_patch`` → removed,
-each taken only once no run that needs the one before can still be open. The rule for when, the
-query that checks it and the table of live patches: docs/workflows.md#changing-a-running-flow.
-An id is never reused.
+each taken only once no run that needs the step before can still be open. The rule for when, the
+query that checks it and the table of live patches, with where each stands:
+docs/workflows.md#changing-a-running-flow. An id is never reused.
 """
 
 from __future__ import annotations

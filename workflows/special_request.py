@@ -41,7 +41,7 @@ class SpecialRequestWorkflow(FlowWorkflow[SpecialRequestInfo, SpecialRequestStat
             traveller_id=input.traveller_id,
             note=input.note,
         )
-        answer = await supplier_steps.ask_special_request(ask, legacy_delay=input.supplier_delay)
+        answer = await supplier_steps.ask_special_request(ask)
         if answer.status == "confirmed":
             await self._move("confirmed", SPECIAL_REQUEST_CONFIRMED)
         else:
