@@ -22,8 +22,9 @@ from ports.supplier import Supplier, SupplierRefused
 # The ApplicationError type of a refusal: the supplier answered no. Not retried; the flow ends ``failed``.
 SUPPLIER_REFUSED = "supplier_refused"
 
-# Heartbeats tell Temporal within SUPPLIER_HEARTBEAT_TIMEOUT (workflows.supplier_steps) that the worker making a
-# supplier call has died, so another worker retries it at once instead of after the call's timeout.
+# Heartbeats tell Temporal within SUPPLIER_HEARTBEAT_TIMEOUT (workflows.supplier_steps) that the
+# worker making a supplier call has died, so another worker retries it at once instead of after the
+# call's timeout.
 HEARTBEAT_EVERY_S = 2.0
 T = TypeVar("T")
 
