@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from temporalio.client import Client
@@ -33,6 +34,7 @@ from api.http_server import handler_args
 from api.metrics import add_metrics, measure_requests
 from api.middlewares import authenticate, idempotency, problems, read_body, request_log, security_headers
 from api.openapi import build_openapi
+from api.rate_limits import RATE_LIMITER, RateLimiter, rate_limit_headers
 from config.settings import Settings
 from ports.supplier import build_supplier
 from ports.webhook_guard import Resolver, WebhookGuard, system_resolver
@@ -64,9 +66,10 @@ async def connect_temporal(settings: Settings) -> Client:
 
 def create_app(
     settings: Settings, *, store: Store | None = None, temporal: Client | None = None,
-    webhook_resolver: Resolver = system_resolver,
+    webhook_resolver: Resolver = system_resolver, clock: Callable[[], float] = time.monotonic,
 ) -> web.Application:
-    """``webhook_resolver`` is the seam tests use to say what a webhook's host resolves to."""
+    """``webhook_resolver`` is the seam tests use to say what a webhook's host resolves to, ``clock``
+    the one they use to refill request budgets without waiting (api/rate_limits.py)."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[measure_requests, request_log, problems, authenticate, read_body, idempotency],
@@ -74,7 +77,9 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[WEBHOOK_GUARD] = WebhookGuard.for_settings(settings, webhook_resolver)
+    app[RATE_LIMITER] = RateLimiter(settings, clock)
     app.on_response_prepare.append(security_headers)
+    app.on_response_prepare.append(rate_limit_headers)
     add_metrics(app)
 
     async def dependencies(app: web.Application) -> AsyncIterator[None]:

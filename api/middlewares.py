@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.app_keys import SETTINGS, STORE
 from api.endpoints import PRINCIPAL, endpoint_of, principal
 from api.problems import Problem
+from api.rate_limits import MONITORING_PATHS, RATE_LIMITER, admit
 from config.settings import Settings
 from store.accounts import Principal
 from store.idempotency import Claim, InProgress, StoredResponse
@@ -129,28 +130,53 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller from its bearer key; an unknown key is 401 even on a public route.
 
+    Each request spends from a budget (api/rate_limits.py) before any database work: the account's
+    once the key is known, the client address's when there is no valid key to go by, and before a
+    key this process has not seen lately is looked up, so a flood of made-up keys stops here.
     Neither the header nor the key ever reaches a log line or an answer.
     """
+    limiter = request.app[RATE_LIMITER]
+    monitoring = request.path in MONITORING_PATHS
+    if monitoring:
+        admit(request, limiter.for_monitoring(request))
     header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, key = header.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not _KEY_SHAPE.match(key):
-            raise Problem(401, "unauthorized", "expected Authorization: Bearer <api key>")
-        settings = request.app[SETTINGS]
-        if hmac.compare_digest(key.encode(), settings.admin_key.encode()):
-            request[PRINCIPAL] = Principal("admin", "admin")
-        else:
-            found = await request.app[STORE].accounts.principal_for(key)
-            if found is None:
-                raise Problem(401, "unauthorized", "unknown, revoked or expired API key")
-            request[PRINCIPAL] = found
-            if found.role == "partner":
-                structlog.contextvars.bind_contextvars(partner_id=found.principal_id)
+    if header is None:
+        if not monitoring:
+            admit(request, limiter.for_address(request))
+        return await handler(request)
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    well_formed = scheme.lower() == "bearer" and _KEY_SHAPE.match(key) is not None
+    if well_formed and hmac.compare_digest(key.encode(), request.app[SETTINGS].admin_key.encode()):
+        found = Principal("admin", "admin")
+    else:
+        found = await _key_holder(request, key if well_formed else None, address_paid=monitoring)
+    request[PRINCIPAL] = found
+    if not monitoring:
+        admit(request, limiter.for_account(found))
+    if found.role == "partner":
+        structlog.contextvars.bind_contextvars(partner_id=found.principal_id)
     try:
         return await handler(request)
     finally:
         structlog.contextvars.unbind_contextvars("partner_id")
+
+
+async def _key_holder(request: web.Request, key: str | None, *, address_paid: bool) -> Principal:
+    """Whose ``key`` is (None: the header was malformed): from this process's cache, else from the
+    database once the client's address has paid for the lookup; 401 when nobody's."""
+    accounts = request.app[STORE].accounts
+    cached = accounts.cached_principal(key) if key is not None else None
+    if cached is not None:
+        return cached
+    if not address_paid:
+        admit(request, request.app[RATE_LIMITER].for_address(request))
+    if key is None:
+        raise Problem(401, "unauthorized", "expected Authorization: Bearer <api key>")
+    found = await accounts.principal_for(key)
+    if found is None:
+        raise Problem(401, "unauthorized", "unknown, revoked or expired API key")
+    return found
 
 
 @web.middleware

@@ -145,14 +145,23 @@ class Accounts(Repository):
 
     # --- authentication ----------------------------------------------------------------------
 
-    async def principal_for(self, api_key: str) -> Principal | None:
-        """The key's principal if the key is valid now; cached for :data:`AUTH_CACHE_TTL`."""
+    def cached_principal(self, api_key: str) -> Principal | None:
+        """The key's principal when this process looked it up within :data:`AUTH_CACHE_TTL` (and it has not
+        expired since); None when only the database can say. Never touches the database."""
         key_hash = hash_key(api_key)
         cached = self._cache.get(key_hash)
         if cached is not None:
             if time.monotonic() < cached.trusted_until and (cached.expires_at is None or _now() < cached.expires_at):
                 return cached.principal
             self._cache.pop(key_hash, None)
+        return None
+
+    async def principal_for(self, api_key: str) -> Principal | None:
+        """The key's principal if the key is valid now; cached for :data:`AUTH_CACHE_TTL`."""
+        cached = self.cached_principal(api_key)
+        if cached is not None:
+            return cached
+        key_hash = hash_key(api_key)
         async with self._reading() as conn:
             row = (await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))).first()
         if row is None or not secrets.compare_digest(row.key_hash, key_hash):
