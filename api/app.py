@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from temporalio.client import Client
@@ -66,10 +65,10 @@ async def connect_temporal(settings: Settings) -> Client:
 
 def create_app(
     settings: Settings, *, store: Store | None = None, temporal: Client | None = None,
-    webhook_resolver: Resolver = system_resolver, clock: Callable[[], float] = time.monotonic,
+    webhook_resolver: Resolver = system_resolver, rate_limiter: RateLimiter | None = None,
 ) -> web.Application:
-    """``webhook_resolver`` is the seam tests use to say what a webhook's host resolves to, ``clock``
-    the one they use to refill request budgets without waiting (api/rate_limits.py)."""
+    """``webhook_resolver`` is the seam tests use to say what a webhook's host resolves to,
+    ``rate_limiter`` the one they use to move the clock of request budgets (api/rate_limits.py)."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[measure_requests, request_log, problems, authenticate, read_body, idempotency],
@@ -77,7 +76,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[WEBHOOK_GUARD] = WebhookGuard.for_settings(settings, webhook_resolver)
-    app[RATE_LIMITER] = RateLimiter(settings, clock)
+    app[RATE_LIMITER] = rate_limiter or RateLimiter(settings)
     app.on_response_prepare.append(security_headers)
     app.on_response_prepare.append(rate_limit_headers)
     add_metrics(app)

@@ -130,30 +130,38 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller from its bearer key; an unknown key is 401 even on a public route.
 
-    Each request spends from a budget (api/rate_limits.py) before any database work: the account's
-    once the key is known, the client address's when there is no valid key to go by, and before a
-    key this process has not seen lately is looked up, so a flood of made-up keys stops here.
-    Neither the header nor the key ever reaches a log line or an answer.
+    Each request spends from a budget (api/rate_limits.py) before any database work: its account's,
+    or its address's when there is no key to go by or the key was never seen valid here (so a
+    flood of made-up keys stops before it reaches the database). Neither the header nor the key
+    ever reaches a log line or an answer.
     """
     limiter = request.app[RATE_LIMITER]
     monitoring = request.path in MONITORING_PATHS
     if monitoring:
-        admit(request, limiter.for_monitoring(request))
+        await admit(request, limiter.for_monitoring(request))
     header = request.headers.get("Authorization")
-    if header is None:
+    key = _bearer_key(header)
+    if key is None:
         if not monitoring:
-            admit(request, limiter.for_address(request))
+            await admit(request, limiter.for_address(request))
+        if header is not None:
+            raise Problem(401, "unauthorized", "expected Authorization: Bearer <api key>")
         return await handler(request)
-    scheme, _, key = header.partition(" ")
-    key = key.strip()
-    well_formed = scheme.lower() == "bearer" and _KEY_SHAPE.match(key) is not None
-    if well_formed and hmac.compare_digest(key.encode(), request.app[SETTINGS].admin_key.encode()):
+    paid = monitoring
+    if hmac.compare_digest(key.encode(), request.app[SETTINGS].admin_key.encode()):
         found = Principal("admin", "admin")
     else:
-        found = await _key_holder(request, key if well_formed else None, address_paid=monitoring)
+        accounts = request.app[STORE].accounts
+        recognised = accounts.recognised(key)
+        if not paid:
+            await admit(request, limiter.for_account(recognised) if recognised else limiter.for_address(request))
+        looked_up = await accounts.principal_for(key)
+        if looked_up is None:
+            raise Problem(401, "unauthorized", "unknown, revoked or expired API key")
+        found, paid = looked_up, paid or looked_up == recognised
     request[PRINCIPAL] = found
-    if not monitoring:
-        admit(request, limiter.for_account(found))
+    if not paid:
+        await admit(request, limiter.for_account(found))
     if found.role == "partner":
         structlog.contextvars.bind_contextvars(partner_id=found.principal_id)
     try:
@@ -162,21 +170,13 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         structlog.contextvars.unbind_contextvars("partner_id")
 
 
-async def _key_holder(request: web.Request, key: str | None, *, address_paid: bool) -> Principal:
-    """Whose ``key`` is (None: the header was malformed): from this process's cache, else from the
-    database once the client's address has paid for the lookup; 401 when nobody's."""
-    accounts = request.app[STORE].accounts
-    cached = accounts.cached_principal(key) if key is not None else None
-    if cached is not None:
-        return cached
-    if not address_paid:
-        admit(request, request.app[RATE_LIMITER].for_address(request))
-    if key is None:
-        raise Problem(401, "unauthorized", "expected Authorization: Bearer <api key>")
-    found = await accounts.principal_for(key)
-    if found is None:
-        raise Problem(401, "unauthorized", "unknown, revoked or expired API key")
-    return found
+def _bearer_key(header: str | None) -> str | None:
+    """The key of ``Bearer <key>`` when it can be a key at all; None otherwise."""
+    if header is None:
+        return None
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    return key if scheme.lower() == "bearer" and _KEY_SHAPE.match(key) else None
 
 
 @web.middleware

@@ -12,10 +12,11 @@ when the next request may go), against a clock the tests can move.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -60,11 +61,14 @@ class _Bucket:
 
 
 class RateLimiter:
-    """Token buckets by partition; ``clock`` (seconds, monotonic) is the seam tests move instead of sleeping."""
+    """Token buckets by partition. ``clock`` (seconds, monotonic) and ``pause`` are the seams tests
+    use to move time and to see the pauses the gateway takes, instead of waiting."""
 
-    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic,
+                 pause: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._settings = settings
         self._clock = clock
+        self.pause = pause
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def spend(self, partition: str, policy: str, limit: RateLimit) -> Verdict:
@@ -101,10 +105,14 @@ RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 _VERDICT = web.RequestKey("rate_limit_verdict", Verdict)
 
 
-def admit(request: web.Request, verdict: Verdict) -> None:
-    """Keep the verdict for the answer's headers; a refusal is 429 ``rate_limited``."""
+async def admit(request: web.Request, verdict: Verdict) -> None:
+    """Keep the verdict for the answer's headers; a refusal is 429 ``rate_limited``, answered after
+    its Retry-After has passed: a client that ignores it and keeps its connections busy then gets
+    one answer per connection a second, so a flood costs the gateway next to nothing and leaves it
+    to everyone else (docs/operations.md#rate-limits)."""
     request[_VERDICT] = verdict
     if not verdict.allowed:
+        await request.app[RATE_LIMITER].pause(verdict.seconds)
         raise Problem(429, "rate_limited", f"over the {verdict.policy}'s budget of {verdict.limit.rate} requests a "
                       f"second (bursts of {verdict.limit.burst}); retry in {verdict.seconds} s")
 
