@@ -248,18 +248,20 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     gets 409 ``idempotency_key_in_use`` if it does not come in time. Requests that will be refused
     for who sends them (no key, wrong role, unknown route) never touch the records.
     """
-    key = request.headers.get("Idempotency-Key")
-    if request.method not in IDEMPOTENT_METHODS or key is None:
+    keys = request.headers.getall("Idempotency-Key", [])
+    if request.method not in IDEMPOTENT_METHODS or not keys:
         return await handler(request)
     who = principal(request)
     endpoint = endpoint_of(request)
     if who is None or endpoint is None or who.role not in endpoint.roles:
         return await handler(request)
-    if not IDEMPOTENCY_KEY.match(key):
-        raise Problem(
-            422, "validation_failed", "Idempotency-Key must be 1 to 255 printable ASCII characters",
-            errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 printable ASCII characters"}],
-        )
+    # Two keys on one request: neither can be honoured without guessing which the client meant.
+    refusal = ("must be sent once" if len(keys) > 1 else
+               "" if IDEMPOTENCY_KEY.match(keys[0]) else "must be 1 to 255 printable ASCII characters")
+    if refusal:
+        raise Problem(422, "validation_failed", f"Idempotency-Key {refusal}",
+                      errors=[{"field": "Idempotency-Key", "message": refusal}])
+    key = keys[0]
     owner = f"{who.role}:{who.principal_id}"
     body = await request.read()
     request_hash = hashlib.sha256(request.method.encode() + b" " + request.path_qs.encode() + b"\n" + body).hexdigest()
