@@ -1,7 +1,13 @@
 """Bad input never answers 500 and never leaks a key (docs/api.md#errors), on SQLite and PostgreSQL:
 deep JSON, huge numbers, NUL bytes, over-long strings on every body-taking route; NUL and absurd ids
 in paths and queries; malformed Authorization headers sent raw; slow and aborted uploads. The
-gateway is healthy afterwards, and no key appears in any log line or answer."""
+gateway is healthy afterwards, and no key appears in any log line or answer.
+
+Then an attacker's tour of values that parse but do not fit (docs/api.md#conventions): times in the
+years 1 and 9999 or as Unix seconds, datetimes for dates, forged cursors and signature timestamps
+with numbers no column or clock holds, negative and absurd amounts, a reservation whose sale cannot
+be recorded, two Idempotency-Keys: each a 422 (a 401 for a signature), and the largest sale
+accepted is cancelled and recorded."""
 
 from __future__ import annotations
 
