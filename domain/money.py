@@ -226,14 +226,19 @@ class Money(BaseModel):
         return f"{format_decimal(self.amount)} {self.currency}"
 
 
-def _positive(money: Money) -> Money:
-    if money.amount <= 0:
+# The signs a request may give (docs/api.md#conventions). Like the other bounds of a request they
+# hold for what a client sends, not for what is computed from it: a hotel's price for fewer nights
+# may round to zero, and it must still load.
+
+
+def _positive(money: Money, info: ValidationInfo) -> Money:
+    if from_request(info) and money.amount <= 0:
         raise money.refused("must be greater than zero")
     return money
 
 
-def _not_negative(money: Money) -> Money:
-    if money.amount < 0:
+def _not_negative(money: Money, info: ValidationInfo) -> Money:
+    if from_request(info) and money.amount < 0:
         raise money.refused("must not be negative")
     return money
 

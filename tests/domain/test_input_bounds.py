@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from domain.durations import MAX_DURATION
 from domain.input_bounds import FIRST_YEAR, FROM_REQUEST, LAST_YEAR, MAX_REQUEST_AMOUNT, CalendarDate, Instant
 from domain.journal import Account, JournalEntry, balances, sale_entries
-from domain.money import MAX_ABS_AMOUNT, Money, format_decimal, minor_units
+from domain.money import MAX_ABS_AMOUNT, Money, PositiveMoney, format_decimal, minor_units
 from domain.penalty import penalty_for, refund_for
 from domain.positions import cancellation_positions
 from domain.products import ReservationSpec
@@ -185,8 +185,13 @@ def test_a_date_is_yyyy_mm_dd(value: object) -> None:
 
 
 def test_values_read_back_are_not_held_to_the_request_bounds() -> None:
-    # A workflow's payload or a stored record loads whatever year or amount it carries.
+    # A workflow's payload or a stored record loads whatever year, amount or sign it carries (a
+    # hotel's price for fewer nights may round to zero).
     assert INSTANT.validate_python("2300-01-01T00:00:00+00:00").year == 2300
     assert Money.model_validate({"amount": "1000000000000", "currency": "EUR"}).amount == MAX_REQUEST_AMOUNT
     with pytest.raises(ValidationError):
         Money.model_validate({"amount": "1000000000000", "currency": "EUR"}, context=FROM_REQUEST)
+    price = TypeAdapter(PositiveMoney)
+    assert price.validate_python({"amount": "0.00", "currency": "EUR"}).is_zero()
+    with pytest.raises(ValidationError):
+        price.validate_python({"amount": "0.00", "currency": "EUR"}, context=FROM_REQUEST)

@@ -132,7 +132,7 @@ def flight(price: Money, deposit: Money | None) -> FlightProduct:
     })
 
 
-prices = st.tuples(st.sampled_from(CURRENCIES), st.integers(min_value=1, max_value=10**6))
+prices = st.tuples(st.sampled_from(CURRENCIES), st.integers(min_value=0, max_value=10**6))
 deposits = st.none() | st.tuples(st.sampled_from(CURRENCIES), st.integers(min_value=1, max_value=10**5))
 
 
