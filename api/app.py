@@ -33,6 +33,7 @@ from api.http_server import handler_args
 from api.metrics import add_metrics, measure_requests
 from api.middlewares import authenticate, idempotency, problems, read_body, request_log, security_headers
 from api.openapi import build_openapi
+from api.rate_limits import RATE_LIMITER, RateLimiter, rate_limit_headers
 from config.settings import Settings
 from ports.webhook_guard import Resolver, system_resolver
 from services.bootstrap import bootstrap
@@ -66,15 +67,18 @@ async def connect_temporal(settings: Settings) -> Client:
 
 def create_app(
     settings: Settings, *, store: Store | None = None, temporal: Client | None = None,
-    webhook_resolver: Resolver = system_resolver,
+    webhook_resolver: Resolver = system_resolver, rate_limiter: RateLimiter | None = None,
 ) -> web.Application:
-    """``webhook_resolver`` is the seam tests use to say what a webhook's host resolves to."""
+    """``webhook_resolver`` is the seam tests use to say what a webhook's host resolves to,
+    ``rate_limiter`` the one they use to move the clock of request budgets (api/rate_limits.py)."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[measure_requests, request_log, problems, authenticate, read_body, idempotency],
         handler_args=handler_args(settings),
     )
+    app[RATE_LIMITER] = rate_limiter or RateLimiter(settings)
     app.on_response_prepare.append(security_headers)
+    app.on_response_prepare.append(rate_limit_headers)
     add_metrics(app)
 
     async def dependencies(app: web.Application) -> AsyncIterator[None]:

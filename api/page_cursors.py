@@ -15,6 +15,10 @@ from typing import Any
 
 from domain.refusals import Refused, invalid_field
 
+# The rows' sequence is an INTEGER column, 32 bits on PostgreSQL: a cursor past it names no row, and
+# the driver would refuse to send it.
+MAX_SEQ = 2**31 - 1
+
 
 def _fingerprint(scope: dict[str, Any]) -> str:
     canonical = json.dumps(scope, sort_keys=True, default=str, separators=(",", ":"))
@@ -36,7 +40,7 @@ def cursor_seq(cursor: str | None, scope: dict[str, Any]) -> int | None:
         seq, query = decoded["after"], decoded["query"]
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
         raise _forged() from None
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0 or query != _fingerprint(scope):
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ or query != _fingerprint(scope):
         raise _forged()
     return seq
 

@@ -12,11 +12,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
 from api.page_cursors import cursor_seq, next_cursor
+from domain.input_bounds import Instant
 from domain.journal import Category, Payment, PaymentState
 from domain.money import format_decimal
 from services import payments
@@ -35,8 +36,8 @@ CSV_COLUMNS = (
 class PaymentsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start_time: AwareDatetime | None = Field(default=None, description="entries booked at or after (RFC 3339 with offset)")
-    end_time: AwareDatetime | None = Field(default=None, description="entries booked before")
+    start_time: Instant | None = Field(default=None, description="entries booked at or after (RFC 3339 with offset)")
+    end_time: Instant | None = Field(default=None, description="entries booked before")
     category: Category | None = None
     state: PaymentState | None = None
     reservation_id: str | None = Field(default=None, min_length=1, max_length=40)

@@ -145,23 +145,35 @@ class Accounts(Repository):
 
     # --- authentication ----------------------------------------------------------------------
 
+    def recognised(self, api_key: str) -> Principal | None:
+        """Whose key this process last found valid, however long ago (None: never, or forgotten since).
+
+        Never touches the database, and says nothing about the key being valid now: the gateway uses
+        it to charge the lookup :meth:`principal_for` may make to the account it will most likely
+        confirm, so only keys never seen valid are charged to the caller's address.
+        """
+        cached = self._cache.get(hash_key(api_key))
+        return None if cached is None else cached.principal
+
     async def principal_for(self, api_key: str) -> Principal | None:
         """The key's principal if the key is valid now; cached for :data:`AUTH_CACHE_TTL`."""
         key_hash = hash_key(api_key)
         cached = self._cache.get(key_hash)
         if cached is not None:
+            self._cache.move_to_end(key_hash)
             if time.monotonic() < cached.trusted_until and (cached.expires_at is None or _now() < cached.expires_at):
                 return cached.principal
-            self._cache.pop(key_hash, None)
         async with self._reading() as conn:
             row = (await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))).first()
-        if row is None or not secrets.compare_digest(row.key_hash, key_hash):
-            return None
-        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= _now()):
+        if row is None or not secrets.compare_digest(row.key_hash, key_hash) or row.revoked_at is not None \
+                or (row.expires_at is not None and row.expires_at <= _now()):
+            self._cache.pop(key_hash, None)
             return None
         found = Principal(role=row.role, principal_id=row.principal_id, key_id=row.key_id)
-        # Only valid keys are cached: unknown keys must not fill the memory of the process.
+        # Only valid keys are kept (past their trust too, for :meth:`recognised`): unknown keys must
+        # not fill the memory of the process; the least recently used go first.
         self._cache[key_hash] = _Cached(found, time.monotonic() + AUTH_CACHE_TTL.total_seconds(), row.expires_at)
+        self._cache.move_to_end(key_hash)
         if len(self._cache) > AUTH_CACHE_SIZE:
             self._cache.popitem(last=False)
         return found
