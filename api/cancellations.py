@@ -18,7 +18,7 @@ from api.problems import invalid_field, not_found, refused
 from api.request_ids import token
 from domain.allowance import Allowance, cancellation_allowance
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, PartnerDecision
-from domain.codes import FlowKind
+from domain.codes import QUOTE_ID, FlowKind
 from domain.money import Money
 from domain.positions import CancellationPositions, cancellation_positions
 from domain.products import ProductSpec
@@ -136,7 +136,7 @@ async def create_quote(request: web.Request, who: Principal, body: NewQuote) -> 
     if terms.resolution is None:
         raise refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(terms.reasons)}")
     kept = await request.app[STORE].quotes.save(Quote(
-        quote_id=token(request, "qt_"), product_id=product.product_id, partner_id=who.principal_id,
+        quote_id=token(request, QUOTE_ID), product_id=product.product_id, partner_id=who.principal_id,
         resolution=terms.resolution, paid=terms.paid.model_dump(mode="json"), penalty=_stored(terms.penalty),
         refund=_stored(terms.refund), created_at=now, expires_at=now + request.app[SETTINGS].quote_ttl,
     ))

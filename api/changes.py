@@ -20,7 +20,7 @@ from api.request_ids import token
 from domain.allowance import change_allowance
 from domain.change_flow import CONTEXT_PREFIX, Booking, ChangeInfo, ChangeInput, code_of
 from domain.change_pricing import ChangeSearch, DateIncompatible, SearchInvalid, fingerprint
-from domain.codes import FlowKind
+from domain.codes import ITINERARY_ID, FlowKind
 from domain.money import Money
 from domain.products import ProductSpec
 from domain.refusals import Refusal
@@ -171,7 +171,7 @@ async def search_alternatives(request: web.Request, who: Principal, body: Change
     base = fingerprint(product.details)
     offers = [
         ChangeOffer(
-            itinerary_id=token(request, "itn_"), product_id=product.product_id, partner_id=who.principal_id,
+            itinerary_id=token(request, ITINERARY_ID), product_id=product.product_id, partner_id=who.principal_id,
             base_fingerprint=base, itinerary=found_one.itinerary.model_dump(mode="json"),
             created_at=now, expires_at=expires_at, **found_one.charges.model_dump(mode="json"),
         )

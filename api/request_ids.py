@@ -15,11 +15,11 @@ import secrets
 from aiohttp import web
 
 from api.endpoints import principal
+from domain.codes import IdShape
 
 _SECURE = secrets.SystemRandom()
 _IDS = web.RequestKey("ids", random.Random)
 _SEED = web.RequestKey("idempotency_seed", bytes)  # b"": the request has no key
-_TOKEN_ALPHABET = "0123456789abcdef"
 
 
 def request_ids(request: web.Request) -> random.Random:
@@ -43,10 +43,9 @@ def idempotency_seed(request: web.Request) -> bytes | None:
     return request[_SEED] or None
 
 
-def token(request: web.Request, prefix: str, length: int = 20) -> str:
-    """``prefix`` + ``length`` hex characters from the request's ids (``qt_…``, ``itn_…``)."""
-    rng = request_ids(request)
-    return prefix + "".join(rng.choice(_TOKEN_ALPHABET) for _ in range(length))
+def token(request: web.Request, shape: IdShape) -> str:
+    """A new id of ``shape`` (``QUOTE_ID``, ``ITINERARY_ID``, …) from the request's ids."""
+    return shape.new(request_ids(request))
 
 
 def update_id(request: web.Request) -> str | None:

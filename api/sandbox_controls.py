@@ -17,6 +17,7 @@ from api.problems import not_found
 from api.request_ids import request_ids, token
 from api.reservations import Reservation
 from api.supplier_intake import receive_schedule_change
+from domain.codes import SANDBOX_CHANGE_ID
 from domain.products import FlightProduct, ReservationSpec
 from domain.rescheduling_flow import ChangeKind, ScheduleChange, shifted
 from store.accounts import Principal
@@ -62,7 +63,7 @@ async def mock_schedule_change(request: web.Request, who: Principal, body: MockS
     proposed = shifted(flight.segments, timedelta(minutes=body.delay_minutes)) if body.kind == "time_change" else []
     change = ScheduleChange(
         # Each mock is a new change, as a real airline's next push would be.
-        change_id=token(request, "sbx_"),
+        change_id=token(request, SANDBOX_CHANGE_ID),
         product_id=product.product_id,
         kind=body.kind,
         proposed_segments=proposed,

@@ -17,8 +17,6 @@ always taken in this order: the flow's row (``record_flow``), the reservation's,
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import refund_ledger
+from domain.codes import EVENT_ID, PAYMENT_ID, REFUND_ID
 from domain.flow_info import FlowRecord, event_body
 from domain.journal import Account, FlowRefund, JournalEntry, transition_effects
 from domain.money import Money, format_decimal
@@ -36,21 +35,6 @@ from domain.refund_ledger import REFUND_POSTED, Refund
 from domain.refusals import Refusal, Refused
 from store.db import insert_once
 from store.schema import events, payments, products, refund_counters, refunds, reservations
-
-
-def _new_id(prefix: str) -> str:
-    """``domain.codes.new_id``'s shape (prefix + 20 of ``[a-z2-7]``, 100 bits) from one read of the OS's
-    randomness instead of twenty: this runs in every cancellation's transaction."""
-    return prefix + base64.b32encode(secrets.token_bytes(13)).decode().lower()[:20]
-
-
-def new_payment_id() -> str:
-    return _new_id("pay_")
-
-
-def new_refund_id() -> str:
-    return _new_id("rfd_")
-
 
 # Statements built once, executed with parameters: SQLAlchemy then reuses their compiled form instead
 # of building bind parameters and a cache key per call (a cancellation's record_flow runs them all).
@@ -86,7 +70,7 @@ _DRAW = (
 
 def _payment_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
     return {
-        "payment_id": new_payment_id(),
+        "payment_id": PAYMENT_ID.secure(),
         "effect_key": entry.effect_key,
         "partner_id": entry.partner_id,
         "reservation_id": entry.reservation_id,
@@ -151,7 +135,7 @@ async def _post_flow_refund(conn: AsyncConnection, flow: FlowRefund, at: datetim
     reference, number = await draw_numbers(conn, reference=True, number=amount is not None)
     by = f"flow:{flow.flow_code}"
     refund = refund_ledger.draft(
-        refund_id=new_refund_id(), reference_number=reference, reservation_id=flow.reservation_id,
+        refund_id=REFUND_ID.secure(), reference_number=reference, reservation_id=flow.reservation_id,
         partner_id=flow.partner_id, product_id=flow.product_id, flow_code=flow.flow_code, amount=amount or flow.amount,
         reason=flow.reason, notes=note, created_by=by, at=at,
     )
@@ -285,7 +269,7 @@ async def post_refund(
 async def book_posting(conn: AsyncConnection, done: Refund, at: datetime, vat_rate: Decimal | None = None) -> None:
     """A posted refund's journal entry and its trigger ``refund.posted``."""
     await conn.execute(_INSERT_PAYMENT, _payment_row(refund_ledger.posting_entry(done, vat_rate), at))
-    event_id = _new_id("evt_")
+    event_id = EVENT_ID.secure()
     await conn.execute(_INSERT_EVENT, {
         "event_id": event_id,
         "partner_id": done.partner_id,

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import refund_ledger
+from domain.codes import REFUND_ID
 from domain.journal import Account, PostedRefund
 from domain.money import Money
 from domain.products import ProductSpec
@@ -30,7 +31,6 @@ from store.money_effects import (
     insert_refund_once,
     locked_account,
     locked_product,
-    new_refund_id,
     post_refund,
     save_decision,
 )
@@ -162,7 +162,7 @@ class RefundRecords(Repository):
                 account.check_refund(amount)  # before drawing any number: a refusal takes none
             reference, number = await draw_numbers(conn, reference=True, number=account is not None)
             refund = refund_ledger.draft(
-                refund_id=new_refund_id(), reference_number=reference, reservation_id=reservation_id,
+                refund_id=REFUND_ID.secure(), reference_number=reference, reservation_id=reservation_id,
                 partner_id=partner_id, amount=amount, reason=reason, notes=notes, back_office_code=back_office_code,
                 created_by=by, at=at,
             )
@@ -225,7 +225,7 @@ class RefundRecords(Repository):
             assert number is not None
             refund = refund_ledger.posted(
                 refund_ledger.draft(
-                    refund_id=new_refund_id(), reference_number=reference, reservation_id=product.reservation_id,
+                    refund_id=REFUND_ID.secure(), reference_number=reference, reservation_id=product.reservation_id,
                     partner_id=product.partner_id, product_id=product_id, amount=deposit, reason=DEPOSIT_REASON,
                     category="deposit", created_by=by, at=at,
                 ),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import string
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter
 
 from domain.allowance import ProductState
+from domain.codes import PRODUCT_ID, RESERVATION_ID
 from domain.journal import sale_entries
 from domain.products import ProductSpec, ReservationSpec
 from store.db import Repository
@@ -19,11 +19,6 @@ from store.money_effects import book
 from store.schema import flows, products, reservations
 
 _PRODUCT = TypeAdapter(ProductSpec)
-_ALPHABET = string.digits + string.ascii_uppercase
-
-
-def _new_id(prefix: str, ids: random.Random) -> str:
-    return prefix + "".join(ids.choice(_ALPHABET) for _ in range(10))
 
 
 @dataclass(frozen=True)
@@ -115,10 +110,10 @@ class Reservations(Repository):
     async def create(self, partner_id: str, spec: ReservationSpec, ids: random.Random) -> str:
         """Create the reservation with ids drawn from ``ids``; when a reservation with the first of
         them exists already (a retry under the same Idempotency-Key), create nothing: its id."""
-        reservation_id = _new_id("RES-", ids)
+        reservation_id = RESERVATION_ID.new(ids)
         now = datetime.now(timezone.utc)
         product_status = "pending" if spec.status == "pending" else "confirmed"
-        sold = [(_new_id("PRD-", ids), product) for product in spec.products]
+        sold = [(PRODUCT_ID.new(ids), product) for product in spec.products]
         async with self._writing() as conn:
             exists = await conn.execute(
                 sa.select(reservations.c.reservation_id).where(reservations.c.reservation_id == reservation_id)
