@@ -14,7 +14,7 @@ from domain.allowance import ProductState
 from domain.codes import PRODUCT_ID, RESERVATION_ID
 from domain.journal import sale_entries
 from domain.products import ProductSpec, ReservationSpec
-from store.db import Repository
+from store.db import Repository, insert_once
 from store.money_effects import book
 from store.schema import flows, products, reservations
 
@@ -115,20 +115,15 @@ class Reservations(Repository):
         product_status = "pending" if spec.status == "pending" else "confirmed"
         sold = [(PRODUCT_ID.new(ids), product) for product in spec.products]
         async with self._writing() as conn:
-            exists = await conn.execute(
-                sa.select(reservations.c.reservation_id).where(reservations.c.reservation_id == reservation_id)
-            )
-            if exists.first() is not None:
+            created = await insert_once(conn, reservations, {
+                "reservation_id": reservation_id,
+                "partner_id": partner_id,
+                "status": spec.status,
+                "travellers": [t.model_dump(mode="json") for t in spec.travellers],
+                "created_at": now,
+            }, key=("reservation_id",))
+            if not created:
                 return reservation_id
-            await conn.execute(
-                reservations.insert().values(
-                    reservation_id=reservation_id,
-                    partner_id=partner_id,
-                    status=spec.status,
-                    travellers=[t.model_dump(mode="json") for t in spec.travellers],
-                    created_at=now,
-                )
-            )
             await conn.execute(
                 products.insert(),
                 [
