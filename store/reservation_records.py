@@ -10,12 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
+from domain import settlement
 from domain.allowance import ProductState
 from domain.codes import PRODUCT_ID, RESERVATION_ID
-from domain.journal import sale_entries
 from domain.products import ProductSpec, ReservationSpec
 from store.db import Repository, insert_once
-from store.money_effects import book
+from store.money_effects import write
 from store.schema import flows, products, reservations
 
 _PRODUCT = TypeAdapter(ProductSpec)
@@ -143,7 +143,7 @@ class Reservations(Repository):
                 ],
             )
             # The sale's fares and deposits, in the transaction that creates it (docs/settlement.md).
-            await book(conn, sale_entries(reservation_id, partner_id, sold), now)
+            await write(conn, settlement.sale(reservation_id, partner_id, sold), now)
         return reservation_id
 
     async def view(self, reservation_id: str) -> dict[str, Any] | None:
