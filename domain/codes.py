@@ -70,20 +70,11 @@ class IdShape:
         return isinstance(text, str) and self._pattern.fullmatch(text) is not None
 
 
-# The public ids, as docs/api.md#conventions lists them.
-RESERVATION_ID = IdShape("RES-", _UPPER, 10)
-PRODUCT_ID = IdShape("PRD-", _UPPER, 10)
-PARTNER_ID = IdShape("ptn_", _HEX, 16)
-AGENT_ID = IdShape("agt_", _HEX, 16)
-SUPPLIER_ID = IdShape("sup_", _HEX, 16)
-KEY_ID = IdShape("key_", _HEX, 16)
-QUOTE_ID = IdShape("qt_", _HEX, 20)
-ITINERARY_ID = IdShape("itn_", _HEX, 20)
-SANDBOX_CHANGE_ID = IdShape("sbx_", _HEX, 20)
-EVENT_ID = IdShape("evt_", _BASE32, 20)
-PAYMENT_ID = IdShape("pay_", _BASE32, 20)
-REFUND_ID = IdShape("rfd_", _BASE32, 20)
-
+# The public ids, as docs/api.md#conventions lists them: one line a shape, with the prefixes it has.
+RESERVATION_ID, PRODUCT_ID = (IdShape(prefix, _UPPER, 10) for prefix in ("RES-", "PRD-"))
+PARTNER_ID, AGENT_ID, SUPPLIER_ID, KEY_ID = (IdShape(prefix, _HEX, 16) for prefix in ("ptn_", "agt_", "sup_", "key_"))
+QUOTE_ID, ITINERARY_ID, SANDBOX_CHANGE_ID = (IdShape(prefix, _HEX, 20) for prefix in ("qt_", "itn_", "sbx_"))
+EVENT_ID, PAYMENT_ID, REFUND_ID = (IdShape(prefix, _BASE32, 20) for prefix in ("evt_", "pay_", "rfd_"))
 
 class FlowKind(StrEnum):
     CANCELLATION = "cancellation"
