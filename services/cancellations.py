@@ -11,7 +11,7 @@ from typing import Any
 
 from domain.allowance import Allowance, cancellation_allowance
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision
-from domain.codes import FlowKind
+from domain.codes import QUOTE_ID, FlowKind
 from domain.money import Money
 from domain.positions import CancellationPositions, cancellation_positions
 from domain.refund_terms import cancellation_terms
@@ -60,7 +60,7 @@ async def quote(deps: Deps, requester: Requester, product_id: str) -> Quote:
         # A busy product included: a quote is refused for the allowance's reasons (docs/api.md#errors).
         raise Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(terms.reasons)}")
     return await deps.store.quotes.save(Quote(
-        quote_id=requester.token("qt_"), product_id=product.product_id, partner_id=requester.principal.principal_id,
+        quote_id=requester.new_id(QUOTE_ID), product_id=product.product_id, partner_id=requester.principal.principal_id,
         resolution=terms.resolution, paid=terms.paid.model_dump(mode="json"), penalty=_stored(terms.penalty),
         refund=_stored(terms.refund), created_at=now, expires_at=now + deps.settings.quote_ttl,
     ))

@@ -23,7 +23,7 @@ from domain.change_flow import (
     code_of,
 )
 from domain.change_pricing import ChangeAlternative, ChangeSearch, DateIncompatible, SearchInvalid, fingerprint
-from domain.codes import FlowKind
+from domain.codes import ITINERARY_ID, FlowKind
 from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.products import FlightProduct, ProductSpec, Segment
@@ -96,7 +96,7 @@ async def search_alternatives(
     base = fingerprint(product.details)
     offers = [
         ChangeOffer(
-            itinerary_id=requester.token("itn_"), product_id=product.product_id, partner_id=requester.principal.principal_id,
+            itinerary_id=requester.new_id(ITINERARY_ID), product_id=product.product_id, partner_id=requester.principal.principal_id,
             base_fingerprint=base, itinerary=alternative.itinerary.model_dump(mode="json"),
             created_at=now, expires_at=expires_at, **alternative.charges.model_dump(mode="json"),
         )

@@ -7,6 +7,7 @@ from typing import Any
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from domain.codes import REDELIVERY_SUFFIX
 from domain.refusals import Refusal, Refused
 from services.bootstrap import Deps
 from services.requester import Requester
@@ -32,7 +33,7 @@ async def redeliver(deps: Deps, requester: Requester, event_id: str) -> None:
             TriggerDeliveryInput(event_id=event_id, retry_for=settings.webhook_retry_for),
             # One workflow per redelivery, drawn from the request's ids: with an Idempotency-Key the
             # same one for a retry of the same call, so a retry whose answer was lost does not deliver a third time.
-            id=f"{trigger_workflow_id(event_id)}-redelivery-{requester.token('', 16)}",
+            id=f"{trigger_workflow_id(event_id)}-redelivery-{requester.new_id(REDELIVERY_SUFFIX)}",
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from domain.money import Money
-from domain.refund_ledger import Refund, RefundState, amount_problems
+from domain.refund_ledger import Refund, amount_problems
 from domain.refund_terms import ProcedureItem, ProductProcedure, RefundProcedure, cancellation_terms, procedure_item, refund_procedure
 from domain.refusals import invalid_field, invalid_fields
 from services.bootstrap import Deps
@@ -44,7 +44,7 @@ async def _check_amount(deps: Deps, reservation_id: str, amount: Money) -> None:
 
 
 async def create(
-    deps: Deps, requester: Requester, *, reservation_id: str, amount: Money, state: RefundState, reason: str, notes: str,
+    deps: Deps, requester: Requester, *, reservation_id: str, amount: Money, state: Literal["draft", "posted"], reason: str, notes: str,
     back_office_code: str | None,
 ) -> Refund:
     """A refund, as a draft or posted at once."""

@@ -14,10 +14,10 @@ import secrets
 from dataclasses import dataclass
 from functools import cached_property
 
+from domain.codes import IdShape
 from store.accounts import Principal
 
 _SECURE = secrets.SystemRandom()
-_TOKEN_ALPHABET = "0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class Requester:
         """The caller as a flow it opens records it, so a retry of that request finds the flow."""
         return f"{self.principal.role}:{self.principal.principal_id}"
 
-    def token(self, prefix: str, length: int = 20) -> str:
-        """``prefix`` + ``length`` hex characters from the request's ids (``qt_…``, ``itn_…``)."""
-        return prefix + "".join(self.ids.choice(_TOKEN_ALPHABET) for _ in range(length))
+    def new_id(self, shape: IdShape) -> str:
+        """A new id of ``shape`` (``QUOTE_ID``, ``ITINERARY_ID``, …): from the request's ids when a retry
+        must find it again, else from one read of the OS's randomness."""
+        return shape.secure() if self.seed is None else shape.new(self.ids)

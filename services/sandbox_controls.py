@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from domain.codes import SANDBOX_CHANGE_ID
 from domain.products import FlightProduct, ReservationSpec
 from domain.refusals import not_found
 from domain.rescheduling_flow import ChangeKind, ScheduleChange, shifted
@@ -32,7 +33,7 @@ async def mock_schedule_change(deps: Deps, requester: Requester, product_id: str
     proposed = shifted(flight.segments, timedelta(minutes=delay_minutes)) if kind == "time_change" else []
     change = ScheduleChange(
         # Each mock is a new change, as a real airline's next push would be.
-        change_id=requester.token("sbx_"),
+        change_id=requester.new_id(SANDBOX_CHANGE_ID),
         product_id=product.product_id,
         kind=kind,
         proposed_segments=proposed,

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.codes import AGENT_ID, KEY_ID, PARTNER_ID
 from store.db import Repository
 from store.schema import agents, api_keys, partners
 
@@ -38,7 +39,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _new_key() -> str:
+def new_api_key() -> str:
     return "ask_" + secrets.token_urlsafe(32)
 
 
@@ -106,7 +107,7 @@ class _Cached:
 def key_row(api_key: str, role: str, principal_id: str, now: datetime) -> dict[str, Any]:
     """The api_keys row of a new key (stored hashed); every key of every role is inserted so."""
     return {
-        "key_hash": hash_key(api_key), "key_id": "key_" + secrets.token_hex(8), "role": role,
+        "key_hash": hash_key(api_key), "key_id": KEY_ID.secure(), "role": role,
         "principal_id": principal_id, "created_at": now,
     }
 
@@ -125,9 +126,9 @@ class Accounts(Repository):
     async def create_partner(self, name: str, webhook_url: str | None) -> tuple[Partner, str]:
         """Create a partner; return it with its API key, which exists in clear only in this answer."""
         partner = Partner(
-            partner_id="ptn_" + secrets.token_hex(8), name=name, webhook_url=webhook_url, webhook_secret=_new_secret()
+            partner_id=PARTNER_ID.secure(), name=name, webhook_url=webhook_url, webhook_secret=_new_secret()
         )
-        api_key = _new_key()
+        api_key = new_api_key()
         now = _now()
         async with self._writing() as conn:
             await conn.execute(partners.insert().values(**partner.__dict__, created_at=now))
@@ -135,8 +136,8 @@ class Accounts(Repository):
         return partner, api_key
 
     async def create_agent(self, name: str) -> tuple[str, str]:
-        agent_id = "agt_" + secrets.token_hex(8)
-        api_key = _new_key()
+        agent_id = AGENT_ID.secure()
+        api_key = new_api_key()
         now = _now()
         async with self._writing() as conn:
             await conn.execute(agents.insert().values(agent_id=agent_id, name=name, created_at=now))
@@ -198,7 +199,7 @@ class Accounts(Repository):
     async def issue_key(self, principal_id: str) -> tuple[KeyView, str]:
         """A new key for a principal that already had one (its role is the one its keys carry)."""
         now = _now()
-        api_key = _new_key()
+        api_key = new_api_key()
         async with self._writing() as conn:
             role = (
                 await conn.execute(sa.select(api_keys.c.role).where(api_keys.c.principal_id == principal_id).limit(1))
@@ -240,7 +241,7 @@ class Accounts(Repository):
         if principal.key_id is None:
             raise UnknownPrincipal(principal.principal_id)
         now = _now()
-        api_key = _new_key()
+        api_key = new_api_key()
         row = key_row(api_key, principal.role, principal.principal_id, now)
         async with self._writing() as conn:
             await conn.execute(api_keys.insert().values(**row))

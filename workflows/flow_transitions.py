@@ -12,7 +12,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
-from domain.codes import FlowKind, new_id
+from domain.codes import EVENT_ID, FlowKind
 from domain.flow_info import FlowInfo, FlowRecord, HistoryEntry
 from workflows.patches import INPUT_DURABLE_FIRST
 from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
@@ -72,7 +72,7 @@ class FlowWorkflow(Generic[InfoT, StatusT]):
             }
         )
         # Drawn from the workflow's seeded random, so a replay computes the same id.
-        event_id = new_id("evt_", workflow.random()) if event_type else None
+        event_id = EVENT_ID.new(workflow.random()) if event_type else None
         record = FlowRecord.of(moved, self.kind, now, event_id, event_type)
         push: bool
         if after_update:
