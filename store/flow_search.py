@@ -1,0 +1,327 @@
+"""Finding flows (docs/api.md#finding-flows): the words a flow is found by, and the lists of flows that
+agents and partners page through.
+
+**Search terms.** A flow is found by its code, its reservation id and its product id (the whole id, or
+what follows its prefix: ``CAN-EV4R8M76`` by ``can-ev4r`` or ``ev4r``), and by any word of its partner's
+name or of its travellers' names. Each of these becomes normalised terms (case-folded, accents dropped),
+one ``flow_search`` row each, written by :func:`write_search_terms` in the transaction that indexes the
+flow (``store.flow_index``): a flow is found from the moment it exists. A query word matches the terms it
+begins: one range of the table's primary key, ``[word, word with its last character's successor)``, so
+finding the flows of a word reads the index, never the flows one by one.
+
+**Lists.** The agents' list is ordered by deadline, nearest first, then newest (the flows that wait for
+nobody come after those that wait for someone); a partner's list by newest. Both page by keyset: a page
+ends at a :class:`ListPosition` and the next starts strictly after it, so flows that arrive between two
+pages neither repeat nor hide another.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.compiler import compiles
+
+from domain.flow_info import FlowRecord
+from store.db import Repository
+from store.schema import SEARCH_TERM_LENGTH, flow_search, flows, partners, products, reservations
+
+# More words than this in one query is not a search an agent types.
+MAX_QUERY_WORDS = 8
+# A query word matching more flows than this is checked flow by flow along the list's order (its first
+# page is found early there); a rarer word's flows are gathered from the index, then ordered.
+COMMON_WORD = 1_000
+
+_ALNUM_RUN = re.compile(r"[^\W_]+")
+_NOT_ALNUM_AT_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+_QUERY_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def normalised(text: str) -> str:
+    """Case-folded, compatibility-decomposed, without combining marks: ``Müller`` and ``MULLER`` are ``muller``."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _trimmed(word: str) -> str:
+    return _NOT_ALNUM_AT_EDGES.sub("", word)[:SEARCH_TERM_LENGTH]
+
+
+def name_terms(name: str) -> set[str]:
+    """Each word of a name as written (``jean-luc``, ``o'brien``), and each run of letters and digits
+    in it (``jean``, ``luc``, ``o``, ``brien``)."""
+    terms: set[str] = set()
+    for chunk in normalised(name).split():
+        terms.add(_trimmed(chunk))
+        terms.update(run[:SEARCH_TERM_LENGTH] for run in _ALNUM_RUN.findall(chunk))
+    terms.discard("")
+    return terms
+
+
+def id_terms(identifier: str) -> set[str]:
+    """An id whole (``can-ev4r8m76``) and what follows its prefix (``ev4r8m76``): the prefix alone
+    (``can``, ``res``) would match every flow of its kind."""
+    whole = normalised(identifier)
+    _prefix, dash, rest = whole.partition("-")
+    return {term[:SEARCH_TERM_LENGTH] for term in (whole, rest if dash else "") if term}
+
+
+def flow_terms(code: str, reservation_id: str, product_id: str, partner_name: str | None,
+               travellers: Iterable[str]) -> set[str]:
+    terms = id_terms(code) | id_terms(reservation_id) | id_terms(product_id)
+    for name in (partner_name or "", *travellers):
+        terms |= name_terms(name)
+    return terms
+
+
+def query_words(query: str) -> tuple[str, ...]:
+    """The words of a search, normalised as terms are; ``ValueError`` for more than :data:`MAX_QUERY_WORDS`."""
+    words = tuple(dict.fromkeys(w for w in map(_trimmed, _QUERY_SEPARATORS.split(normalised(query))) if w))
+    if len(words) > MAX_QUERY_WORDS:
+        raise ValueError(f"at most {MAX_QUERY_WORDS} words")
+    return words
+
+
+def traveller_names(travellers: Any) -> list[str]:
+    """The names in a reservation's ``travellers`` column."""
+    return [str(t["name"]) for t in travellers or [] if isinstance(t, dict) and t.get("name")]
+
+
+async def write_search_terms(conn: AsyncConnection, record: FlowRecord) -> None:
+    """The terms the flow of ``record`` is found by, in the caller's transaction (the one indexing the flow)."""
+    partner_name, travellers = (await conn.execute(sa.select(
+        sa.select(partners.c.name).where(partners.c.partner_id == record.partner_id).scalar_subquery(),
+        sa.select(reservations.c.travellers).where(reservations.c.reservation_id == record.reservation_id)
+        .scalar_subquery(),
+    ))).one()
+    terms = flow_terms(record.code, record.reservation_id, record.product_id, partner_name, traveller_names(travellers))
+    await conn.execute(flow_search.insert(), [{"term": term, "code": record.code} for term in sorted(terms)])
+
+
+def _starting_with(word: str) -> sa.ColumnElement[bool]:
+    """The terms ``word`` begins: a range of the primary key (terms compare byte by byte, and a query
+    word ends with a letter or digit, so its last character always has a successor)."""
+    successor = word[:-1] + chr(ord(word[-1]) + 1)
+    return sa.and_(flow_search.c.term >= word, flow_search.c.term < successor)
+
+
+# --- the lists ------------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _at(micros: Any) -> datetime:
+    if isinstance(micros, bool) or not isinstance(micros, int) or not 0 <= micros <= _micros(_LATEST):
+        raise ValueError("not a time this list gave")
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+@dataclass(frozen=True)
+class ListPosition:
+    """The last flow of a page: its deadline (None: it waits for nobody), creation time and code."""
+
+    deadline: datetime | None
+    created_at: datetime
+    code: str
+
+    def to_json(self) -> list[Any]:
+        return [None if self.deadline is None else _micros(self.deadline), _micros(self.created_at), self.code]
+
+    @classmethod
+    def from_json(cls, value: Any) -> ListPosition:
+        """The position :meth:`to_json` wrote; ``ValueError`` for anything else."""
+        if not isinstance(value, list) or len(value) != 3:
+            raise ValueError("not a position this list gave")
+        deadline, created_at, code = value
+        if not isinstance(code, str) or not 0 < len(code) <= 20:
+            raise ValueError("not a position this list gave")
+        return cls(None if deadline is None else _at(deadline), _at(created_at), code)
+
+
+@dataclass(frozen=True)
+class FlowFilter:
+    """What a list is narrowed to; None (or no words) narrows nothing."""
+
+    words: tuple[str, ...] = ()
+    kind: str | None = None
+    status: str | None = None
+    partner_id: str | None = None
+    reservation_id: str | None = None
+    product_id: str | None = None
+    deadline_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ListedFlow:
+    code: str
+    kind: str
+    status: str
+    partner_id: str
+    partner_name: str | None
+    reservation_id: str
+    product_id: str
+    product_kind: str | None
+    travellers: list[str]
+    deadline: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def _listed(page: sa.Subquery) -> sa.Select[Any]:
+    """The flows of ``page`` (a subquery of codes) as a list shows them. The page is chosen first and
+    only its flows are joined to their partner, product and reservation, however many matched."""
+    return sa.select(
+        flows.c.code, flows.c.kind, flows.c.status, flows.c.partner_id, partners.c.name.label("partner_name"),
+        flows.c.reservation_id, flows.c.product_id, products.c.kind.label("product_kind"), reservations.c.travellers,
+        flows.c.deadline, flows.c.created_at, flows.c.updated_at,
+    ).select_from(
+        page.join(flows, flows.c.code == page.c.code)
+        .outerjoin(partners, partners.c.partner_id == flows.c.partner_id)
+        .outerjoin(products, products.c.product_id == flows.c.product_id)
+        .outerjoin(reservations, reservations.c.reservation_id == flows.c.reservation_id)
+    )
+
+
+def _newest_first_after(after: ListPosition | None) -> list[sa.ColumnElement[bool]]:
+    """Strictly after ``after`` in (created_at, code) descending; the ``<=`` lets the index seek to it."""
+    if after is None:
+        return []
+    return [flows.c.created_at <= after.created_at,
+            sa.or_(flows.c.created_at < after.created_at, flows.c.code < after.code)]
+
+
+def _nearest_first_after(after: ListPosition | None) -> list[sa.ColumnElement[bool]]:
+    """Strictly after ``after`` in (deadline ascending, created_at and code descending)."""
+    if after is None or after.deadline is None:
+        return []
+    return [flows.c.deadline >= after.deadline, sa.or_(
+        flows.c.deadline > after.deadline, flows.c.created_at < after.created_at,
+        sa.and_(flows.c.created_at == after.created_at, flows.c.code < after.code),
+    )]
+
+
+_NEWEST_FIRST = (flows.c.created_at.desc(), flows.c.code.desc())
+_NEAREST_FIRST = (flows.c.deadline.asc(), *_NEWEST_FIRST)
+
+
+class _NotThroughAnIndex(sa.ColumnElement[Any]):
+    """A column that the database must not reach through an index: SQLite's unary ``+``."""
+
+    inherit_cache = True
+
+    def __init__(self, column: sa.ColumnElement[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(_NotThroughAnIndex)
+def _as_it_is(element: _NotThroughAnIndex, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column, **kw))
+
+
+@compiles(_NotThroughAnIndex, "sqlite")
+def _with_unary_plus(element: _NotThroughAnIndex, compiler: Any, **kw: Any) -> str:
+    return "+" + str(compiler.process(element.column, **kw))
+
+
+def _deadline(narrow: bool) -> sa.ColumnElement[Any]:
+    """The deadline column to test for null. On a narrow list (a rare word, a product or a reservation
+    names its few flows) SQLite would otherwise walk the deadline index through every flow without a
+    deadline, as ``IS NULL`` on an index's first column looks selective to it and gives the order too."""
+    return _NotThroughAnIndex(flows.c.deadline) if narrow else flows.c.deadline
+
+
+class FlowSearch(Repository):
+    async def agents_page(self, where: FlowFilter, limit: int, after: ListPosition | None
+                          ) -> tuple[list[ListedFlow], ListPosition | None]:
+        """Flows of every partner: those with a deadline, nearest first, then the others; newest first
+        among equals. One page and the position of its end when more follow."""
+        async with self._reading() as conn:
+            narrowed, narrow = await self._narrowed(conn, where)
+            found: list[Any] = []
+            if after is None or after.deadline is not None:
+                found = await self._rows(conn, [*narrowed, _deadline(narrow).is_not(None), *_nearest_first_after(after)],
+                                         _NEAREST_FIRST, limit + 1)
+            if len(found) <= limit and where.deadline_before is None:
+                still_after = after if after is not None and after.deadline is None else None
+                found += await self._rows(conn, [*narrowed, _deadline(narrow).is_(None), *_newest_first_after(still_after)],
+                                          _NEWEST_FIRST, limit + 1 - len(found))
+        return _page(found, limit)
+
+    async def partners_page(self, partner_id: str, where: FlowFilter, limit: int, after: ListPosition | None
+                            ) -> tuple[list[ListedFlow], ListPosition | None]:
+        """The flows of one partner, newest first."""
+        async with self._reading() as conn:
+            narrowed, _narrow = await self._narrowed(conn, replace(where, partner_id=partner_id))
+            found = await self._rows(conn, [*narrowed, *_newest_first_after(after)], _NEWEST_FIRST, limit + 1)
+        return _page(found, limit)
+
+    async def partner_names(self, limit: int, after: tuple[str, str] | None) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
+        """(partner id, name) of every partner a list can be narrowed to, by name then id; one page and
+        the (name, id) of its end when more follow."""
+        query = sa.select(partners.c.name, partners.c.partner_id).order_by(partners.c.name, partners.c.partner_id)
+        if after is not None:
+            query = query.where(sa.tuple_(partners.c.name, partners.c.partner_id) > sa.tuple_(*after))
+        async with self._reading() as conn:
+            rows = (await conn.execute(query.limit(limit + 1))).all()
+        page = [(row.partner_id, row.name) for row in rows[:limit]]
+        return page, ((rows[limit - 1].name, rows[limit - 1].partner_id) if len(rows) > limit else None)
+
+    async def _rows(self, conn: AsyncConnection, conditions: list[sa.ColumnElement[bool]],
+                    order: tuple[sa.UnaryExpression[Any], ...], limit: int) -> list[Any]:
+        page = sa.select(flows.c.code).where(*conditions).order_by(*order).limit(limit).subquery()
+        return list((await conn.execute(_listed(page).order_by(*order))).all())
+
+    async def _narrowed(self, conn: AsyncConnection, where: FlowFilter) -> tuple[list[sa.ColumnElement[bool]], bool]:
+        """The conditions of ``where``, and whether they name few flows (a product, a reservation or a rare word)."""
+        conditions: list[sa.ColumnElement[bool]] = [
+            column == value for column, value in (
+                (flows.c.kind, where.kind), (flows.c.status, where.status), (flows.c.partner_id, where.partner_id),
+                (flows.c.reservation_id, where.reservation_id), (flows.c.product_id, where.product_id),
+            ) if value is not None
+        ]
+        if where.deadline_before is not None:
+            conditions.append(flows.c.deadline < where.deadline_before)
+        matching, rare_word = await self._matching(conn, where.words)
+        return conditions + matching, rare_word or where.product_id is not None or where.reservation_id is not None
+
+    async def _matching(self, conn: AsyncConnection, words: tuple[str, ...]) -> tuple[list[sa.ColumnElement[bool]], bool]:
+        """A flow matches when each word begins one of its terms. The rarest word, if it is rare enough,
+        names the candidate flows (gathered from the index: then True); every other word is checked per flow."""
+        if not words:
+            return [], False
+        counts = {word: await self._count_up_to(conn, word, COMMON_WORD + 1) for word in words}
+        rarest = min(words, key=counts.__getitem__)
+        rare = counts[rarest] <= COMMON_WORD
+        conditions: list[sa.ColumnElement[bool]] = []
+        for word in words:
+            if rare and word == rarest:
+                conditions.append(flows.c.code.in_(sa.select(flow_search.c.code).where(_starting_with(word))))
+            else:
+                conditions.append(sa.exists().where(flow_search.c.code == flows.c.code, _starting_with(word)))
+        return conditions, rare
+
+    async def _count_up_to(self, conn: AsyncConnection, word: str, bound: int) -> int:
+        """How many terms ``word`` begins, counted no further than ``bound``."""
+        some = sa.select(flow_search.c.code).where(_starting_with(word)).limit(bound).subquery()
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(some))).scalar_one())
+
+
+def _page(rows: list[Any], limit: int) -> tuple[list[ListedFlow], ListPosition | None]:
+    page = rows[:limit]
+    listed = [ListedFlow(**{**row._mapping, "travellers": traveller_names(row.travellers)}) for row in page]
+    if len(rows) <= limit:
+        return listed, None
+    last = page[-1]
+    return listed, ListPosition(last.deadline, last.created_at, last.code)
