@@ -34,9 +34,12 @@ from store.schema import SEARCH_TERM_LENGTH, flow_search, flows, partners, produ
 
 # More words than this in one query is not a search an agent types.
 MAX_QUERY_WORDS = 8
-# A query word matching more flows than this is checked flow by flow along the list's order (its first
-# page is found early there); a rarer word's flows are gathered from the index, then ordered.
-COMMON_WORD = 1_000
+# How many flows a word may match and still be where the search starts: its flows are gathered from the
+# index, then ordered. A commoner word is checked flow by flow along the list's order instead, where its
+# first page comes early. With other words to match too, a page may lie far along that order (Acme's
+# flows with a traveller called Ada), so the rarest word is gathered even when it is fairly common.
+RARE_WORD = 1_000
+RARE_AMONG_WORDS = 20_000
 
 _ALNUM_RUN = re.compile(r"[^\W_]+")
 _NOT_ALNUM_AT_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
@@ -235,11 +238,51 @@ def _with_unary_plus(element: _NotThroughAnIndex, compiler: Any, **kw: Any) -> s
     return "+" + str(compiler.process(element.column, **kw))
 
 
-def _deadline(narrow: bool) -> sa.ColumnElement[Any]:
-    """The deadline column to test for null. On a narrow list (a rare word, a product or a reservation
-    names its few flows) SQLite would otherwise walk the deadline index through every flow without a
-    deadline, as ``IS NULL`` on an index's first column looks selective to it and gives the order too."""
-    return _NotThroughAnIndex(flows.c.deadline) if narrow else flows.c.deadline
+def _through_an_index(column: sa.ColumnElement[Any], allowed: bool) -> sa.ColumnElement[Any]:
+    return column if allowed else _NotThroughAnIndex(column)
+
+
+@dataclass(frozen=True)
+class _Narrowed:
+    """A filter as the conditions of each stretch of a list, each saying which index is to walk it.
+
+    SQLite follows what it is told (:class:`_NotThroughAnIndex`): left to itself it ranks an equality on
+    any index's first column as selective, ``deadline IS NULL`` included, and prefers the index that also
+    gives the order, so it would read every finished flow to find one partner's. PostgreSQL plans from its
+    statistics either way. Three indexes can lead: the one that names a few flows (the terms of a rare
+    word, a product's, a reservation's), whose flows are gathered and then ordered; a partner's or a
+    status's, newest first; and the deadline's (the flows waiting for someone are few, nearest first; the
+    partial index of the others, newest first).
+    """
+
+    where: FlowFilter
+    words: list[sa.ColumnElement[bool]]
+    few: bool  # a rare word, a product or a reservation
+
+    def _conditions(self, deadline_leads: bool, listed_leads: bool) -> list[sa.ColumnElement[bool]]:
+        where = self.where
+        found = [column == value for column, value in (
+            (flows.c.kind, where.kind), (flows.c.reservation_id, where.reservation_id), (flows.c.product_id, where.product_id),
+            (_through_an_index(flows.c.status, listed_leads), where.status),
+            (_through_an_index(flows.c.partner_id, listed_leads), where.partner_id),
+        ) if value is not None]
+        if where.deadline_before is not None:
+            found.append(_through_an_index(flows.c.deadline, deadline_leads) < where.deadline_before)
+        return found + self.words
+
+    def waiting(self) -> list[sa.ColumnElement[bool]]:
+        """The flows waiting for someone: few, so the deadline index leads unless a few flows are named."""
+        return [*self._conditions(not self.few, False), _through_an_index(flows.c.deadline, not self.few).is_not(None)]
+
+    def waiting_for_nobody(self) -> list[sa.ColumnElement[bool]]:
+        """The others, most flows: a partner's or a status's index leads if there is one to."""
+        listed = not self.few and (self.where.partner_id is not None or self.where.status is not None)
+        deadline_leads = not self.few and not listed
+        return [*self._conditions(deadline_leads, listed), _through_an_index(flows.c.deadline, deadline_leads).is_(None)]
+
+    def newest_first(self) -> list[sa.ColumnElement[bool]]:
+        """A partner's own flows, whatever their deadline."""
+        return self._conditions(False, not self.few)
 
 
 class FlowSearch(Repository):
@@ -248,14 +291,13 @@ class FlowSearch(Repository):
         """Flows of every partner: those with a deadline, nearest first, then the others; newest first
         among equals. One page and the position of its end when more follow."""
         async with self._reading() as conn:
-            narrowed, narrow = await self._narrowed(conn, where)
+            narrowed = await self._narrowed(conn, where)
             found: list[Any] = []
             if after is None or after.deadline is not None:
-                found = await self._rows(conn, [*narrowed, _deadline(narrow).is_not(None), *_nearest_first_after(after)],
-                                         _NEAREST_FIRST, limit + 1)
+                found = await self._rows(conn, [*narrowed.waiting(), *_nearest_first_after(after)], _NEAREST_FIRST, limit + 1)
             if len(found) <= limit and where.deadline_before is None:
                 still_after = after if after is not None and after.deadline is None else None
-                found += await self._rows(conn, [*narrowed, _deadline(narrow).is_(None), *_newest_first_after(still_after)],
+                found += await self._rows(conn, [*narrowed.waiting_for_nobody(), *_newest_first_after(still_after)],
                                           _NEWEST_FIRST, limit + 1 - len(found))
         return _page(found, limit)
 
@@ -263,8 +305,8 @@ class FlowSearch(Repository):
                             ) -> tuple[list[ListedFlow], ListPosition | None]:
         """The flows of one partner, newest first."""
         async with self._reading() as conn:
-            narrowed, _narrow = await self._narrowed(conn, replace(where, partner_id=partner_id))
-            found = await self._rows(conn, [*narrowed, *_newest_first_after(after)], _NEWEST_FIRST, limit + 1)
+            narrowed = await self._narrowed(conn, replace(where, partner_id=partner_id))
+            found = await self._rows(conn, [*narrowed.newest_first(), *_newest_first_after(after)], _NEWEST_FIRST, limit + 1)
         return _page(found, limit)
 
     async def partner_names(self, limit: int, after: tuple[str, str] | None) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
@@ -283,27 +325,17 @@ class FlowSearch(Repository):
         page = sa.select(flows.c.code).where(*conditions).order_by(*order).limit(limit).subquery()
         return list((await conn.execute(_listed(page).order_by(*order))).all())
 
-    async def _narrowed(self, conn: AsyncConnection, where: FlowFilter) -> tuple[list[sa.ColumnElement[bool]], bool]:
-        """The conditions of ``where``, and whether they name few flows (a product, a reservation or a rare word)."""
-        conditions: list[sa.ColumnElement[bool]] = [
-            column == value for column, value in (
-                (flows.c.kind, where.kind), (flows.c.status, where.status), (flows.c.partner_id, where.partner_id),
-                (flows.c.reservation_id, where.reservation_id), (flows.c.product_id, where.product_id),
-            ) if value is not None
-        ]
-        if where.deadline_before is not None:
-            conditions.append(flows.c.deadline < where.deadline_before)
-        matching, rare_word = await self._matching(conn, where.words)
-        return conditions + matching, rare_word or where.product_id is not None or where.reservation_id is not None
+    async def _narrowed(self, conn: AsyncConnection, where: FlowFilter) -> _Narrowed:
+        words, rare_word = await self._matching(conn, where.words)
+        return _Narrowed(where, words, few=rare_word or where.product_id is not None or where.reservation_id is not None)
 
     async def _matching(self, conn: AsyncConnection, words: tuple[str, ...]) -> tuple[list[sa.ColumnElement[bool]], bool]:
         """A flow matches when each word begins one of its terms. The rarest word, if it is rare enough,
         names the candidate flows (gathered from the index: then True); every other word is checked per flow."""
         if not words:
             return [], False
-        counts = {word: await self._count_up_to(conn, word, COMMON_WORD + 1) for word in words}
-        rarest = min(words, key=counts.__getitem__)
-        rare = counts[rarest] <= COMMON_WORD
+        rarest, count = await self._rarest(conn, words, RARE_WORD if len(words) == 1 else RARE_AMONG_WORDS)
+        rare = count is not None
         conditions: list[sa.ColumnElement[bool]] = []
         for word in words:
             if rare and word == rarest:
@@ -311,6 +343,19 @@ class FlowSearch(Repository):
             else:
                 conditions.append(sa.exists().where(flow_search.c.code == flows.c.code, _starting_with(word)))
         return conditions, rare
+
+    async def _rarest(self, conn: AsyncConnection, words: tuple[str, ...], bound: int) -> tuple[str, int | None]:
+        """The word that begins the fewest terms, and how many if no more than ``bound`` (else None). Counted
+        to growing limits, all words alike, so finding a rare word never costs counting a common one through."""
+        limit = min(RARE_WORD, bound) + 1
+        while True:
+            counts = {word: await self._count_up_to(conn, word, limit) for word in words}
+            rarest = min(words, key=counts.__getitem__)
+            if counts[rarest] < limit:
+                return rarest, counts[rarest]
+            if limit > bound:
+                return rarest, None
+            limit = min(limit * 4, bound + 1)
 
     async def _count_up_to(self, conn: AsyncConnection, word: str, bound: int) -> int:
         """How many terms ``word`` begins, counted no further than ``bound``."""

@@ -103,7 +103,7 @@ flows = sa.Table(
     sa.Column("product_id", sa.String(40), nullable=False, index=True),
     sa.Column("reservation_id", sa.String(40), nullable=False, index=True),
     sa.Column("partner_id", sa.String(40), nullable=False),  # first of ix_flows_partner_created
-    sa.Column("status", sa.String(40), nullable=False, index=True),
+    sa.Column("status", sa.String(40), nullable=False),  # first of ix_flows_status_created
     sa.Column("info", sa.JSON, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -121,14 +121,15 @@ flows = sa.Table(
     sa.Column("deadline", UtcDateTime),
 )
 
-# The agents' list orders flows by deadline (nearest first), then newest; a partner's list by newest
-# (store.flow_search). PostgreSQL walks the flows without a deadline newest first only by the partial
-# index (it does not take ``deadline IS NULL`` as fixing the first column of the other one); SQLite
-# walks either.
+# The agents' list orders flows by deadline (nearest first), then newest; a partner's list by newest;
+# either narrowed to a partner or a status walks that one's index newest first (store.flow_search).
+# PostgreSQL walks the flows without a deadline newest first only by the partial index (it does not
+# take ``deadline IS NULL`` as fixing the first column of the other one); SQLite walks either.
 sa.Index("ix_flows_deadline_created", flows.c.deadline, flows.c.created_at, flows.c.code)
 sa.Index("ix_flows_undated_created", flows.c.created_at, flows.c.code,
          postgresql_where=flows.c.deadline.is_(None), sqlite_where=flows.c.deadline.is_(None))
 sa.Index("ix_flows_partner_created", flows.c.partner_id, flows.c.created_at, flows.c.code)
+sa.Index("ix_flows_status_created", flows.c.status, flows.c.created_at, flows.c.code)
 
 # A search term compares byte by byte (PostgreSQL's "C" collation, SQLite's default), so the range
 # [word, next word) holds exactly the terms that start with the word, whatever the server's locale.

@@ -32,13 +32,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_flow_search_code_term', ['code', 'term'], unique=False)
 
     with op.batch_alter_table('flows', schema=None) as batch_op:
-        # Both are the first column of a wider index now.
+        # Each is the first column of a wider index now.
         batch_op.drop_index('ix_flows_deadline')
         batch_op.drop_index('ix_flows_partner_id')
+        batch_op.drop_index('ix_flows_status')
         batch_op.create_index('ix_flows_deadline_created', ['deadline', 'created_at', 'code'], unique=False)
         batch_op.create_index('ix_flows_undated_created', ['created_at', 'code'], unique=False,
                               postgresql_where=sa.text('deadline IS NULL'), sqlite_where=sa.text('deadline IS NULL'))
         batch_op.create_index('ix_flows_partner_created', ['partner_id', 'created_at', 'code'], unique=False)
+        batch_op.create_index('ix_flows_status_created', ['status', 'created_at', 'code'], unique=False)
 
     _index_existing_flows()
 
@@ -69,11 +71,13 @@ def _index_existing_flows() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('flows', schema=None) as batch_op:
+        batch_op.drop_index('ix_flows_status_created')
         batch_op.drop_index('ix_flows_partner_created')
         batch_op.drop_index('ix_flows_undated_created')
         batch_op.drop_index('ix_flows_deadline_created')
         batch_op.create_index('ix_flows_deadline', ['deadline'], unique=False)
         batch_op.create_index('ix_flows_partner_id', ['partner_id'], unique=False)
+        batch_op.create_index('ix_flows_status', ['status'], unique=False)
 
     with op.batch_alter_table('flow_search', schema=None) as batch_op:
         batch_op.drop_index('ix_flow_search_code_term')
