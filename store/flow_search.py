@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from domain.flow_info import FlowRecord
 from store.db import Repository
@@ -221,6 +222,8 @@ _NEAREST_FIRST = (flows.c.deadline.asc(), *_NEWEST_FIRST)
 class _NotThroughAnIndex(sa.ColumnElement[Any]):
     """A column that the database must not reach through an index: SQLite's unary ``+``."""
 
+    # The column is part of the statement's cache key: ``+status`` and ``+partner_id`` are two statements.
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
     inherit_cache = True
 
     def __init__(self, column: sa.ColumnElement[Any]) -> None:

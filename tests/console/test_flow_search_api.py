@@ -130,6 +130,7 @@ async def test_filters_combine_and_the_nearest_deadline_comes_first(
     assert await codes(q=tag, reservation_id=booked["reservation_id"]) == [request]
     # Without words: the same filters over every flow (PostgreSQL's holds other tests' too).
     mine = {sooner["code"], later["code"], request}
+    assert [c for c in await codes(status="awaiting_agent_quote") if c in mine] == [sooner["code"], later["code"]]
     everything = await codes(partner_id=acme.id)
     assert everything == [sooner["code"], later["code"], request]
     assert [c for c in await codes(deadline_before=in_3_hours) if c in mine] == [sooner["code"]]
