@@ -261,7 +261,10 @@ export class FlowView {
       );
     });
     if (!rows.length) rows.push(el("tr", { className: "empty" }, el("td", { colspan: 4 }, "No other flow on this product.")));
+    const focused = document.activeElement?.closest?.("#other-flows tr[data-code]")?.dataset.code;
     byId("other-flows").tBodies[0].replaceChildren(...rows);
+    // A refresh must not take the keyboard away from an agent moving through these.
+    if (focused) byId("other-flows").querySelector(`tr[data-code="${CSS.escape(focused)}"] button`)?.focus();
     byId("flow-warning").replaceChildren(...waiting.map((flow) => el(
       "p", {}, flow.status === "waiting_for_product"
         ? `The airline changed this flight (${flow.code}): that schedule change waits for this flow to end, then the partner gets its alternatives.`
