@@ -1,4 +1,9 @@
-"""Calls to the supplier on a flow's behalf."""
+"""Calls to the supplier on a flow's behalf.
+
+Workflows call these methods by reference (``workflows.supplier_steps``). The names they are
+registered under are what workflow histories and activities already scheduled carry: they never
+change, whatever the methods are called.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,16 @@ from typing import TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from domain.activity_names import (
-    APPLY_CHANGE,
-    ASK_SPECIAL_REQUEST,
-    CANCEL_AT_SUPPLIER,
-    RESCHEDULE_AT_SUPPLIER,
-    SUBMIT_SPECIAL_REQUEST,
-    SUPPLIER_REFUSED,
-)
 from domain.products import ProductSpec, Segment
 from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 from ports.supplier import Supplier, SupplierRefused
 
-# Heartbeats tell Temporal within HEARTBEAT_TIMEOUT (workflows.mechanics) that the worker making a
-# supplier call has died, so another worker retries it at once instead of after the call's timeout.
+# The ApplicationError type of a refusal: the supplier answered no. Not retried; the flow ends ``failed``.
+SUPPLIER_REFUSED = "supplier_refused"
+
+# Heartbeats tell Temporal within SUPPLIER_HEARTBEAT_TIMEOUT (workflows.supplier_steps) that the
+# worker making a supplier call has died, so another worker retries it at once instead of after the
+# call's timeout.
 HEARTBEAT_EVERY_S = 2.0
 T = TypeVar("T")
 
@@ -47,24 +48,24 @@ class SupplierActivities:
     def __init__(self, supplier: Supplier) -> None:
         self._supplier = supplier
 
-    @activity.defn(name=CANCEL_AT_SUPPLIER)
+    @activity.defn(name="cancel_at_supplier")
     async def cancel_at_supplier(self, product_id: str, flow_code: str) -> None:
         await _heartbeating(self._supplier.cancel_product(product_id, flow_code))
 
-    @activity.defn(name=RESCHEDULE_AT_SUPPLIER)
+    @activity.defn(name="reschedule_at_supplier")
     async def reschedule_at_supplier(self, product_id: str, segments: list[Segment], flow_code: str) -> None:
         await _heartbeating(self._supplier.reschedule_product(product_id, segments, flow_code))
 
-    @activity.defn(name=APPLY_CHANGE)
+    @activity.defn(name="apply_change")
     async def apply_change(self, product_id: str, itinerary: ProductSpec | None, flow_code: str) -> None:
         await _heartbeating(self._supplier.apply_change(product_id, itinerary, flow_code))
 
-    @activity.defn(name=SUBMIT_SPECIAL_REQUEST)
+    @activity.defn(name="submit_special_request")
     async def submit_special_request(self, ask: SpecialRequestAsk) -> timedelta:
         """How long until the airline answers: the flow asks for the answer then."""
         return await _heartbeating(self._supplier.submit_special_request(ask))
 
-    @activity.defn(name=ASK_SPECIAL_REQUEST)
+    @activity.defn(name="ask_special_request")
     async def ask_special_request(self, ask: SpecialRequestAsk) -> SupplierAnswer:
         return await _heartbeating(self._supplier.answer_special_request(ask))
 

@@ -1,4 +1,6 @@
-"""Persisting flow transitions: the only way a workflow's state reaches the database."""
+"""Persisting flow transitions: the only way a workflow's state reaches the database; and the
+product lock a flow that waits its turn takes. Workflows call these methods by reference; the
+names they are registered under are what histories and scheduled activities carry, so they never change."""
 
 from __future__ import annotations
 
@@ -8,18 +10,20 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from domain.activity_names import ACQUIRE_PRODUCT, PRODUCT_BUSY, RECORD_FLOW
 from domain.flow_info import FlowRecord
 from ports.recording import FlowStore
 
 log = structlog.get_logger("transitions")
+
+# Retryable on purpose: a flow that waits its turn tries again (the ApplicationError type of "busy").
+PRODUCT_BUSY = "product_busy"
 
 
 class FlowActivities:
     def __init__(self, store: FlowStore) -> None:
         self._store = store
 
-    @activity.defn(name=RECORD_FLOW)
+    @activity.defn(name="record_flow")
     async def record_flow(self, record: FlowRecord) -> bool:
         push = await self._store.record_flow(record)
         # One line per transition, keyed the way operators search: flow code and partner.
@@ -34,7 +38,7 @@ class FlowActivities:
         )
         return push
 
-    @activity.defn(name=ACQUIRE_PRODUCT)
+    @activity.defn(name="acquire_product")
     async def acquire_product(self, product_id: str, flow_code: str) -> bool:
         """True once the flow holds the product's lock; False when the product was cancelled meanwhile."""
         outcome = await self._store.acquire(product_id, flow_code, datetime.now(timezone.utc))

@@ -4,6 +4,9 @@ Retrying, backoff and giving up belong to the ``TriggerDeliveryWorkflow``'s retr
 this activity only reports each attempt and raises when it was not a 2xx. Before each attempt
 the webhook's address is checked again (``ports.webhook_guard``): a refused one is a failed
 attempt, and no request is made.
+
+``TriggerDeliveryWorkflow`` calls these methods by reference; the names they are registered under
+are what histories and scheduled activities carry, so they never change.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from yarl import URL
 
-from domain.activity_names import DELIVER_EVENT, MARK_EVENT_FAILED
 from domain.signature import SIGNATURE_HEADER, sign
 from ports.recording import DeliveryTarget, EventOutbox
 from ports.webhook_guard import Destination, WebhookGuard, WebhookRefused
@@ -34,7 +36,7 @@ class TriggerActivities:
         self._guard = guard
         self._http = http
 
-    @activity.defn(name=DELIVER_EVENT)
+    @activity.defn(name="deliver_event")
     async def deliver_event(self, event_id: str) -> DeliveryOutcome:
         target = await self._outbox.delivery_target(event_id)
         if target is None:
@@ -61,7 +63,7 @@ class TriggerActivities:
         await self._outbox.record_attempt(event_id, delivered=False, detail=f"HTTP {status}")
         raise _failed(f"webhook answered HTTP {status}")
 
-    @activity.defn(name=MARK_EVENT_FAILED)
+    @activity.defn(name="mark_event_failed")
     async def mark_failed(self, event_id: str) -> None:
         await self._outbox.mark_failed(event_id)
 

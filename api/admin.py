@@ -1,5 +1,6 @@
 """Admin (docs/api.md#admin): partners, agents and every principal's API keys (admin); a partner's own
-webhook URL, key rotation and webhook secret rotation (partner); who a key belongs to (anyone)."""
+webhook URL, key rotation and webhook secret rotation (partner); who a key belongs to (anyone).
+What each request checks and does is ``services.accounts``."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ from typing import Annotated, Literal
 from aiohttp import web
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, TypeAdapter
 
-from api.app_keys import STORE, WEBHOOK_GUARD
+from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
-from api.problems import not_found, refused
-from domain.refusals import Refusal
-from ports.webhook_guard import WebhookRefused
-from store.accounts import KeyView, Principal, UnknownPrincipal
+from services import accounts
+from services.requester import Requester
+from store.accounts import KeyView
 
 resource = Resource("admin")
 
@@ -131,97 +131,73 @@ def _info(view: KeyView) -> KeyInfo:
     )
 
 
-async def _checked_webhook(request: web.Request, url: str | None, field: str) -> str | None:
-    if url is None:
-        return None
-    try:
-        await request.app[WEBHOOK_GUARD].check_registration(url)
-    except WebhookRefused as reason:
-        raise refused(Refusal.WEBHOOK_URL_REFUSED, f"this URL may not receive triggers: {reason}",
-                      [{"field": field, "message": str(reason)}]) from None
-    return url
-
-
 @resource.route("POST", "/v1/admin/partners", summary="Create a partner", roles=("admin",), body=NewPartner,
                 answers={201: PartnerCreated})
-async def create_partner(request: web.Request, who: Principal, body: NewPartner) -> Reply:
-    url = await _checked_webhook(request, body.webhook_url, "webhook_url")
-    partner, api_key = await request.app[STORE].accounts.create_partner(body.name, url)
+async def create_partner(request: web.Request, requester: Requester, body: NewPartner) -> Reply:
+    partner, api_key = await accounts.create_partner(request.app[DEPS], body.name, body.webhook_url)
     return Reply(201, PartnerCreated(partner_id=partner.partner_id, name=partner.name, api_key=api_key,
-                                     webhook_url=url, webhook_secret=partner.webhook_secret))
+                                     webhook_url=partner.webhook_url, webhook_secret=partner.webhook_secret))
 
 
 @resource.route("POST", "/v1/admin/agents", summary="Create an agent", roles=("admin",), body=NewAgent,
                 answers={201: AgentCreated})
-async def create_agent(request: web.Request, who: Principal, body: NewAgent) -> Reply:
-    agent_id, api_key = await request.app[STORE].accounts.create_agent(body.name)
+async def create_agent(request: web.Request, requester: Requester, body: NewAgent) -> Reply:
+    agent_id, api_key = await accounts.create_agent(request.app[DEPS], body.name)
     return Reply(201, AgentCreated(agent_id=agent_id, name=body.name, api_key=api_key))
 
 
 @resource.route("GET", "/v1/admin/api-keys", summary="A principal's API keys (never the keys themselves)",
                 roles=("admin",), query=KeysQuery, answers={200: KeyList})
-async def list_keys(request: web.Request, who: Principal, query: KeysQuery) -> Reply:
-    views = await request.app[STORE].accounts.keys(query.principal_id)
-    if not views:
-        raise not_found("principal")
+async def list_keys(request: web.Request, requester: Requester, query: KeysQuery) -> Reply:
+    views = await accounts.keys_of(request.app[DEPS], query.principal_id)
     return Reply(200, KeyList(items=[_info(view) for view in views]))
 
 
 @resource.route("POST", "/v1/admin/api-keys", summary="Issue another API key to a partner, agent or supplier",
                 roles=("admin",), body=KeysOf, answers={201: KeyIssued})
-async def issue_key(request: web.Request, who: Principal, body: KeysOf) -> Reply:
-    try:
-        view, api_key = await request.app[STORE].accounts.issue_key(body.principal_id)
-    except UnknownPrincipal:
-        raise not_found("principal") from None
+async def issue_key(request: web.Request, requester: Requester, body: KeysOf) -> Reply:
+    view, api_key = await accounts.issue_key(request.app[DEPS], body.principal_id)
     return Reply(201, KeyIssued(key_id=view.key_id, principal_id=view.principal_id, role=view.role, api_key=api_key))
 
 
 @resource.route("POST", "/v1/admin/api-keys/{key_id}/revoke", summary="Revoke one API key now",
                 roles=("admin",), answers={200: KeyInfo})
-async def revoke_key(request: web.Request, who: Principal) -> Reply:
-    view = await request.app[STORE].accounts.revoke_key(request.match_info["key_id"])
-    if view is None:
-        raise not_found("API key")
-    return Reply(200, _info(view))
+async def revoke_key(request: web.Request, requester: Requester) -> Reply:
+    return Reply(200, _info(await accounts.revoke_key(request.app[DEPS], request.match_info["key_id"])))
 
 
 @resource.route("POST", "/v1/admin/api-keys/revoke", summary="Revoke every API key of a principal now",
                 roles=("admin",), body=KeysOf, answers={200: KeyList})
-async def revoke_all_keys(request: web.Request, who: Principal, body: KeysOf) -> Reply:
-    try:
-        views = await request.app[STORE].accounts.revoke_all(body.principal_id)
-    except UnknownPrincipal:
-        raise not_found("principal") from None
+async def revoke_all_keys(request: web.Request, requester: Requester, body: KeysOf) -> Reply:
+    views = await accounts.revoke_all_keys(request.app[DEPS], body.principal_id)
     return Reply(200, KeyList(items=[_info(view) for view in views]))
 
 
 @resource.route("PUT", "/v1/partner/webhook", summary="Set the caller's webhook URL", roles=("partner",),
                 body=Webhook, answers={200: WebhookSet})
-async def set_webhook(request: web.Request, who: Principal, body: Webhook) -> Reply:
-    url = await _checked_webhook(request, body.url, "url")
-    await request.app[STORE].accounts.set_webhook(who.principal_id, url)
-    return Reply(200, WebhookSet(url=url))
+async def set_webhook(request: web.Request, requester: Requester, body: Webhook) -> Reply:
+    return Reply(200, WebhookSet(url=await accounts.set_webhook(request.app[DEPS], requester, body.url)))
 
 
 @resource.route("GET", "/v1/me", summary="Who the API key belongs to", roles=("partner", "agent", "admin"),
                 answers={200: Caller})
-async def me(request: web.Request, who: Principal) -> Reply:
+async def me(request: web.Request, requester: Requester) -> Reply:
     """Lets a client (the agent console) check a key and greet its owner without acting on anything."""
-    return Reply(200, Caller(role=who.role, id=who.principal_id, name=await request.app[STORE].accounts.name_of(who)))
+    who = requester.principal
+    return Reply(200, Caller(role=who.role, id=who.principal_id, name=await accounts.name_of(request.app[DEPS], requester)))
 
 
 @resource.route("POST", "/v1/partner/api-keys/rotate", summary="Replace the caller's API key",
                 roles=("partner",), body=KeyRotation, answers={201: KeyRotated})
-async def rotate_key(request: web.Request, who: Principal, body: KeyRotation) -> Reply:
-    issued, previous_expires_at = await request.app[STORE].accounts.rotate_key(who)
+async def rotate_key(request: web.Request, requester: Requester, body: KeyRotation) -> Reply:
+    issued, previous_expires_at = await accounts.rotate_key(request.app[DEPS], requester)
     return Reply(201, KeyRotated(key_id=issued.key_id, api_key=issued.api_key,
                                  previous_key_expires_at=previous_expires_at))
 
 
 @resource.route("POST", "/v1/partner/webhook/rotate-secret", summary="Replace the caller's webhook signing secret",
                 roles=("partner",), body=KeyRotation, answers={201: SecretRotated})
-async def rotate_webhook_secret(request: web.Request, who: Principal, body: KeyRotation) -> Reply:
-    rotated = await request.app[STORE].accounts.rotate_webhook_secret(who.principal_id)
+async def rotate_webhook_secret(request: web.Request, requester: Requester, body: KeyRotation) -> Reply:
+    rotated = await accounts.rotate_webhook_secret(request.app[DEPS], requester)
     return Reply(201, SecretRotated(webhook_secret=rotated.webhook_secret,
                                     previous_secret_expires_at=rotated.previous_secret_expires_at))

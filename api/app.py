@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 from temporalio.client import Client
@@ -26,17 +27,19 @@ from api import (
     special_requests,
     supplier_intake,
 )
-from api.app_keys import SETTINGS, STORE, SUPPLIER, TEMPORAL, WEBHOOK_GUARD
+from api.app_keys import DEPS
 from api.console import add_console
 from api.endpoints import Resource
-from api.flow_start import FLOW_STARTER, FlowStarter
 from api.http_server import handler_args
 from api.metrics import add_metrics, measure_requests
 from api.middlewares import authenticate, idempotency, problems, read_body, request_log, security_headers
 from api.openapi import build_openapi
+from api.rate_limits import RATE_LIMITER, RateLimiter, rate_limit_headers
 from config.settings import Settings
-from ports.supplier import build_supplier
-from ports.webhook_guard import Resolver, WebhookGuard, system_resolver
+from ports.webhook_guard import Resolver, system_resolver
+from services.bootstrap import bootstrap
+from services.flow_start import RECONCILE_EVERY, reconcile
+from services.sweeps import sweep_forever
 from store.repositories import Store, open_store
 
 MAX_BODY = 1024 * 1024
@@ -65,31 +68,37 @@ async def connect_temporal(settings: Settings) -> Client:
 
 def create_app(
     settings: Settings, *, store: Store | None = None, temporal: Client | None = None,
-    webhook_resolver: Resolver = system_resolver,
+    webhook_resolver: Resolver = system_resolver, rate_limiter: RateLimiter | None = None,
 ) -> web.Application:
-    """``webhook_resolver`` is the seam tests use to say what a webhook's host resolves to."""
+    """``webhook_resolver`` is the seam tests use to say what a webhook's host resolves to,
+    ``rate_limiter`` the one they use to move the clock of request budgets (api/rate_limits.py)."""
     app = web.Application(
         client_max_size=MAX_BODY,
         middlewares=[measure_requests, request_log, problems, authenticate, read_body, idempotency],
         handler_args=handler_args(settings),
     )
-    app[SETTINGS] = settings
-    app[WEBHOOK_GUARD] = WebhookGuard.for_settings(settings, webhook_resolver)
+    app[RATE_LIMITER] = rate_limiter or RateLimiter(settings)
     app.on_response_prepare.append(security_headers)
+    app.on_response_prepare.append(rate_limit_headers)
     add_metrics(app)
 
     async def dependencies(app: web.Application) -> AsyncIterator[None]:
-        owned = store is None
-        app[STORE] = store or await open_store(settings.database_url)
-        app[TEMPORAL] = temporal or await connect_temporal(settings)
-        app[SUPPLIER] = build_supplier(settings, app[STORE].engine)
-        app[FLOW_STARTER] = FlowStarter(app[STORE], app[TEMPORAL], settings)
-        reconciler = asyncio.create_task(app[FLOW_STARTER].reconcile_forever())
+        opened = store or await open_store(settings.database_url)
+        deps = app[DEPS] = bootstrap(settings, opened, temporal or await connect_temporal(settings), webhook_resolver)
+        # Every gateway finishes the flow starts a crash interrupted (docs/flows.md#how-a-flow-starts).
+        # A round finds the same unstarted flows until their workflows record something, so it never
+        # sweeps again at once.
+        stop = asyncio.Event()
+        reconciler = asyncio.create_task(sweep_forever(
+            partial(reconcile, deps), name="flow_start_reconciler", every=RECONCILE_EVERY, stop=stop, full_batch=None,
+        ))
         yield
+        # Cut short, not waited for: a start it leaves half done is the next round's (here or in another gateway).
+        stop.set()
         reconciler.cancel()
         await asyncio.gather(reconciler, return_exceptions=True)
-        if owned:
-            await app[STORE].close()
+        if store is None:
+            await opened.close()
 
     app.cleanup_ctx.append(dependencies)
     declared = resources(settings)

@@ -15,7 +15,7 @@ from importlib.resources.abc import Traversable
 
 from aiohttp import web
 
-from api.problems import not_found
+from domain.refusals import not_found
 
 CONSOLE_PATH = "/console"
 ASSETS_PATH = "/console/assets"

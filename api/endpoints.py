@@ -18,6 +18,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from api.problems import Problem, validation_problem
+from api.request_ids import requester_of
+from domain.input_bounds import FROM_REQUEST
 from store.accounts import Principal
 
 # Discriminator tags of request unions: dropped from field paths in 422 answers.
@@ -152,7 +154,8 @@ def parse(model: type[BaseModel], data: Any, prefix: str = "") -> Any:
     if errors:
         raise Problem(422, "validation_failed", "the request has invalid fields", errors=errors[:20])
     try:
-        return model.model_validate(data)
+        # As a request: the bounds of domain.input_bounds apply (amounts, years).
+        return model.model_validate(data, context=FROM_REQUEST)
     except ValidationError as error:
         raise validation_problem(error, UNION_TAGS, prefix) from None
 
@@ -215,8 +218,8 @@ def _bind(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRes
         if endpoint.guard is not None:
             await endpoint.guard.check(request, who)
         kwargs: dict[str, Any] = {}
-        if endpoint.roles:
-            kwargs["who"] = who
+        if who is not None:  # a route with roles: its handler is given who calls, and the ids it may create
+            kwargs["requester"] = requester_of(request, who)
         if endpoint.body is not None:
             kwargs["body"] = parse(endpoint.body, await read_json(request))
         if endpoint.query is not None:

@@ -1,24 +1,26 @@
 """Finding flows (docs/api.md#finding-flows): the agents' search over every partner's flows, a partner's
-list of its own flows, and the partners an agent's list can be narrowed to. The matching and the order
-are ``store.flow_search``'s; this module parses, checks who asks and renders."""
+list of its own flows, and the partners an agent's list can be narrowed to (``services.flow_search``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from api.app_keys import STORE
+from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
 from api.page_cursors import cursor_position, next_cursor
 from domain.cancellation_flow import CancellationStatus
 from domain.change_flow import ChangeStatus
 from domain.codes import FlowKind
 from domain.flow_info import is_terminal
+from domain.input_bounds import Instant
 from domain.rescheduling_flow import ReschedulingStatus
 from domain.special_request_flow import SpecialRequestStatus
+from services import flow_search
+from services.requester import Requester
 from store.accounts import Principal
 from store.flow_search import FlowFilter, ListedFlow, ListPosition, query_words
 
@@ -51,7 +53,7 @@ class AgentFlowsQuery(_Query):
         "words that must each begin a word of the flow's code, reservation id, product id, partner name or a "
         "traveller's name; case and accents do not matter"))
     partner_id: str | None = ID
-    deadline_before: AwareDatetime | None = Field(default=None, description="only flows waiting for someone until before this")
+    deadline_before: Instant | None = Field(default=None, description="only flows waiting for someone until before this")
 
     @field_validator("q")
     @classmethod
@@ -59,14 +61,6 @@ class AgentFlowsQuery(_Query):
         if value is not None:
             query_words(value)
         return value
-
-    @field_validator("deadline_before")
-    @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        try:
-            return None if value is None else value.astimezone(timezone.utc)
-        except OverflowError:
-            raise ValueError("out of range") from None
 
 
 class PartnerFlowsQuery(_Query):
@@ -120,22 +114,23 @@ def _page(items: list[ListedFlow], end: ListPosition | None, scope: dict[str, An
 
 @resource.route("GET", "/v1/agent/flows", summary="Find flows of every partner: nearest deadline first, then newest",
                 roles=("agent", "admin"), query=AgentFlowsQuery, answers={200: FlowPage})
-async def find_flows(request: web.Request, who: Principal, query: AgentFlowsQuery) -> Reply:
+async def find_flows(request: web.Request, requester: Requester, query: AgentFlowsQuery) -> Reply:
     where = FlowFilter(
         words=query_words(query.q or ""), kind=query.kind, status=query.status, partner_id=query.partner_id,
         reservation_id=query.reservation_id, product_id=query.product_id, deadline_before=query.deadline_before,
     )
-    items, end = await request.app[STORE].flow_search.agents_page(where, query.limit, query.position(who))
+    who = requester.principal
+    items, end = await flow_search.agents_page(request.app[DEPS], requester, where, query.limit, query.position(who))
     return _page(items, end, query.scope(who))
 
 
 @resource.route("GET", "/v1/flows", summary="The caller's own flows, newest first",
                 roles=("partner",), query=PartnerFlowsQuery, answers={200: FlowPage})
-async def list_flows(request: web.Request, who: Principal, query: PartnerFlowsQuery) -> Reply:
+async def list_flows(request: web.Request, requester: Requester, query: PartnerFlowsQuery) -> Reply:
     where = FlowFilter(kind=query.kind, status=query.status, reservation_id=query.reservation_id,
                        product_id=query.product_id)
-    items, end = await request.app[STORE].flow_search.partners_page(who.principal_id, where, query.limit,
-                                                                    query.position(who))
+    who = requester.principal
+    items, end = await flow_search.partners_page(request.app[DEPS], requester, where, query.limit, query.position(who))
     return _page(items, end, query.scope(who))
 
 
@@ -147,9 +142,10 @@ def _partner_position(after: Any) -> tuple[str, str]:
 
 @resource.route("GET", "/v1/agent/partners", summary="Every partner's id and name, by name: what a list of flows is narrowed to",
                 roles=("agent", "admin"), query=PartnersQuery, answers={200: PartnerPage})
-async def list_partners(request: web.Request, who: Principal, query: PartnersQuery) -> Reply:
+async def list_partners(request: web.Request, requester: Requester, query: PartnersQuery) -> Reply:
+    who = requester.principal
     scope = {"caller": f"{who.role}:{who.principal_id}"}
     after = cursor_position(query.cursor, scope, _partner_position)
-    names, end = await request.app[STORE].flow_search.partner_names(query.limit, after)
+    names, end = await flow_search.partner_names(request.app[DEPS], requester, query.limit, after)
     return Reply(200, PartnerPage(items=[PartnerName(partner_id=pid, name=name) for pid, name in names],
                                   next=None if end is None else next_cursor(list(end), scope)))

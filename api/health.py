@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel
 
-from api.app_keys import STORE, TEMPORAL
+from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
 
 resource = Resource("operations")
@@ -39,8 +39,8 @@ async def _check(name: str, probe: Awaitable[object]) -> str:
 @resource.route("GET", "/healthz", summary="Liveness and dependencies", answers={200: Health, 503: Health})
 async def healthz(request: web.Request) -> Reply:
     temporal, database = await asyncio.gather(
-        _check("temporal", request.app[TEMPORAL].service_client.check_health()),
-        _check("database", request.app[STORE].ping()),
+        _check("temporal", request.app[DEPS].temporal.service_client.check_health()),
+        _check("database", request.app[DEPS].store.ping()),
     )
     healthy = temporal == database == "ok"
     return Reply(200 if healthy else 503, Health(status="ok" if healthy else "degraded", temporal=temporal, database=database))

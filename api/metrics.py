@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.app_keys import STORE
+from api.app_keys import DEPS
 from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from store.metric_counts import Tallies, Tally
@@ -145,7 +145,7 @@ async def measure_requests(request: web.Request, handler: Handler) -> web.Stream
 
 async def metrics(request: web.Request) -> web.Response:
     gateway = request.app[METRICS]
-    await gateway.refresh(Tallies(request.app[STORE].engine))
+    await gateway.refresh(Tallies(request.app[DEPS].store.engine))
     return web.Response(body=gateway.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

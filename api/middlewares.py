@@ -18,9 +18,10 @@ import structlog
 from aiohttp import web
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.app_keys import SETTINGS, STORE
+from api.app_keys import DEPS
 from api.endpoints import PRINCIPAL, endpoint_of, principal
-from api.problems import Problem
+from api.problems import ANSWERED, Problem, as_problem
+from api.rate_limits import MONITORING_PATHS, RATE_LIMITER, admit
 from config.settings import Settings
 from store.accounts import Principal
 from store.idempotency import Claim, InProgress, StoredResponse
@@ -99,14 +100,18 @@ def outage(exc: BaseException) -> Problem | None:
     return None
 
 
+def _answer(problem: Problem) -> web.Response:
+    # A 503 is always worth retrying, and says when.
+    return problem.response(headers={"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None)
+
+
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as problem+json; nothing unexpected leaks a trace to the client."""
     try:
         return await handler(request)
-    except Problem as problem:
-        # A 503 is always worth retrying, and says when.
-        return problem.response(headers={"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None)
+    except ANSWERED as raised:
+        return _answer(as_problem(raised))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -120,7 +125,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if down is not None:
             # A warning, not an error with a trace: the dependency's own monitoring says why.
             log.warning(down.code, method=request.method, path=request.path, error=type(exc).__name__)
-            return down.response(headers={"Retry-After": str(RETRY_AFTER_S)})
+            return _answer(down)
         log.exception("unhandled_error", method=request.method, path=request.path)
         return Problem(500, "internal_error", "something went wrong on our side; the request id identifies it").response()
 
@@ -129,28 +134,53 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Resolve the caller from its bearer key; an unknown key is 401 even on a public route.
 
-    Neither the header nor the key ever reaches a log line or an answer.
+    Each request spends from a budget (api/rate_limits.py) before any database work: its account's,
+    or its address's when there is no key to go by or the key was never seen valid here (so a
+    flood of made-up keys stops before it reaches the database). Neither the header nor the key
+    ever reaches a log line or an answer.
     """
+    limiter = request.app[RATE_LIMITER]
+    monitoring = request.path in MONITORING_PATHS
+    if monitoring:
+        await admit(request, limiter.for_monitoring(request))
     header = request.headers.get("Authorization")
-    if header is not None:
-        scheme, _, key = header.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not _KEY_SHAPE.match(key):
+    key = _bearer_key(header)
+    if key is None:
+        if not monitoring:
+            await admit(request, limiter.for_address(request))
+        if header is not None:
             raise Problem(401, "unauthorized", "expected Authorization: Bearer <api key>")
-        settings = request.app[SETTINGS]
-        if hmac.compare_digest(key.encode(), settings.admin_key.encode()):
-            request[PRINCIPAL] = Principal("admin", "admin")
-        else:
-            found = await request.app[STORE].accounts.principal_for(key)
-            if found is None:
-                raise Problem(401, "unauthorized", "unknown, revoked or expired API key")
-            request[PRINCIPAL] = found
-            if found.role == "partner":
-                structlog.contextvars.bind_contextvars(partner_id=found.principal_id)
+        return await handler(request)
+    paid = monitoring
+    if hmac.compare_digest(key.encode(), request.app[DEPS].settings.admin_key.encode()):
+        found = Principal("admin", "admin")
+    else:
+        accounts = request.app[DEPS].store.accounts
+        recognised = accounts.recognised(key)
+        if not paid:
+            await admit(request, limiter.for_account(recognised) if recognised else limiter.for_address(request))
+        looked_up = await accounts.principal_for(key)
+        if looked_up is None:
+            raise Problem(401, "unauthorized", "unknown, revoked or expired API key")
+        found, paid = looked_up, paid or looked_up == recognised
+    request[PRINCIPAL] = found
+    if not paid:
+        await admit(request, limiter.for_account(found))
+    if found.role == "partner":
+        structlog.contextvars.bind_contextvars(partner_id=found.principal_id)
     try:
         return await handler(request)
     finally:
         structlog.contextvars.unbind_contextvars("partner_id")
+
+
+def _bearer_key(header: str | None) -> str | None:
+    """The key of ``Bearer <key>`` when it can be a key at all; None otherwise."""
+    if header is None:
+        return None
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    return key if scheme.lower() == "bearer" and _KEY_SHAPE.match(key) else None
 
 
 @web.middleware
@@ -162,7 +192,7 @@ async def read_body(request: web.Request, handler: Handler) -> web.StreamRespons
     """
     if not request.can_read_body:
         return await handler(request)
-    timeout = request.app[SETTINGS].http_body_timeout.total_seconds()
+    timeout = request.app[DEPS].settings.http_body_timeout.total_seconds()
     try:
         await asyncio.wait_for(request.read(), timeout)
     except TimeoutError:
@@ -222,23 +252,25 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
     gets 409 ``idempotency_key_in_use`` if it does not come in time. Requests that will be refused
     for who sends them (no key, wrong role, unknown route) never touch the records.
     """
-    key = request.headers.get("Idempotency-Key")
-    if request.method not in IDEMPOTENT_METHODS or key is None:
+    keys = request.headers.getall("Idempotency-Key", [])
+    if request.method not in IDEMPOTENT_METHODS or not keys:
         return await handler(request)
     who = principal(request)
     endpoint = endpoint_of(request)
     if who is None or endpoint is None or who.role not in endpoint.roles:
         return await handler(request)
-    if not IDEMPOTENCY_KEY.match(key):
-        raise Problem(
-            422, "validation_failed", "Idempotency-Key must be 1 to 255 printable ASCII characters",
-            errors=[{"field": "Idempotency-Key", "message": "must be 1 to 255 printable ASCII characters"}],
-        )
+    # Two keys on one request: neither can be honoured without guessing which the client meant.
+    refusal = ("must be sent once" if len(keys) > 1 else
+               "" if IDEMPOTENCY_KEY.match(keys[0]) else "must be 1 to 255 printable ASCII characters")
+    if refusal:
+        raise Problem(422, "validation_failed", f"Idempotency-Key {refusal}",
+                      errors=[{"field": "Idempotency-Key", "message": refusal}])
+    key = keys[0]
     owner = f"{who.role}:{who.principal_id}"
     body = await request.read()
     request_hash = hashlib.sha256(request.method.encode() + b" " + request.path_qs.encode() + b"\n" + body).hexdigest()
-    records = request.app[STORE].idempotency
-    settings = request.app[SETTINGS]
+    records = request.app[DEPS].store.idempotency
+    settings = request.app[DEPS].settings
     loop = asyncio.get_running_loop()
     deadline = loop.time() + twin_wait(settings)
     delay = 0.05
@@ -261,19 +293,19 @@ async def idempotency(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 async def _run_claimed(request: web.Request, handler: Handler, owner: str, key: str, claim: Claim) -> web.StreamResponse:
-    records = request.app[STORE].idempotency
+    records = request.app[DEPS].store.idempotency
     saved = False
     try:
         try:
-            async with asyncio.timeout((claim_lease(request.app[SETTINGS]) - LEASE_MARGIN).total_seconds()):
+            async with asyncio.timeout((claim_lease(request.app[DEPS].settings) - LEASE_MARGIN).total_seconds()):
                 response = await handler(request)
-        except Problem as problem:
-            response = problem.response(headers={"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None)
+        except ANSWERED as raised:
+            response = _answer(as_problem(raised))
         except TimeoutError:
             # Flow starts and creations draw their ids from the key, so the retry finds what this did.
             log.warning("idempotent_request_cut_off", method=request.method, path=request.path)
-            response = Problem(503, "request_too_long", "the request took too long; retry with the same "
-                               "Idempotency-Key").response(headers={"Retry-After": str(RETRY_AFTER_S)})
+            response = _answer(Problem(503, "request_too_long", "the request took too long; retry with the same "
+                                       "Idempotency-Key"))
         if isinstance(response, web.Response) and response.status < 500 and response.text is not None:
             saved = await records.save(owner, key, claim, response.status, _storable(response.text))
         return response
@@ -309,5 +341,5 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     if response.content_type == "text/html":
         # A page with a stricter policy of its own (the agent console) keeps it.
         response.headers.setdefault("Content-Security-Policy", HTML_POLICY)
-    if not request.app[SETTINGS].sandbox:
+    if not request.app[DEPS].settings.sandbox:
         response.headers["Strict-Transport-Security"] = "max-age=31536000"

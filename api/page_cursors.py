@@ -16,7 +16,11 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from api.problems import Problem, invalid_field
+from domain.refusals import Refused, invalid_field
+
+# The rows' sequence is an INTEGER column, 32 bits on PostgreSQL: a cursor past it names no row, and
+# the driver would refuse to send it.
+MAX_SEQ = 2**31 - 1
 
 Position = TypeVar("Position")
 
@@ -48,7 +52,7 @@ def cursor_position(cursor: str | None, scope: dict[str, Any], parse: Callable[[
 
 
 def _seq(after: Any) -> int:
-    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
         raise ValueError("not a row sequence")
     return after
 
@@ -58,5 +62,5 @@ def cursor_seq(cursor: str | None, scope: dict[str, Any]) -> int | None:
     return cursor_position(cursor, scope, _seq)
 
 
-def _forged() -> Problem:
+def _forged() -> Refused:
     return invalid_field("query.cursor", "not a cursor this list gave for these filters: start again without it")

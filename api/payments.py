@@ -1,25 +1,27 @@
 """The payments journal (docs/api.md#settlement, docs/settlement.md#the-payments-journal
 "payments" and "confirm payment"): a partner reads its own entries, as JSON or CSV, and confirms them;
-agents and admins read every partner's."""
+agents and admins read every partner's (``services.payments``)."""
 
 from __future__ import annotations
 
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from api.app_keys import STORE
+from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
 from api.page_cursors import cursor_seq, next_cursor
-from api.problems import not_found
+from domain.input_bounds import Instant
 from domain.journal import Category, Payment, PaymentState
 from domain.money import format_decimal
+from services import payments
+from services.requester import Requester
 from store.accounts import Principal
 from store.payments_journal import PaymentFilter
 
@@ -34,8 +36,8 @@ CSV_COLUMNS = (
 class PaymentsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start_time: AwareDatetime | None = Field(default=None, description="entries booked at or after (RFC 3339 with offset)")
-    end_time: AwareDatetime | None = Field(default=None, description="entries booked before")
+    start_time: Instant | None = Field(default=None, description="entries booked at or after (RFC 3339 with offset)")
+    end_time: Instant | None = Field(default=None, description="entries booked before")
     category: Category | None = None
     state: PaymentState | None = None
     reservation_id: str | None = Field(default=None, min_length=1, max_length=40)
@@ -52,7 +54,7 @@ class PaymentsQuery(BaseModel):
         return value
 
     def scope(self, who: Principal) -> dict[str, Any]:
-        """What a cursor is bound to: the filters and the caller."""
+        """What a cursor is bound to: the filters and the requester."""
         return {**self.model_dump(mode="json", exclude={"limit", "cursor"}), "caller": f"{who.role}:{who.principal_id}"}
 
 
@@ -100,19 +102,14 @@ def _csv(items: list[Payment]) -> str:
 
 @resource.route("GET", "/v1/payments", summary="The payments journal, oldest first (Accept: text/csv for CSV)",
                 roles=("partner", "agent", "admin"), query=PaymentsQuery, answers={200: PaymentPage})
-async def list_payments(request: web.Request, who: Principal, query: PaymentsQuery) -> Reply:
-    scope = query.scope(who)
+async def list_payments(request: web.Request, requester: Requester, query: PaymentsQuery) -> Reply:
+    scope = query.scope(requester.principal)
     after = cursor_seq(query.cursor, scope)
-    partner_id = query.partner_id
-    if who.role == "partner":
-        if partner_id not in (None, who.principal_id):
-            return _page(request, [], None)  # another partner's journal: nothing, and no hint it exists
-        partner_id = who.principal_id
     where = PaymentFilter(
-        partner_id=partner_id, reservation_id=query.reservation_id, category=query.category, state=query.state,
+        partner_id=query.partner_id, reservation_id=query.reservation_id, category=query.category, state=query.state,
         start_time=query.start_time, end_time=query.end_time,
     )
-    rows = await request.app[STORE].payments.page(where, after, query.limit + 1)
+    rows = await payments.page(request.app[DEPS], requester, where, after, query.limit + 1)
     page = rows[: query.limit]
     more = next_cursor(page[-1][0], scope) if len(rows) > query.limit else None
     return _page(request, [payment for _, payment in page], more)
@@ -130,12 +127,5 @@ def _page(request: web.Request, items: list[Payment], more: str | None) -> Reply
 
 @resource.route("POST", "/v1/payments/{payment_id}/confirm", summary="Confirm a journal entry: it is invoiced",
                 roles=("partner",), body=NoBody, answers={200: Payment})
-async def confirm_payment(request: web.Request, who: Principal, body: NoBody) -> Reply:
-    journal = request.app[STORE].payments
-    payment_id = request.match_info["payment_id"]
-    found = await journal.payment(payment_id)
-    if found is None or found.partner_id != who.principal_id:
-        raise not_found("payment")
-    confirmed = await journal.confirm(payment_id, datetime.now(timezone.utc))
-    assert confirmed is not None  # entries are never deleted
-    return Reply(200, confirmed)
+async def confirm_payment(request: web.Request, requester: Requester, body: NoBody) -> Reply:
+    return Reply(200, await payments.confirm(request.app[DEPS], requester, request.match_info["payment_id"]))

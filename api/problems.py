@@ -1,22 +1,23 @@
 """RFC 9457 problem details: the one shape every error answer takes, and the one table from the
 domain's refusals to HTTP status and problem code (docs/api.md#errors).
 
-Handlers raise :func:`refused` for what they decide themselves; a workflow update validator's
-refusal (an ``ApplicationError`` whose type is a :class:`~domain.refusals.Refusal`) goes through
-:func:`problem_of` in ``api.flow_start``. Either way the answer is the same problem.
+The services raise :class:`~domain.refusals.Refused` for what they decide, and pass on a workflow
+update validator's refusal the same way (``services.flow_start.refusal_of``); a handler naming a
+query field it cannot read (a cursor it never gave) raises one too. The error middleware answers
+each with its problem (:func:`as_problem`). The gateway raises :class:`Problem` itself only for what
+the HTTP layer decides: a body that is not JSON or not its model, authentication, transport.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from domain.refusals import Refusal, Refused
+from services.flow_start import FlowUnavailable
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -31,6 +32,7 @@ _TITLES = {
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -68,10 +70,6 @@ class Problem(Exception):
         return web.Response(
             status=self.status, text=json.dumps(body), content_type=PROBLEM_TYPE, headers=headers
         )
-
-
-def not_found(what: str = "resource") -> Problem:
-    return Problem(404, "not_found", f"no such {what}")
 
 
 def field_path(loc: tuple[int | str, ...], tags: frozenset[str] = frozenset()) -> str:
@@ -112,6 +110,8 @@ CONFLICT, GONE, INVALID = 409, 410, 422
 # Refusal → (HTTP status, problem code). The code is the refusal's own name unless a
 # generic one serves partners better (field errors are all ``validation_failed``).
 REFUSALS: dict[Refusal, tuple[int, str]] = {
+    Refusal.NOT_FOUND: (404, "not_found"),
+    Refusal.INVALID_FIELDS: (INVALID, "validation_failed"),
     Refusal.FLOW_IN_PROGRESS: (CONFLICT, "flow_in_progress"),
     Refusal.CANCELLATION_DISALLOWED: (CONFLICT, "cancellation_disallowed"),
     Refusal.QUOTE_EXPIRED: (GONE, "quote_expired"),
@@ -146,21 +146,14 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
 }
 
 
-def refused(refusal: Refusal, detail: str, errors: list[dict[str, Any]] | None = None) -> Problem:
-    status, code = REFUSALS[refusal]
-    return Problem(status, code, detail, errors=errors)
+# What a handler may raise and be answered with a problem document.
+ANSWERED = (Problem, Refused, FlowUnavailable)
 
 
-def invalid_field(field: str, message: str) -> Problem:
-    """A 422 naming one field, for a check a handler makes beyond the request model."""
-    return Problem(INVALID, "validation_failed", "the request has invalid fields",
-                   errors=[{"field": field, "message": message}])
-
-
-@contextmanager
-def refusals_answered() -> Iterator[None]:
-    """A :class:`~domain.refusals.Refused` raised by the rules or the store inside becomes its problem."""
-    try:
-        yield
-    except Refused as refusal:
-        raise refused(refusal.refusal, refusal.detail) from None
+def as_problem(raised: Problem | Refused | FlowUnavailable) -> Problem:
+    if isinstance(raised, Refused):
+        status, code = REFUSALS[raised.refusal]
+        return Problem(status, code, raised.detail, errors=raised.errors)
+    if isinstance(raised, FlowUnavailable):
+        return Problem(503, "flow_unavailable", str(raised))
+    return raised

@@ -1,56 +1,20 @@
-"""The ids a request creates, drawn so that a retry creates the same ones (docs/api.md#idempotency).
-
-A request that carries an ``Idempotency-Key`` draws its ids (flow code, quote id, reservation id,
-update id, …) from a generator seeded by the caller, the key and the route: a retry whose first
-answer was lost in a crash draws the same ids in the same order, so it finds what its first attempt
-created instead of creating it twice. Without a key, ids come from the system's secure random.
-"""
+"""What names a request among its retries (docs/api.md#idempotency): the caller, its
+Idempotency-Key and the route, hashed into the seed its ids are drawn from (``services.requester``)."""
 
 from __future__ import annotations
 
 import hashlib
-import random
-import secrets
 
 from aiohttp import web
 
-from api.endpoints import principal
-
-_SECURE = secrets.SystemRandom()
-_IDS = web.RequestKey("ids", random.Random)
-_SEED = web.RequestKey("idempotency_seed", bytes)  # b"": the request has no key
-_TOKEN_ALPHABET = "0123456789abcdef"
+from services.requester import Requester
+from store.accounts import Principal
 
 
-def request_ids(request: web.Request) -> random.Random:
-    """The request's id generator (one per request, so its draws follow one sequence)."""
-    if _IDS not in request:
-        seed = idempotency_seed(request)
-        request[_IDS] = _SECURE if seed is None else random.Random(seed)
-    return request[_IDS]
-
-
-def idempotency_seed(request: web.Request) -> bytes | None:
-    """What names this request among its retries: the caller, its Idempotency-Key and the route
-    (worked out once per request)."""
-    if _SEED not in request:
-        key = request.headers.get("Idempotency-Key")
-        who = principal(request)
-        request[_SEED] = (
-            b"" if not key or who is None
-            else hashlib.sha256(f"{who.role}:{who.principal_id}\n{key}\n{request.method} {request.path}".encode()).digest()
-        )
-    return request[_SEED] or None
-
-
-def token(request: web.Request, prefix: str, length: int = 20) -> str:
-    """``prefix`` + ``length`` hex characters from the request's ids (``qt_…``, ``itn_…``)."""
-    rng = request_ids(request)
-    return prefix + "".join(rng.choice(_TOKEN_ALPHABET) for _ in range(length))
-
-
-def update_id(request: web.Request) -> str | None:
-    """The id a workflow update is sent with: Temporal answers a retry with the same id from the
-    first update's outcome instead of running it again. None without an Idempotency-Key."""
-    seed = idempotency_seed(request)
-    return None if seed is None else "upd-" + seed.hex()[:40]
+def requester_of(request: web.Request, who: Principal) -> Requester:
+    """``who`` and, when the request carries an Idempotency-Key, its seed: a retry draws the same ids."""
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        return Requester(who)
+    named = f"{who.role}:{who.principal_id}\n{key}\n{request.method} {request.path}"
+    return Requester(who, hashlib.sha256(named.encode()).digest())

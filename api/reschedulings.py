@@ -1,5 +1,5 @@
 """Rescheduling (docs/api.md#rescheduling): a rescheduling's flow info, its alternatives and the
-partner's choice. Schedule changes come in through ``api.supplier_intake``."""
+partner's choice (``services.reschedulings``). Schedule changes come in through ``api.supplier_intake``."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.access import visible_flow
+from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
-from api.flow_start import update_flow
-from api.problems import refused
 from domain.codes import FlowKind
-from domain.refusals import Refusal
-from domain.rescheduling_flow import AlternativeChoice, ReschedulingAlternative, ReschedulingInfo
-from store.accounts import Principal
-from workflows.rescheduling import ReschedulingWorkflow
+from domain.rescheduling_flow import ReschedulingAlternative, ReschedulingInfo
+from services import reschedulings
+from services.flow_start import StillWorking
+from services.requester import Requester
+from services.visibility import visible_flow
 
 resource = Resource("reschedulings")
 
@@ -37,36 +36,28 @@ class Accepted(BaseModel):
     alternative_id: str | None
 
 
-async def _rescheduling(request: web.Request, who: Principal) -> dict[str, Any]:
-    return await visible_flow(request, who, request.match_info["code"], FlowKind.RESCHEDULING, "rescheduling")
+async def _rescheduling(request: web.Request, requester: Requester) -> dict[str, Any]:
+    return await visible_flow(request.app[DEPS], requester.principal, request.match_info["code"], FlowKind.RESCHEDULING,
+                              "rescheduling")
 
 
 @resource.route("GET", "/v1/reschedulings/{code}", summary="A rescheduling's flow info",
                 roles=("partner", "agent"), answers={200: ReschedulingInfo})
-async def get_rescheduling(request: web.Request, who: Principal) -> Reply:
-    return Reply(200, await _rescheduling(request, who))
+async def get_rescheduling(request: web.Request, requester: Requester) -> Reply:
+    return Reply(200, await _rescheduling(request, requester))
 
 
 @resource.route("GET", "/v1/reschedulings/{code}/alternatives", summary="What the partner may choose",
                 roles=("partner", "agent"), answers={200: AlternativeList})
-async def get_alternatives(request: web.Request, who: Principal) -> Reply:
-    info = await _rescheduling(request, who)
+async def get_alternatives(request: web.Request, requester: Requester) -> Reply:
+    info = await _rescheduling(request, requester)
     return Reply(200, {"items": info["alternatives"], "next": None})
 
 
 @resource.route("POST", "/v1/reschedulings/{code}/accept", summary="Choose an alternative",
                 roles=("partner",), body=AcceptBody, answers={200: Accepted, 202: Accepted})
-async def accept(request: web.Request, who: Principal, body: AcceptBody) -> Reply:
-    code = (await _rescheduling(request, who))["code"]
-
-    def on_closed(final: ReschedulingInfo) -> ReschedulingInfo:
-        if final.repeats(body.alternative_id):
-            return final
-        raise refused(Refusal.NOT_AWAITING_CHOICE, f"rescheduling {code} is not awaiting a choice (status {final.status})")
-
-    done = await update_flow(
-        request, code, ReschedulingWorkflow.accept, AlternativeChoice(alternative_id=body.alternative_id), on_closed,
-    )
-    if done is None:
-        return Reply(202, Accepted(code=code, status="processing", alternative_id=body.alternative_id))
+async def accept(request: web.Request, requester: Requester, body: AcceptBody) -> Reply:
+    done = await reschedulings.accept(request.app[DEPS], requester, request.match_info["code"], body.alternative_id)
+    if isinstance(done, StillWorking):
+        return Reply(202, Accepted(code=done.code, status="processing", alternative_id=body.alternative_id))
     return Reply(200, Accepted(code=done.code, status=done.status, alternative_id=done.alternative_id))

@@ -7,9 +7,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from api.access import visible_reservation
+from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
-from store.accounts import Principal
+from services.requester import Requester
+from services.visibility import visible_reservation
 
 resource = Resource("reservations")
 
@@ -28,5 +29,5 @@ class Reservation(BaseModel):
 
 @resource.route("GET", "/v1/reservations/{reservation_id}", summary="Read a reservation",
                 roles=("partner", "agent", "admin"), answers={200: Reservation})
-async def get_reservation(request: web.Request, who: Principal) -> Reply:
-    return Reply(200, await visible_reservation(request, who, request.match_info["reservation_id"]))
+async def get_reservation(request: web.Request, requester: Requester) -> Reply:
+    return Reply(200, await visible_reservation(request.app[DEPS], requester.principal, request.match_info["reservation_id"]))

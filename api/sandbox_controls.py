@@ -3,23 +3,18 @@ reservations created in the embedded supplier, and the sandbox airline's schedul
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.access import visible_product, visible_reservation
-from api.app_keys import STORE
+from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
-from api.flow_start import starter
-from api.problems import not_found
-from api.request_ids import request_ids, token
 from api.reservations import Reservation
-from api.supplier_intake import receive_schedule_change
-from domain.products import FlightProduct, ReservationSpec
-from domain.rescheduling_flow import ChangeKind, ScheduleChange, shifted
-from store.accounts import Principal
+from domain.products import ReservationSpec
+from domain.rescheduling_flow import ChangeKind
+from services import sandbox_controls
+from services.requester import Requester
 
 resource = Resource("sandbox")
 
@@ -47,26 +42,12 @@ class Received(BaseModel):
 
 @resource.route("POST", "/v1/sandbox/reservations", summary="Create a reservation in the sandbox supplier",
                 roles=("partner",), body=ReservationSpec, answers={201: Reservation})
-async def create_reservation(request: web.Request, who: Principal, body: ReservationSpec) -> Reply:
-    reservation_id = await request.app[STORE].reservations.create(who.principal_id, body, request_ids(request))
-    return Reply(201, await visible_reservation(request, who, reservation_id))
+async def create_reservation(request: web.Request, requester: Requester, body: ReservationSpec) -> Reply:
+    return Reply(201, await sandbox_controls.create_reservation(request.app[DEPS], requester, body))
 
 
 @resource.route("POST", "/v1/sandbox/rescheduling/mock", summary="The sandbox airline pushes a schedule change",
                 roles=("partner",), body=MockScheduleChange, answers={202: Received})
-async def mock_schedule_change(request: web.Request, who: Principal, body: MockScheduleChange) -> Reply:
-    product = await visible_product(request, who, body.product_id)
-    flight = product.spec
-    if not isinstance(flight, FlightProduct):
-        raise not_found("flight product")
-    proposed = shifted(flight.segments, timedelta(minutes=body.delay_minutes)) if body.kind == "time_change" else []
-    change = ScheduleChange(
-        # Each mock is a new change, as a real airline's next push would be.
-        change_id=token(request, "sbx_"),
-        product_id=product.product_id,
-        kind=body.kind,
-        proposed_segments=proposed,
-    )
-    # The same entry point a supplier's push takes in production.
-    await receive_schedule_change(starter(request), request.app[STORE], change)
+async def mock_schedule_change(request: web.Request, requester: Requester, body: MockScheduleChange) -> Reply:
+    await sandbox_controls.mock_schedule_change(request.app[DEPS], requester, body.product_id, body.kind, body.delay_minutes)
     return Reply(202, Received(status="received"))

@@ -7,6 +7,7 @@ A wrong value stops the process with one line naming the variable and what it ex
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,22 @@ class SettingsError(ValueError):
     def __init__(self, variable: str, expectation: str) -> None:
         super().__init__(f"{variable}: {expectation}")
         self.variable = variable
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A request budget as a token bucket (docs/api.md#rate-limits): ``rate`` requests a second
+    on average, at most ``burst`` at once after a quiet spell."""
+
+    rate: int
+    burst: int
+
+    def __str__(self) -> str:
+        return f"{self.rate}/s,burst={self.burst}"
+
+
+# The roles whose budget an operator may set apart from AFTERSALES_RATE_LIMIT (AFTERSALES_RATE_LIMIT_AGENT, …).
+RATE_LIMITED_ROLES = ("partner", "agent", "admin", "supplier")
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,13 @@ class Settings:
     supplier: str = "sandbox"
     log_format: str = "console"
     task_queue: str = TASK_QUEUE
+    # Every account's budget, and that of requests without a valid key per client address.
+    rate_limit: RateLimit = RateLimit(rate=50, burst=100)
+    # Budgets set apart for a role (AFTERSALES_RATE_LIMIT_<ROLE>); a role not named here has ``rate_limit``.
+    role_rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+
+    def rate_limit_for(self, role: str) -> RateLimit:
+        return self.role_rate_limits.get(role, self.rate_limit)
 
     @property
     def sandbox(self) -> bool:
@@ -128,6 +152,22 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     return raw == "true"
 
 
+# ``<n>/s`` or ``<n>/s,burst=<m>``, ASCII digits only; bounded so no budget overflows anything.
+_RATE_LIMIT = re.compile(r"([1-9][0-9]{0,5})/s(?:\s*,\s*burst=([1-9][0-9]{0,6}))?")
+
+
+def _rate_limit(environ: Mapping[str, str], name: str, default: RateLimit) -> RateLimit:
+    raw = (environ.get(name) or "").strip()
+    if not raw:
+        return default
+    found = _RATE_LIMIT.fullmatch(raw)
+    if found is None:
+        raise SettingsError(name, f"expected <requests>/s with an optional burst, like 50/s or 50/s,burst=100, got {raw!r}")
+    rate = int(found.group(1))
+    # Without a burst, twice the rate: the contract's 50/s allows 100 at once.
+    return RateLimit(rate=rate, burst=int(found.group(2)) if found.group(2) else 2 * rate)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the environment; raise :class:`SettingsError` on the first bad value."""
     environ = os.environ if environ is None else environ
@@ -173,6 +213,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError("AFTERSALES_SUPPLIER", f"expected 'sandbox' or 'package.module:Factory', got {supplier!r}")
 
     temporal_port = _port(environ, "AFTERSALES_TEMPORAL_PORT", 7233)
+    rate_limit = _rate_limit(environ, "AFTERSALES_RATE_LIMIT", Settings.rate_limit)
+    role_rate_limits = {
+        role: _rate_limit(environ, f"AFTERSALES_RATE_LIMIT_{role.upper()}", rate_limit) for role in RATE_LIMITED_ROLES
+    }
     return Settings(
         env=env,
         http_host=environ.get("AFTERSALES_HTTP_HOST") or "127.0.0.1",
@@ -191,6 +235,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         task_queue=environ.get("AFTERSALES_TASK_QUEUE") or TASK_QUEUE,
         webhook_allow_http=_flag(environ, "AFTERSALES_WEBHOOK_ALLOW_HTTP"),
+        rate_limit=rate_limit,
+        role_rate_limits=role_rate_limits,
         **durations,
     )
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
+from domain.input_bounds import CalendarDate
 from domain.money import Money
 from domain.products import ChangePolicy, FlightProduct, HotelProduct, ProductSpec
 
@@ -45,10 +45,10 @@ class ChangeSearch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    departure_date: date | None = None
-    return_date: date | None = None
-    check_in: date | None = None
-    check_out: date | None = None
+    departure_date: CalendarDate | None = None
+    return_date: CalendarDate | None = None
+    check_in: CalendarDate | None = None
+    check_out: CalendarDate | None = None
 
 
 class ChangeCharges(BaseModel):

@@ -6,8 +6,8 @@ partner. An entry names its ``effect_key``, the one money effect it books (``sal
 ``CF-…:fee``, ``refund:rfd_…``): the store keeps it unique, so an effect written twice (a retried
 activity, a replayed workflow, a repeated request) is written once.
 
-The rules here are pure: the store calls them inside the transaction of the state change that
-causes the money to move, and writes what they return.
+The rules here are pure: ``domain.settlement`` decides with them what the store writes, inside the
+transaction of the state change that causes the money to move.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class TransitionEffects:
         return bool(self.charges) or self.refund is not None
 
     def with_vat_rate(self, vat_rate: Decimal | None) -> TransitionEffects:
-        """The charges at the product's VAT rate (the store reads it from the product)."""
+        """The charges at the product's VAT rate."""
         return TransitionEffects(tuple(c.model_copy(update={"vat_rate": vat_rate}) for c in self.charges), self.refund)
 
 

@@ -14,15 +14,19 @@ from fractions import Fraction
 from typing import Annotated, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     PlainSerializer,
     PlainValidator,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from domain.input_bounds import MAX_REQUEST_AMOUNT, from_request
 
 # ISO 4217 list one (active codes with a defined minor unit). Funds, precious metals,
 # SDR and test codes (XAU, XDR, XTS, XXX, ...) have no minor unit and are not money
@@ -54,7 +58,9 @@ MINOR_UNITS: dict[str, int] = {
 }  # fmt: skip
 
 # Amounts stay below 10**18 so that sums and products of two amounts fit in the
-# default 28-digit decimal context and never get silently rounded.
+# default 28-digit decimal context and never get silently rounded. What a request may
+# carry is far less (domain.input_bounds.MAX_REQUEST_AMOUNT), so that nothing computed
+# from it comes near this ceiling.
 MAX_ABS_AMOUNT = Decimal(10) ** 18
 
 _DECIMAL_STRING_BODY = r"-?[0-9]+(\.[0-9]+)?"
@@ -110,6 +116,13 @@ def parse_decimal(value: object) -> Decimal:
     return result
 
 
+def _decimal_field(value: object, info: ValidationInfo) -> Decimal:
+    result = parse_decimal(value)
+    if from_request(info) and abs(result) >= MAX_REQUEST_AMOUNT:
+        raise ValueError("must be smaller than 10^12 in absolute value (at most 12 digits before the point)")
+    return result
+
+
 def format_decimal(value: Decimal) -> str:
     """Plain notation (never ``1E+3``), keeping the digits the value carries."""
     return format(value, "f")
@@ -124,7 +137,7 @@ def _validate_currency(value: object) -> str:
 
 DecimalString = Annotated[
     Decimal,
-    PlainValidator(parse_decimal),
+    PlainValidator(_decimal_field),
     PlainSerializer(format_decimal, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "pattern": DECIMAL_STRING_PATTERN, "examples": ["240.00"]}),
 ]
@@ -151,21 +164,22 @@ class Money(BaseModel):
         exponent = self.amount.as_tuple().exponent
         assert isinstance(exponent, int)  # finiteness is checked by parse_decimal
         if -exponent > digits:
-            # Raised as a ValidationError located at "amount" so a 422 can name the
-            # exact field (``products[0].price.amount``), not the whole Money object.
-            error = PydanticCustomError(
-                "money_decimal_places",
-                "too many decimal places: {currency} has {digits} decimal places, got {amount}",
-                {"currency": self.currency, "digits": digits, "amount": format_decimal(self.amount)},
-            )
-            raise ValidationError.from_exception_data(
-                type(self).__name__, [InitErrorDetails(type=error, loc=("amount",), input=format_decimal(self.amount))]
+            raise self.refused(
+                f"too many decimal places: {self.currency} has {digits} decimal places, got {format_decimal(self.amount)}"
             )
         # Fewer digits are allowed in requests ("240" EUR) but answers always carry
         # exactly the minor units, so normalise once here. Also drops a "-0.00" sign.
         normalised = round_half_up(self.amount, self.currency)
         object.__setattr__(self, "amount", normalised)
         return self
+
+    def refused(self, message: str) -> ValidationError:
+        """A validation error located at ``amount``, so that a 422 names the exact field
+        (``products[0].price.amount``), not the whole Money object."""
+        error = PydanticCustomError("money_amount", message)
+        return ValidationError.from_exception_data(
+            type(self).__name__, [InitErrorDetails(type=error, loc=("amount",), input=format_decimal(self.amount))]
+        )
 
     @classmethod
     def of(cls, amount: str | Decimal, currency: str) -> Money:
@@ -210,3 +224,27 @@ class Money(BaseModel):
 
     def __str__(self) -> str:
         return f"{format_decimal(self.amount)} {self.currency}"
+
+
+# The signs a request may give (docs/api.md#conventions). Like the other bounds of a request they
+# hold for what a client sends, not for what is computed from it: a hotel's price for fewer nights
+# may round to zero, and it must still load.
+
+
+def _positive(money: Money, info: ValidationInfo) -> Money:
+    if from_request(info) and money.amount <= 0:
+        raise money.refused("must be greater than zero")
+    return money
+
+
+def _not_negative(money: Money, info: ValidationInfo) -> Money:
+    if from_request(info) and money.amount < 0:
+        raise money.refused("must not be negative")
+    return money
+
+
+PositiveMoney = Annotated[Money, AfterValidator(_positive)]
+"""What is charged for something sold (a price, a deposit): more than nothing, or leave it out."""
+
+NonNegativeMoney = Annotated[Money, AfterValidator(_not_negative)]
+"""A fee that may be waived: zero or more."""

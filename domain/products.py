@@ -6,22 +6,23 @@ A product's start is its first departure / check-in; its end its last arrival / 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import datetime, time, timezone
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from domain.money import DecimalString, Money
+from domain.input_bounds import MAX_REQUEST_AMOUNT, CalendarDate, Instant, from_request
+from domain.money import DecimalString, NonNegativeMoney, PositiveMoney, format_decimal
 from domain.penalty import CancellationTier
 
 ReservationStatus = Literal["pending", "confirmed"]
@@ -55,8 +56,8 @@ class Traveller(_Strict):
 class Segment(_Strict):
     origin: str = Field(pattern=r"^[A-Z]{3}$", description="IATA airport code")
     destination: str = Field(pattern=r"^[A-Z]{3}$")
-    departure: AwareDatetime
-    arrival: AwareDatetime
+    departure: Instant
+    arrival: Instant
     flight_number: str = Field(pattern=r"^[A-Z0-9]{2}[0-9]{1,4}$")
 
     @model_validator(mode="after")
@@ -74,30 +75,24 @@ class CancellationPolicy(_Strict):
 class ChangePolicy(_Strict):
     changeable: bool
     manual: bool = False
-    change_fee: Money | None = None
+    change_fee: NonNegativeMoney | None = None
 
 
 class SpecialRequestOption(_Strict):
     code: str = Field(pattern=r"^[A-Z0-9]{2,8}$")
     name: str = Field(min_length=1, max_length=100)
-    price: Money | None = None
+    price: NonNegativeMoney | None = None
 
 
 class _ProductBase(_Strict):
-    price: Money
+    price: PositiveMoney
     vat_rate: VatRate = Field(description="VAT included in the price, e.g. \"0.10\"")
     cancellation_policy: CancellationPolicy
     change_policy: ChangePolicy = ChangePolicy(changeable=False)
     special_request_options: list[SpecialRequestOption] = Field(default_factory=list, max_length=50)
-    # A security deposit, charged with the sale and refundable once (docs/settlement.md#deposits).
-    deposit: Money | None = None
-
-    @field_validator("deposit")
-    @classmethod
-    def _deposit_is_positive(cls, value: Money | None) -> Money | None:
-        if value is not None and value.amount <= 0:
-            raise ValueError("a deposit must be greater than zero (leave it out when there is none)")
-        return value
+    # A security deposit, charged with the sale and refundable once (docs/settlement.md#deposits);
+    # left out when there is none.
+    deposit: PositiveMoney | None = None
 
     @model_validator(mode="after")
     def _change_fee_in_price_currency(self) -> _ProductBase:
@@ -125,8 +120,8 @@ class FlightProduct(_ProductBase):
 class HotelProduct(_ProductBase):
     kind: Literal["hotel"]
     hotel: str = Field(min_length=1, max_length=200)
-    check_in: date
-    check_out: date
+    check_in: CalendarDate
+    check_out: CalendarDate
 
     @model_validator(mode="after")
     def _nights(self) -> HotelProduct:
@@ -148,8 +143,8 @@ class OtherProduct(_ProductBase):
 
     kind: Literal["other"]
     name: str = Field(min_length=1, max_length=200)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
 
     @property
     def start(self) -> datetime:
@@ -174,3 +169,21 @@ class ReservationSpec(_Strict):
         if len(ids) != len(set(ids)):
             raise ValueError("traveller_id values must be unique")
         return self
+
+    @field_validator("products")
+    @classmethod
+    def _sale_within_bounds(cls, products: list[ProductSpec], info: ValidationInfo) -> list[ProductSpec]:
+        """What the sale books in one currency must fit as one amount would (domain.input_bounds): the
+        reservation's books add to it, and every refund and position is computed from it."""
+        if not from_request(info):
+            return products
+        totals: dict[str, Decimal] = {}
+        for product in products:
+            for money in (product.price, product.deposit):
+                if money is not None:
+                    totals[money.currency] = totals.get(money.currency, Decimal(0)) + money.amount
+        for currency, total in sorted(totals.items()):
+            if total >= MAX_REQUEST_AMOUNT:
+                raise ValueError(f"prices and deposits in {currency} add up to {format_decimal(total)}: a reservation "
+                                 f"carries less than 10^12 in each currency")
+        return products

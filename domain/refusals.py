@@ -1,16 +1,24 @@
 """Every way the after-sales rules say no, named once.
 
-Workflow update validators raise them as ``ApplicationError`` types, the gateway's handlers raise
-them for what they decide themselves, and ``api.problems`` maps each one to its HTTP status and
-problem code (docs/api.md#errors lists them all).
+Workflow update validators raise them as ``ApplicationError`` types, the services raise them as
+:class:`Refused` for what they decide themselves, and ``api.problems`` maps each one to its HTTP
+status and problem code (docs/api.md#errors lists them all).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
+
+# One field a request got wrong, as a 422 lists it: ``{"field": "amount.currency", "message": "…"}``.
+FieldError = dict[str, str]
 
 
 class Refusal(StrEnum):
+    # Anything a caller names: unknown, or another partner's (existence does not leak).
+    NOT_FOUND = "not_found"
+    # Fields that parse but break a rule the request model cannot state (details: the field errors).
+    INVALID_FIELDS = "invalid_fields"
     # Any mutating flow: one active flow per product.
     FLOW_IN_PROGRESS = "flow_in_progress"
     # Cancellation.
@@ -52,10 +60,27 @@ class Refusal(StrEnum):
 
 
 class Refused(Exception):
-    """A rule said no outside a workflow (the settlement rules, the store applying them): the
-    gateway answers it as the refusal's problem (``api.problems``)."""
+    """A rule said no outside a workflow (a service checking a request, the settlement rules, the
+    store applying them): the gateway answers it as the refusal's problem (``api.problems``), with
+    ``errors`` as its field errors."""
 
-    def __init__(self, refusal: Refusal, detail: str) -> None:
+    def __init__(self, refusal: Refusal, detail: str, errors: list[FieldError] | None = None) -> None:
         super().__init__(f"{refusal.value}: {detail}")
         self.refusal = refusal
         self.detail = detail
+        self.errors = errors
+
+
+def not_found(what: str) -> Refused:
+    """``what`` names nothing the caller may see (docs/api.md#authentication-and-roles)."""
+    return Refused(Refusal.NOT_FOUND, f"no such {what}")
+
+
+def invalid_fields(errors: Iterable[tuple[str, str]]) -> Refused:
+    """A 422 naming each ``(field, message)``."""
+    return Refused(Refusal.INVALID_FIELDS, "the request has invalid fields",
+                   [{"field": field, "message": message} for field, message in errors])
+
+
+def invalid_field(field: str, message: str) -> Refused:
+    return invalid_fields([(field, message)])

@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from domain.codes import FlowKind, new_flow_code
 from domain.flow_info import FlowInfo
+from domain.input_bounds import Instant
 from domain.money import Money
 from domain.products import FlightProduct, Segment
 
@@ -65,7 +66,7 @@ class ScheduleChange(BaseModel):
     proposed_segments: list[Segment] = Field(
         default_factory=list, max_length=10, description="the new itinerary (time_change); null or [] for a cancelled flight"
     )
-    action_time_limit: AwareDatetime | None = Field(
+    action_time_limit: Instant | None = Field(
         default=None, description="the airline's deadline for the traveller's answer; earlier than the window, it is the decision deadline"
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain.codes import AGENT_ID, KEY_ID, PARTNER_ID
 from store.db import Repository
 from store.schema import agents, api_keys, partners
 
@@ -38,7 +39,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _new_key() -> str:
+def new_api_key() -> str:
     return "ask_" + secrets.token_urlsafe(32)
 
 
@@ -106,7 +107,7 @@ class _Cached:
 def key_row(api_key: str, role: str, principal_id: str, now: datetime) -> dict[str, Any]:
     """The api_keys row of a new key (stored hashed); every key of every role is inserted so."""
     return {
-        "key_hash": hash_key(api_key), "key_id": "key_" + secrets.token_hex(8), "role": role,
+        "key_hash": hash_key(api_key), "key_id": KEY_ID.secure(), "role": role,
         "principal_id": principal_id, "created_at": now,
     }
 
@@ -125,9 +126,9 @@ class Accounts(Repository):
     async def create_partner(self, name: str, webhook_url: str | None) -> tuple[Partner, str]:
         """Create a partner; return it with its API key, which exists in clear only in this answer."""
         partner = Partner(
-            partner_id="ptn_" + secrets.token_hex(8), name=name, webhook_url=webhook_url, webhook_secret=_new_secret()
+            partner_id=PARTNER_ID.secure(), name=name, webhook_url=webhook_url, webhook_secret=_new_secret()
         )
-        api_key = _new_key()
+        api_key = new_api_key()
         now = _now()
         async with self._writing() as conn:
             await conn.execute(partners.insert().values(**partner.__dict__, created_at=now))
@@ -135,8 +136,8 @@ class Accounts(Repository):
         return partner, api_key
 
     async def create_agent(self, name: str) -> tuple[str, str]:
-        agent_id = "agt_" + secrets.token_hex(8)
-        api_key = _new_key()
+        agent_id = AGENT_ID.secure()
+        api_key = new_api_key()
         now = _now()
         async with self._writing() as conn:
             await conn.execute(agents.insert().values(agent_id=agent_id, name=name, created_at=now))
@@ -145,23 +146,35 @@ class Accounts(Repository):
 
     # --- authentication ----------------------------------------------------------------------
 
+    def recognised(self, api_key: str) -> Principal | None:
+        """Whose key this process last found valid, however long ago (None: never, or forgotten since).
+
+        Never touches the database, and says nothing about the key being valid now: the gateway uses
+        it to charge the lookup :meth:`principal_for` may make to the account it will most likely
+        confirm, so only keys never seen valid are charged to the caller's address.
+        """
+        cached = self._cache.get(hash_key(api_key))
+        return None if cached is None else cached.principal
+
     async def principal_for(self, api_key: str) -> Principal | None:
         """The key's principal if the key is valid now; cached for :data:`AUTH_CACHE_TTL`."""
         key_hash = hash_key(api_key)
         cached = self._cache.get(key_hash)
         if cached is not None:
+            self._cache.move_to_end(key_hash)
             if time.monotonic() < cached.trusted_until and (cached.expires_at is None or _now() < cached.expires_at):
                 return cached.principal
-            self._cache.pop(key_hash, None)
         async with self._reading() as conn:
             row = (await conn.execute(sa.select(api_keys).where(api_keys.c.key_hash == key_hash))).first()
-        if row is None or not secrets.compare_digest(row.key_hash, key_hash):
-            return None
-        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= _now()):
+        if row is None or not secrets.compare_digest(row.key_hash, key_hash) or row.revoked_at is not None \
+                or (row.expires_at is not None and row.expires_at <= _now()):
+            self._cache.pop(key_hash, None)
             return None
         found = Principal(role=row.role, principal_id=row.principal_id, key_id=row.key_id)
-        # Only valid keys are cached: unknown keys must not fill the memory of the process.
+        # Only valid keys are kept (past their trust too, for :meth:`recognised`): unknown keys must
+        # not fill the memory of the process; the least recently used go first.
         self._cache[key_hash] = _Cached(found, time.monotonic() + AUTH_CACHE_TTL.total_seconds(), row.expires_at)
+        self._cache.move_to_end(key_hash)
         if len(self._cache) > AUTH_CACHE_SIZE:
             self._cache.popitem(last=False)
         return found
@@ -186,7 +199,7 @@ class Accounts(Repository):
     async def issue_key(self, principal_id: str) -> tuple[KeyView, str]:
         """A new key for a principal that already had one (its role is the one its keys carry)."""
         now = _now()
-        api_key = _new_key()
+        api_key = new_api_key()
         async with self._writing() as conn:
             role = (
                 await conn.execute(sa.select(api_keys.c.role).where(api_keys.c.principal_id == principal_id).limit(1))
@@ -228,7 +241,7 @@ class Accounts(Repository):
         if principal.key_id is None:
             raise UnknownPrincipal(principal.principal_id)
         now = _now()
-        api_key = _new_key()
+        api_key = new_api_key()
         row = key_row(api_key, principal.role, principal.principal_id, now)
         async with self._writing() as conn:
             await conn.execute(api_keys.insert().values(**row))

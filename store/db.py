@@ -102,6 +102,17 @@ async def insert_once(conn: AsyncConnection, table: sa.Table, values: dict[str, 
     return bool(result.rowcount == 1)
 
 
+def violates_unique(error: sa.exc.IntegrityError, column: sa.Column[Any]) -> bool:
+    """Whether ``error`` is ``column``'s unique constraint refusing a value, and not another
+    constraint: SQLite names the column, PostgreSQL the constraint (``<table>_<column>_key``, the
+    name it gives an unnamed one, as the migrations leave them)."""
+    table = column.table.name
+    return (
+        str(error.orig) == f"UNIQUE constraint failed: {table}.{column.name}"
+        or getattr(getattr(error.orig, "__cause__", None), "constraint_name", None) == f"{table}_{column.name}_key"
+    )
+
+
 def page_after(table: sa.Table, equal: dict[sa.Column[Any], object], after_seq: int | None, limit: int) -> sa.Select[Any]:
     """One page of ``table`` in ``seq`` order (keyset pagination): the rows after ``after_seq``
     whose columns equal the given values (a value of None filters nothing)."""

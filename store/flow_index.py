@@ -11,6 +11,7 @@ event is never lost nor reported for a state that was not stored. The words a fl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -70,13 +71,15 @@ class QueuePosition:
     def parse(cls, cursor: str) -> QueuePosition:
         """The position a :meth:`cursor` names; ``ValueError`` for anything else."""
         micros, dot, code = cursor.partition(".")
-        if not dot or not code or not (micros == "-" or micros.isdigit()):
+        if not dot or not code or not (micros == "-" or _MICROS.fullmatch(micros)):
             raise ValueError("not a cursor this list gave")
         deadline = None if micros == "-" else _EPOCH + timedelta(microseconds=int(micros))
         return cls(deadline, code)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# ASCII digits only, and few enough (up to the year 5138) that the deadline they name is a datetime.
+_MICROS = re.compile(r"[0-9]{1,17}")
 
 
 def _micros(at: datetime) -> int:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from store.db import Repository
+from store.db import Repository, insert_once
 from store.schema import idempotency_records
 
 # docs/api.md#idempotency promises at least 24 h; records older than this are purged.
@@ -71,16 +71,11 @@ class IdempotencyRecords(Repository):
         now = _now()
         token = secrets.token_hex(16)
         async with self._writing() as conn:
-            try:
-                async with conn.begin_nested():
-                    await conn.execute(
-                        idempotency_records.insert().values(
-                            principal=principal, key=key, request_hash=request_hash, claim=token, created_at=now
-                        )
-                    )
+            claimed = await insert_once(conn, idempotency_records, {
+                "principal": principal, "key": key, "request_hash": request_hash, "claim": token, "created_at": now,
+            }, key=("principal", "key"))
+            if claimed:
                 return Claim(token)
-            except sa.exc.IntegrityError:
-                pass
             row = (await conn.execute(sa.select(idempotency_records).where(_row(principal, key)))).first()
             if row is None:  # purged between the insert and the read: the next attempt inserts
                 return InProgress(request_hash)

@@ -1,92 +1,171 @@
-"""Money effects, written inside the transaction of the state change that causes them
-(docs/settlement.md): a reservation's sale, a flow's transition, a refund's posting.
+"""Money effects, booked inside the transaction of the state change that causes them
+(docs/settlement.md#how-the-store-books): a reservation's sale, a flow's transition, an agent's
+refund, a deposit given back. Each is booked in three steps, and nothing here ever commits: the
+money lands with the state it follows, or not at all.
 
-Every function here takes the caller's open connection and never commits: the money lands with
-the state it follows, or not at all. Exactly once comes from the database, not from a look
-first: a journal entry is unique by its ``effect_key``, a flow's refund by ``flow:<code>``, a
-deposit given back by ``deposit:<product>``; a second write of the same effect hits the key (``INSERT … ON
-CONFLICT DO NOTHING`` on that key, as ``store.db.insert_once`` does) and changes nothing.
-
-Refund decisions of one reservation are serialised by locking the reservation's row
-(PostgreSQL ``FOR NO KEY UPDATE``; on SQLite every writer already holds the database's write lock,
-``BEGIN IMMEDIATE`` in ``store.db``), so two posts that each fit but together exceed the charge
-cannot both pass. Refund numbers come from a counter row updated in the posting transaction: a
-rolled-back post gives its number back, so posted refunds are numbered without a gap. Locks are
-always taken in this order: the flow's row (``record_flow``), the reservation's, the counters'.
+1. **Load** what the decision needs, locking what must not change under it: the product and its
+   reservation's row (:func:`locked_product`, :func:`locked_reservation`), then the reservation's
+   account and the refunds ledger's counters (:func:`ledger_of`). Locks are always taken in this
+   order: the flow's row (``record_flow`` updates it first), the reservation's, the counters'. On
+   PostgreSQL the reservation's row is locked ``FOR NO KEY UPDATE`` and the counters' ``FOR
+   UPDATE``; on SQLite every writer holds the database's write lock already (``BEGIN IMMEDIATE``,
+   ``store.db``). So two refunds of one reservation that each fit but together exceed its charge
+   are decided one after the other, and the second sees the first.
+2. **Decide**: one pure function of ``domain.settlement`` returns everything to write (the refund
+   row, the counters after the numbers it used, the journal entries, the trigger), or refuses
+   before anything is written.
+3. **Write** it (:func:`write`). Exactly once comes from the database, not from a look first: a
+   journal entry is unique by its ``effect_key``, a flow's refund by ``flow:<code>``, a deposit
+   given back by ``deposit:<product>``, an agent's refund by its ``back_office_code``. The refund is
+   written first, with ``INSERT … ON CONFLICT DO NOTHING`` on its key (``store.db.insert_once``);
+   when the key is taken, nothing else is. The counters are written only with the refund that used
+   their numbers, and a transaction rolled back takes them back with it: posted refunds are
+   numbered without a gap.
 """
 
 from __future__ import annotations
 
-import base64
-import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import refund_ledger
+from domain import settlement
+from domain.codes import EVENT_ID, PAYMENT_ID, REFUND_ID
 from domain.flow_info import FlowRecord, event_body
-from domain.journal import Account, FlowRefund, JournalEntry, transition_effects
+from domain.journal import Account, JournalEntry, transition_effects
 from domain.money import Money, format_decimal
-from domain.refund_ledger import REFUND_POSTED, Refund
+from domain.refund_ledger import Refund
 from domain.refusals import Refusal, Refused
-from store.db import insert_once
+from domain.settlement import Counters, Ledger, LedgerWrite, SoldProduct
+from store.db import insert_once, violates_unique
 from store.schema import events, payments, products, refund_counters, refunds, reservations
-
-
-def _new_id(prefix: str) -> str:
-    """``domain.codes.new_id``'s shape (prefix + 20 of ``[a-z2-7]``, 100 bits) from one read of the OS's
-    randomness instead of twenty: this runs in every cancellation's transaction."""
-    return prefix + base64.b32encode(secrets.token_bytes(13)).decode().lower()[:20]
-
-
-def new_payment_id() -> str:
-    return _new_id("pay_")
-
-
-def new_refund_id() -> str:
-    return _new_id("rfd_")
-
 
 # Statements built once, executed with parameters: SQLAlchemy then reuses their compiled form instead
 # of building bind parameters and a cache key per call (a cancellation's record_flow runs them all).
-_INSERT_PAYMENT = payments.insert()
 _INSERT_EVENT = events.insert()
-_INSERT_REFUND = refunds.insert()
-_PRODUCT_DETAILS = sa.select(products.c.details).where(products.c.product_id == sa.bindparam("product_id"))
 _LOCK_PRODUCT = (
     sa.select(products.c.reservation_id, reservations.c.partner_id, products.c.details)
     .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
     .where(products.c.product_id == sa.bindparam("product_id"))
-    .with_for_update(key_share=True, of=reservations)  # FOR NO KEY UPDATE OF reservations: see locked_account
+    .with_for_update(key_share=True, of=reservations)  # FOR NO KEY UPDATE OF reservations: see locked_reservation
 )
 _LOCK_RESERVATION = (
-    sa.select(reservations.c.reservation_id)
+    sa.select(reservations.c.partner_id)
     .where(reservations.c.reservation_id == sa.bindparam("reservation_id"))
     .with_for_update(key_share=True)  # FOR NO KEY UPDATE: journal inserts (foreign keys) do not wait for it
 )
 _ACCOUNT = sa.select(payments.c.amount, payments.c.currency).where(
     payments.c.reservation_id == sa.bindparam("reservation_id")
 )
-_DRAW = (
+# The counters' row (locked FOR UPDATE) with the reservation's journal lines joined to it: one round
+# trip, one row per line (one with no line when there is none).
+_LEDGER = (
+    sa.select(refund_counters.c.last_reference, refund_counters.c.last_number, payments.c.amount, payments.c.currency)
+    .select_from(refund_counters.outerjoin(payments, payments.c.reservation_id == sa.bindparam("reservation_id")))
+    .where(refund_counters.c.id == 1)
+    .with_for_update(of=refund_counters)
+)
+_SET_COUNTERS = (
     refund_counters.update()
     .where(refund_counters.c.id == 1)
-    .values(last_reference=refund_counters.c.last_reference + sa.bindparam("references", type_=sa.Integer),
-            last_number=refund_counters.c.last_number + sa.bindparam("numbers", type_=sa.Integer))
-    .returning(refund_counters.c.last_reference, refund_counters.c.last_number)
+    .values(last_reference=sa.bindparam("reference"), last_number=sa.bindparam("number"))
 )
+_REFUND_BY_KEY = sa.select(refunds.c.refund_id).where(refunds.c.effect_key == sa.bindparam("effect_key"))
 
 
-# --- the journal ----------------------------------------------------------------------------------
+# --- 1. load ----------------------------------------------------------------------------------------
+
+
+async def locked_reservation(conn: AsyncConnection, reservation_id: str) -> str | None:
+    """Lock the reservation's row: refund decisions of one reservation wait for each other. Its
+    partner, or None when there is no such reservation."""
+    partner_id: str | None = (
+        await conn.execute(_LOCK_RESERVATION, {"reservation_id": reservation_id})
+    ).scalar_one_or_none()
+    return partner_id
+
+
+async def locked_product(conn: AsyncConnection, product_id: str) -> SoldProduct | None:
+    """A product, its reservation's row locked as by :func:`locked_reservation`, in one statement."""
+    row = (await conn.execute(_LOCK_PRODUCT, {"product_id": product_id})).first()
+    return None if row is None else SoldProduct(product_id, row.reservation_id, row.partner_id, row.details)
+
+
+async def account_of(conn: AsyncConnection, reservation_id: str) -> Account:
+    """The reservation's journal as it is now, unlocked: what a request is checked against before
+    its refund is decided."""
+    return _account(await conn.execute(_ACCOUNT, {"reservation_id": reservation_id}))
+
+
+async def ledger_of(conn: AsyncConnection, reservation_id: str) -> Ledger:
+    """The reservation's account and the counters, the counters locked until the transaction ends.
+
+    Called once the reservation's row is locked: every write to a reservation's journal holds that
+    lock, so this statement's snapshot has all of it (on PostgreSQL a statement that waits for a row
+    lock re-reads only the locked row, here the counters), and a refund decided meanwhile is in it.
+    """
+    rows = (await conn.execute(_LEDGER, {"reservation_id": reservation_id})).all()
+    if not rows:
+        raise RuntimeError("the refund counters' row is missing: run the migrations (revision 0007)")
+    return Ledger(_account(row for row in rows if row.amount is not None),
+                  Counters(rows[0].last_reference, rows[0].last_number))
+
+
+def _account(rows: Iterable[Any]) -> Account:
+    return Account(tuple(Money.of(row.amount, row.currency) for row in rows))
+
+
+async def refund_written(conn: AsyncConnection, effect_key: str) -> bool:
+    """Whether a refund holds ``effect_key`` (under the reservation's lock, the answer holds until commit)."""
+    return (await conn.execute(_REFUND_BY_KEY, {"effect_key": effect_key})).first() is not None
+
+
+# --- 3. write -----------------------------------------------------------------------------------------
+
+
+async def write(conn: AsyncConnection, decided: LedgerWrite, at: datetime) -> None:
+    """Write what a decision returned, in the caller's transaction: the refund first, so that a taken
+    key writes nothing else; raises the refusal a taken key means (``domain.settlement.InsertOnce``)."""
+    refund = decided.refund
+    if refund is not None:
+        if decided.insert is None:
+            await _save_draft_change(conn, refund, at)
+        elif not await _insert_refund_once(conn, refund, decided.insert.effect_key):
+            if decided.insert.taken is not None:
+                raise decided.insert.taken
+            return
+    if decided.counters is not None:
+        await conn.execute(_SET_COUNTERS, {"reference": decided.counters.last_reference,
+                                           "number": decided.counters.last_number})
+    await book(conn, decided.entries, at)
+    for trigger in decided.triggers:
+        event_id = EVENT_ID.secure()
+        await conn.execute(_INSERT_EVENT, {
+            "event_id": event_id,
+            "partner_id": trigger.partner_id,
+            "type": trigger.type,
+            "flow_code": trigger.flow_code,
+            "payload": event_body(event_id, trigger.type, at, trigger.data),
+            "created_at": at,
+            "delivery_status": "pending",
+            "attempts": 0,
+        })
+
+
+async def book(conn: AsyncConnection, entries: Iterable[JournalEntry], at: datetime) -> int:
+    """Book each entry once; how many were new (an entry whose effect is booked already is skipped)."""
+    booked = 0
+    for entry in entries:
+        booked += await insert_once(conn, payments, _payment_row(entry, at), key=("effect_key",))
+    return booked
 
 
 def _payment_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
     return {
-        "payment_id": new_payment_id(),
+        "payment_id": PAYMENT_ID.secure(),
         "effect_key": entry.effect_key,
         "partner_id": entry.partner_id,
         "reservation_id": entry.reservation_id,
@@ -103,116 +182,7 @@ def _payment_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
     }
 
 
-async def book(conn: AsyncConnection, entries: Iterable[JournalEntry], at: datetime) -> int:
-    """Book each entry once; how many were new (an entry whose effect is booked already is skipped)."""
-    booked = 0
-    for entry in entries:
-        booked += await insert_once(conn, payments, _payment_row(entry, at), key=("effect_key",))
-    return booked
-
-
-# --- a flow's transition --------------------------------------------------------------------------
-
-
-async def book_transition(conn: AsyncConnection, record: FlowRecord) -> None:
-    """The money a flow transition moves (``domain.journal.transition_effects``), in the caller's
-    transaction: charges booked, and the flow's own refund posted, once per flow."""
-    effects = transition_effects(record)
-    if effects.charges:
-        details = (await conn.execute(_PRODUCT_DETAILS, {"product_id": record.product_id})).scalar_one_or_none()
-        await book(conn, effects.with_vat_rate(_vat_rate(details)).charges, record.at)
-    if effects.refund is not None:
-        await _post_flow_refund(conn, effects.refund, record.at)
-
-
-def _vat_rate(details: dict[str, Any] | None) -> Decimal | None:
-    rate = (details or {}).get("vat_rate")
-    return None if rate is None else Decimal(rate)
-
-
-async def _post_flow_refund(conn: AsyncConnection, flow: FlowRefund, at: datetime) -> None:
-    """Post the flow's refund, keyed ``flow:<code>``: a retried or replayed transition finds it posted.
-
-    It cannot be refused (the supplier has cancelled already): when agents' refunds have taken part
-    of the charge, it is capped at what is left, and recorded as rejected when nothing is left, so
-    the ledger still shows it (``domain.journal.Account.flow_refund``).
-
-    This runs in every cancellation's ``record_flow``, so it is written in as few statements as
-    the rules allow: the refund in its final state at once, and its key claimed by the insert
-    itself (``ON CONFLICT DO NOTHING``) rather than in a savepoint. When the key is taken (a retry),
-    the numbers just drawn are given back: the counters' row is still locked by this transaction, so
-    nobody drew after them.
-    """
-    product = await locked_product(conn, flow.product_id)
-    if product is None:
-        raise LookupError(f"flow {flow.flow_code} names product {flow.product_id}, which does not exist")
-    account = await account_of(conn, flow.reservation_id)
-    amount, note = account.flow_refund(flow.amount)
-    reference, number = await draw_numbers(conn, reference=True, number=amount is not None)
-    by = f"flow:{flow.flow_code}"
-    refund = refund_ledger.draft(
-        refund_id=new_refund_id(), reference_number=reference, reservation_id=flow.reservation_id,
-        partner_id=flow.partner_id, product_id=flow.product_id, flow_code=flow.flow_code, amount=amount or flow.amount,
-        reason=flow.reason, notes=note, created_by=by, at=at,
-    )
-    refund = refund_ledger.rejected(refund, note, at, by) if number is None else refund_ledger.posted(refund, number, at, by)
-    if not await insert_refund_once(conn, refund, f"flow:{flow.flow_code}"):
-        await give_numbers_back(conn, reference=True, number=number is not None)
-        return
-    if refund.state == "posted":
-        await book_posting(conn, refund, at, product.vat_rate)
-
-
-# --- refunds --------------------------------------------------------------------------------------
-
-
-async def locked_account(conn: AsyncConnection, reservation_id: str) -> Account | None:
-    """The reservation's journal, read after locking its row: refund decisions of one reservation
-    wait for each other. None when there is no such reservation."""
-    locked = await conn.execute(_LOCK_RESERVATION, {"reservation_id": reservation_id})
-    if locked.first() is None:
-        return None
-    return await account_of(conn, reservation_id)
-
-
-@dataclass(frozen=True)
-class LockedProduct:
-    reservation_id: str
-    partner_id: str
-    details: dict[str, Any]
-
-    @property
-    def vat_rate(self) -> Decimal | None:
-        return _vat_rate(self.details)
-
-
-async def locked_product(conn: AsyncConnection, product_id: str) -> LockedProduct | None:
-    """A product, its reservation's row locked as in :func:`locked_account`, in one statement: where a
-    refund of a product is decided (a flow's, a deposit's)."""
-    row = (await conn.execute(_LOCK_PRODUCT, {"product_id": product_id})).first()
-    return None if row is None else LockedProduct(row.reservation_id, row.partner_id, row.details)
-
-
-async def account_of(conn: AsyncConnection, reservation_id: str) -> Account:
-    rows = await conn.execute(_ACCOUNT, {"reservation_id": reservation_id})
-    return Account(tuple(Money.of(row.amount, row.currency) for row in rows))
-
-
-async def draw_numbers(conn: AsyncConnection, *, reference: bool, number: bool) -> tuple[int, int | None]:
-    """The next reference number and, for a posting, the next refund number, taken in the caller's
-    transaction in one statement (the counters' row stays locked until the transaction ends)."""
-    row = (await conn.execute(_DRAW, {"references": int(reference), "numbers": int(number)})).first()
-    if row is None:
-        raise RuntimeError("the refund counters' row is missing: run the migrations (revision 0003)")
-    return int(row.last_reference), (int(row.last_number) if number else None)
-
-
-async def give_numbers_back(conn: AsyncConnection, *, reference: bool, number: bool) -> None:
-    """Undo :func:`draw_numbers` in the same transaction (the row is still ours, nobody drew since)."""
-    await conn.execute(_DRAW, {"references": -int(reference), "numbers": -int(number)})
-
-
-def refund_row(refund: Refund) -> dict[str, Any]:
+def _refund_state(refund: Refund) -> dict[str, Any]:
     """The columns a refund's state is kept in (everything but its key and creation)."""
     return {
         "number": None if refund.number is None else int(refund.number),
@@ -229,8 +199,9 @@ def refund_row(refund: Refund) -> dict[str, Any]:
     }
 
 
-def _refund_values(refund: Refund, effect_key: str | None) -> dict[str, Any]:
-    return {
+async def _insert_refund_once(conn: AsyncConnection, refund: Refund, effect_key: str | None) -> bool:
+    """Insert unless a refund holds ``effect_key`` (or, without one, the refund's back-office code)."""
+    return await insert_once(conn, refunds, {
         "refund_id": refund.refund_id,
         "reference_number": int(refund.reference_number),
         "effect_key": effect_key,
@@ -242,57 +213,39 @@ def _refund_values(refund: Refund, effect_key: str | None) -> dict[str, Any]:
         "created_by": refund.created_by,
         "created_at": refund.created_at,
         "updated_at": refund.created_at,
-        **refund_row(refund),
-    }
+        **_refund_state(refund),
+    }, key=("effect_key",) if effect_key is not None else ("back_office_code",))
 
 
-async def insert_refund(conn: AsyncConnection, refund: Refund, effect_key: str | None) -> None:
-    """Raises ``IntegrityError`` on a taken ``effect_key`` or ``back_office_code``."""
-    await conn.execute(_INSERT_REFUND, _refund_values(refund, effect_key))
-
-
-async def insert_refund_once(conn: AsyncConnection, refund: Refund, effect_key: str) -> bool:
-    """Insert unless a refund holds ``effect_key`` already (then nothing is written: False)."""
-    return await insert_once(conn, refunds, _refund_values(refund, effect_key), key=("effect_key",))
-
-
-async def save_decision(conn: AsyncConnection, refund: Refund, at: datetime) -> None:
+async def _save_draft_change(conn: AsyncConnection, refund: Refund, at: datetime) -> None:
     """Store a draft's new state; only a row that is still a draft changes: ``refund_not_draft`` when a
-    concurrent decision committed first (the caller's transaction then rolls back, numbers included)."""
-    result = await conn.execute(
-        refunds.update()
-        .where(refunds.c.refund_id == refund.refund_id, refunds.c.state == "draft")
-        .values(updated_at=at, **refund_row(refund))
-    )
+    concurrent decision committed first. Either refusal leaves the transaction to roll back."""
+    try:
+        result = await conn.execute(
+            refunds.update()
+            .where(refunds.c.refund_id == refund.refund_id, refunds.c.state == "draft")
+            .values(updated_at=at, **_refund_state(refund))
+        )
+    except sa.exc.IntegrityError as error:
+        # An edit gave it a back-office code another refund holds; any other violation is a fault.
+        if not violates_unique(error, refunds.c.back_office_code):
+            raise
+        raise settlement.duplicate_code(refund.back_office_code) from None
     if result.rowcount != 1:
         raise Refused(Refusal.REFUND_NOT_DRAFT, f"refund {refund.refund_id} was decided meanwhile")
 
 
-async def post_refund(
-    conn: AsyncConnection, refund: Refund, account: Account, at: datetime, by: str, vat_rate: Decimal | None = None
-) -> Refund:
-    """Post a stored draft: checked against the locked account, numbered, booked and reported, all in
-    the caller's transaction."""
-    account.check_refund(refund.amount)  # before drawing a number: a refused post takes none
-    _, number = await draw_numbers(conn, reference=False, number=True)
-    assert number is not None
-    done = refund_ledger.posted(refund, number, at, by)
-    await save_decision(conn, done, at)
-    await book_posting(conn, done, at, vat_rate)
-    return done
+# --- the three steps of a flow's transition: every cancellation's record_flow runs them ----------------
 
 
-async def book_posting(conn: AsyncConnection, done: Refund, at: datetime, vat_rate: Decimal | None = None) -> None:
-    """A posted refund's journal entry and its trigger ``refund.posted``."""
-    await conn.execute(_INSERT_PAYMENT, _payment_row(refund_ledger.posting_entry(done, vat_rate), at))
-    event_id = _new_id("evt_")
-    await conn.execute(_INSERT_EVENT, {
-        "event_id": event_id,
-        "partner_id": done.partner_id,
-        "type": REFUND_POSTED,
-        "flow_code": done.flow_code,
-        "payload": event_body(event_id, REFUND_POSTED, at, done.model_dump(mode="json")),
-        "created_at": at,
-        "delivery_status": "pending",
-        "attempts": 0,
-    })
+async def book_transition(conn: AsyncConnection, record: FlowRecord) -> None:
+    """The money a flow transition moves, in the caller's transaction (``record_flow``): nothing is
+    read for a transition that moves none; the ledger only for one that posts the flow's refund."""
+    effects = transition_effects(record)
+    if not effects:
+        return
+    product = await locked_product(conn, record.product_id)
+    if product is None:
+        raise LookupError(f"flow {record.code} names product {record.product_id}, which does not exist")
+    ledger = await ledger_of(conn, record.reservation_id) if effects.refund is not None else None
+    await write(conn, settlement.flow_transition(effects, product, ledger, REFUND_ID.secure(), record.at), record.at)

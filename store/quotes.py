@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from domain.flow_info import Resolution
-from store.db import Repository
+from store.db import Repository, insert_once
 from store.schema import quotes
 
 
@@ -31,12 +31,8 @@ class Quotes(Repository):
         """Keep ``quote``; if a quote with its id exists already (a retry under the same
         Idempotency-Key), keep that one: what the first attempt answered is the quote."""
         async with self._writing() as conn:
-            try:
-                async with conn.begin_nested():
-                    await conn.execute(quotes.insert().values(**quote.__dict__))
+            if await insert_once(conn, quotes, quote.__dict__, key=("quote_id",)):
                 return quote
-            except sa.exc.IntegrityError:
-                pass
             row = (await conn.execute(sa.select(quotes).where(quotes.c.quote_id == quote.quote_id))).one()
         return Quote(**{k: getattr(row, k) for k in Quote.__dataclass_fields__})
 

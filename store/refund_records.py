@@ -1,42 +1,28 @@
 """The refunds ledger as agents work it and partners read it (docs/settlement.md#the-refunds-ledger), and
 deposits given back (docs/settlement.md#deposits).
 
-The rules are ``domain.refund_ledger`` and ``domain.journal.Account``; this module runs them in one
-transaction each, through ``store.money_effects``, which a flow's own refund shares.
+Each change is booked in one transaction by the three steps of ``store.money_effects``, which a
+flow's own refund shares: load (the reservation locked, its ledger), decide (``domain.settlement``),
+write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain import refund_ledger
+from domain import settlement
+from domain.codes import REFUND_ID
 from domain.journal import Account, PostedRefund
 from domain.money import Money
-from domain.products import ProductSpec
-from domain.refund_ledger import DEPOSIT_REASON, Refund, RefundState
-from domain.refusals import Refusal, Refused
+from domain.refund_ledger import Refund
 from store.db import Repository, page_after
-from store.money_effects import (
-    account_of,
-    book_posting,
-    draw_numbers,
-    insert_refund,
-    insert_refund_once,
-    locked_account,
-    locked_product,
-    new_refund_id,
-    post_refund,
-    save_decision,
-)
+from store.money_effects import account_of, ledger_of, locked_product, locked_reservation, refund_written, write
 from store.schema import refunds, reservations
-
-_PRODUCT: TypeAdapter[ProductSpec] = TypeAdapter(ProductSpec)
 
 
 @dataclass(frozen=True)
@@ -85,10 +71,6 @@ def _refund(row: Any) -> Refund:
 async def _read(conn: AsyncConnection, refund_id: str) -> Refund | None:
     row = (await conn.execute(sa.select(refunds).where(refunds.c.refund_id == refund_id))).first()
     return None if row is None else _refund(row)
-
-
-def _duplicate_code(code: str | None) -> Refused:
-    return Refused(Refusal.DUPLICATE_BACK_OFFICE_CODE, f"another refund has back_office_code {code!r}")
 
 
 class RefundRecords(Repository):
@@ -140,7 +122,7 @@ class RefundRecords(Repository):
         *,
         reservation_id: str,
         amount: Money,
-        state: RefundState,
+        state: Literal["draft", "posted"],
         reason: str,
         notes: str,
         back_office_code: str | None,
@@ -150,67 +132,37 @@ class RefundRecords(Repository):
         """A draft, or a refund posted at once. The caller has checked the amount against ``charged``;
         whether it still fits is decided here, under the reservation's lock."""
         async with self._writing() as conn:
-            account = await locked_account(conn, reservation_id) if state == "posted" else None
-            partner_id = (
-                await conn.execute(
-                    sa.select(reservations.c.partner_id).where(reservations.c.reservation_id == reservation_id)
-                )
-            ).scalar_one_or_none()
+            partner_id = await locked_reservation(conn, reservation_id)
             if partner_id is None:
                 raise LookupError(f"no reservation {reservation_id}")
-            if account is not None:
-                account.check_refund(amount)  # before drawing any number: a refusal takes none
-            reference, number = await draw_numbers(conn, reference=True, number=account is not None)
-            refund = refund_ledger.draft(
-                refund_id=new_refund_id(), reference_number=reference, reservation_id=reservation_id,
-                partner_id=partner_id, amount=amount, reason=reason, notes=notes, back_office_code=back_office_code,
-                created_by=by, at=at,
+            decided = settlement.new_refund(
+                await ledger_of(conn, reservation_id), refund_id=REFUND_ID.secure(), reservation_id=reservation_id,
+                partner_id=partner_id, amount=amount, state=state, reason=reason, notes=notes,
+                back_office_code=back_office_code, by=by, at=at,
             )
-            if number is not None:
-                refund = refund_ledger.posted(refund, number, at, by)
-            try:
-                async with conn.begin_nested():
-                    await insert_refund(conn, refund, effect_key=None)
-            except sa.exc.IntegrityError:
-                raise _duplicate_code(back_office_code) from None
-            if account is not None:
-                await book_posting(conn, refund, at)
-            return refund
+            return await _written(conn, decided, at)
 
     async def edit(self, refund_id: str, changes: dict[str, Any], at: datetime) -> Refund | None:
         async with self._writing() as conn:
             current = await _read(conn, refund_id)
-            if current is None:
-                return None
-            refund = refund_ledger.edited(current, changes)
-            try:
-                async with conn.begin_nested():
-                    await save_decision(conn, refund, at)
-            except sa.exc.IntegrityError:
-                raise _duplicate_code(refund.back_office_code) from None
-            return refund
+            return None if current is None else await _written(conn, settlement.edit(current, changes), at)
 
     async def post(self, refund_id: str, by: str, at: datetime) -> Refund | None:
         async with self._writing() as conn:
             found = await _read(conn, refund_id)
             if found is None:
                 return None
-            account = await locked_account(conn, found.reservation_id)
-            assert account is not None  # a refund's reservation is never deleted
+            await locked_reservation(conn, found.reservation_id)
             # Read again under the lock: a post of the same refund that committed meanwhile is seen.
             current = await _read(conn, refund_id)
-            assert current is not None
-            refund_ledger.ensure_draft(current)
-            return await post_refund(conn, current, account, at, by)
+            assert current is not None  # refunds are never deleted
+            decided = settlement.posting(current, await ledger_of(conn, found.reservation_id), by, at)
+            return await _written(conn, decided, at)
 
     async def reject(self, refund_id: str, reason: str, by: str, at: datetime) -> Refund | None:
         async with self._writing() as conn:
             current = await _read(conn, refund_id)
-            if current is None:
-                return None
-            refund = refund_ledger.rejected(current, reason, at, by)
-            await save_decision(conn, refund, at)
-            return refund
+            return None if current is None else await _written(conn, settlement.rejection(current, reason, by, at), at)
 
     async def refund_deposit(self, product_id: str, by: str, at: datetime) -> Refund | None:
         """Post the product's deposit back, once (``deposit:<product>`` is unique); None for no such product."""
@@ -218,22 +170,14 @@ class RefundRecords(Repository):
             product = await locked_product(conn, product_id)
             if product is None:
                 return None
-            deposit = _PRODUCT.validate_python(product.details).deposit
-            if deposit is None:
-                raise Refused(Refusal.NO_DEPOSIT, f"product {product_id} carries no deposit")
-            reference, number = await draw_numbers(conn, reference=True, number=True)
-            assert number is not None
-            refund = refund_ledger.posted(
-                refund_ledger.draft(
-                    refund_id=new_refund_id(), reference_number=reference, reservation_id=product.reservation_id,
-                    partner_id=product.partner_id, product_id=product_id, amount=deposit, reason=DEPOSIT_REASON,
-                    category="deposit", created_by=by, at=at,
-                ),
-                number, at, by,
+            decided = settlement.deposit_refund(
+                product, await refund_written(conn, settlement.deposit_refund_key(product_id)),
+                await ledger_of(conn, product.reservation_id), REFUND_ID.secure(), by, at,
             )
-            if not await insert_refund_once(conn, refund, f"deposit:{product_id}"):
-                raise Refused(Refusal.DEPOSIT_ALREADY_REFUNDED, f"the deposit of product {product_id} was refunded already")
-            # Checked once the key has said it is the first time; a refusal rolls the numbers back.
-            (await account_of(conn, product.reservation_id)).check_refund(deposit)
-            await book_posting(conn, refund, at)
-            return refund
+            return await _written(conn, decided, at)
+
+
+async def _written(conn: AsyncConnection, decided: settlement.LedgerWrite, at: datetime) -> Refund:
+    await write(conn, decided, at)
+    assert decided.refund is not None  # every decision of the ledger is about one refund
+    return decided.refund

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import string
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -11,19 +10,15 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
+from domain import settlement
 from domain.allowance import ProductState
-from domain.journal import sale_entries
+from domain.codes import PRODUCT_ID, RESERVATION_ID
 from domain.products import ProductSpec, ReservationSpec
-from store.db import Repository
-from store.money_effects import book
+from store.db import Repository, insert_once
+from store.money_effects import write
 from store.schema import flows, products, reservations
 
 _PRODUCT = TypeAdapter(ProductSpec)
-_ALPHABET = string.digits + string.ascii_uppercase
-
-
-def _new_id(prefix: str, ids: random.Random) -> str:
-    return prefix + "".join(ids.choice(_ALPHABET) for _ in range(10))
 
 
 @dataclass(frozen=True)
@@ -115,25 +110,20 @@ class Reservations(Repository):
     async def create(self, partner_id: str, spec: ReservationSpec, ids: random.Random) -> str:
         """Create the reservation with ids drawn from ``ids``; when a reservation with the first of
         them exists already (a retry under the same Idempotency-Key), create nothing: its id."""
-        reservation_id = _new_id("RES-", ids)
+        reservation_id = RESERVATION_ID.new(ids)
         now = datetime.now(timezone.utc)
         product_status = "pending" if spec.status == "pending" else "confirmed"
-        sold = [(_new_id("PRD-", ids), product) for product in spec.products]
+        sold = [(PRODUCT_ID.new(ids), product) for product in spec.products]
         async with self._writing() as conn:
-            exists = await conn.execute(
-                sa.select(reservations.c.reservation_id).where(reservations.c.reservation_id == reservation_id)
-            )
-            if exists.first() is not None:
+            created = await insert_once(conn, reservations, {
+                "reservation_id": reservation_id,
+                "partner_id": partner_id,
+                "status": spec.status,
+                "travellers": [t.model_dump(mode="json") for t in spec.travellers],
+                "created_at": now,
+            }, key=("reservation_id",))
+            if not created:
                 return reservation_id
-            await conn.execute(
-                reservations.insert().values(
-                    reservation_id=reservation_id,
-                    partner_id=partner_id,
-                    status=spec.status,
-                    travellers=[t.model_dump(mode="json") for t in spec.travellers],
-                    created_at=now,
-                )
-            )
             await conn.execute(
                 products.insert(),
                 [
@@ -153,7 +143,7 @@ class Reservations(Repository):
                 ],
             )
             # The sale's fares and deposits, in the transaction that creates it (docs/settlement.md).
-            await book(conn, sale_entries(reservation_id, partner_id, sold), now)
+            await write(conn, settlement.sale(reservation_id, partner_id, sold), now)
         return reservation_id
 
     async def view(self, reservation_id: str) -> dict[str, Any] | None:

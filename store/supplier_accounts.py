@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
-from store.accounts import key_row
+from domain.codes import SUPPLIER_ID
+from store.accounts import key_row, new_api_key
 from store.db import Repository
 from store.schema import api_keys, suppliers
 
@@ -38,12 +39,12 @@ class NewSupplier:
 class SupplierAccounts(Repository):
     async def create(self, name: str, carriers: list[str]) -> NewSupplier:
         account = SupplierAccount(
-            supplier_id="sup_" + secrets.token_hex(8),
+            supplier_id=SUPPLIER_ID.secure(),
             name=name,
             carriers=tuple(dict.fromkeys(carriers)),
             signing_secret="spsec_" + secrets.token_urlsafe(32),
         )
-        api_key = "ask_" + secrets.token_urlsafe(32)
+        api_key = new_api_key()
         now = datetime.now(timezone.utc)
         async with self._writing() as conn:
             await conn.execute(suppliers.insert().values(

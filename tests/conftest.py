@@ -114,7 +114,10 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 def make_settings(database_url: str, **overrides: str) -> Settings:
-    environ = {"AFTERSALES_DATABASE_URL": database_url, "AFTERSALES_TASK_QUEUE": f"tq-{uuid.uuid4().hex[:8]}"}
+    # Request budgets are tested on their own (tests/api/test_rate_limits.py); anywhere else the pace
+    # of a test must not decide its outcome, so they are out of reach unless a test sets one.
+    environ = {"AFTERSALES_DATABASE_URL": database_url, "AFTERSALES_TASK_QUEUE": f"tq-{uuid.uuid4().hex[:8]}",
+               "AFTERSALES_RATE_LIMIT": "100000/s"}
     environ.update(overrides)
     return load_settings(environ)
 

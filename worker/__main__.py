@@ -14,9 +14,10 @@ from temporalio.worker import Interceptor
 
 from config.logging import configure_logging
 from config.settings import Settings, exit_on_bad_settings
+from services.sweeps import sweep_forever
 from store.repositories import open_store
 from worker.activity_outcomes import ActivityOutcomes
-from worker.outbox_dispatcher import OutboxDispatcher
+from worker.outbox_dispatcher import BATCH, SWEEP_EVERY, OutboxDispatcher
 from worker.registry import build_activities, workflow_worker
 
 log = structlog.get_logger("worker")
@@ -73,7 +74,10 @@ async def run(settings: Settings) -> None:
                  metrics_port=settings.worker_metrics_port or None)
         async with worker:
             # Deliveries of events no flow pushed (no webhook then, or written by other code).
-            dispatcher = asyncio.create_task(OutboxDispatcher(store.events, client, settings).run(stop))
+            dispatcher = asyncio.create_task(sweep_forever(
+                OutboxDispatcher(store.events, client, settings).sweep, name="outbox_dispatcher", every=SWEEP_EVERY,
+                stop=stop, full_batch=BATCH,
+            ))
             await stop.wait()
             log.info("worker_stopping", grace_s=settings.worker_shutdown_grace.total_seconds())
             await dispatcher

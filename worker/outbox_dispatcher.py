@@ -4,12 +4,13 @@ has none yet, once its partner has a webhook.
 A flow starts the delivery of its own events when the partner has a webhook at that moment. The
 dispatcher covers the rest: events stored while the partner had no webhook (delivered once it sets
 one), events whose delivery found no webhook, and events that other code writes into the outbox.
-It runs as a background task of the worker process; tests call :meth:`OutboxDispatcher.sweep`.
+The worker process sweeps it in the one shape every background sweep has (``services.sweeps``):
+a full batch sweeps again at once, a quiet or failed round waits ``SWEEP_EVERY``. Tests call
+:meth:`OutboxDispatcher.sweep`.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import structlog
@@ -28,15 +29,14 @@ BATCH = 100
 
 
 class OutboxDispatcher:
-    def __init__(self, outbox: Outbox, client: Client, settings: Settings, batch: int = BATCH) -> None:
+    def __init__(self, outbox: Outbox, client: Client, settings: Settings) -> None:
         self._outbox = outbox
         self._client = client
         self._settings = settings
-        self._batch = batch
 
     async def sweep(self) -> int:
         """Start one delivery per undispatched event (a batch, oldest first); how many were started."""
-        event_ids = await self._outbox.undispatched(self._batch)
+        event_ids = await self._outbox.undispatched(BATCH)
         for event_id in event_ids:
             try:
                 await self._client.start_workflow(
@@ -55,18 +55,3 @@ class OutboxDispatcher:
         if event_ids:
             log.info("outbox_dispatched", events=len(event_ids))
         return len(event_ids)
-
-    async def run(self, stop: asyncio.Event, every: timedelta = SWEEP_EVERY) -> None:
-        """Sweep until ``stop`` is set; a full batch sweeps again at once, a failure waits for the next turn."""
-        while not stop.is_set():
-            started = 0
-            try:
-                started = await self.sweep()
-            except Exception as exc:  # the database or Temporal is away: the next sweep tries again
-                log.warning("outbox_sweep_failed", error=type(exc).__name__, detail=str(exc)[:200])
-            if started >= self._batch:
-                continue
-            try:
-                await asyncio.wait_for(stop.wait(), every.total_seconds())
-            except TimeoutError:
-                pass

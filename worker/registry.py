@@ -39,6 +39,9 @@ WORKFLOWS: list[type] = [
 # at module level; the state of a run lives in its instance) and the domain they compute with,
 # with pydantic under the domain's models. Passed through, a run costs an instance, not an
 # import; the sandbox's runtime restrictions (no I/O, no clock, no randomness) still apply.
+# The activity classes a workflow references (and aiohttp, SQLAlchemy beneath them) are imported
+# by the workflow modules under ``workflow.unsafe.imports_passed_through()``: never inside the
+# sandbox, even under a runner that passes nothing of ours through (tests/workflows/test_replay.py).
 # The worker, every test harness and the replayer use this one runner.
 WORKFLOW_RUNNER = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules(

@@ -30,16 +30,21 @@ from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from domain.penalty import check_agent_quote
 from domain.refusals import Refusal
-from workflows import mechanics
+from workflows import deadlines, supplier_steps
+from workflows.flow_transitions import FlowWorkflow
+from workflows.patches import EXPIRE_AT_THE_DEADLINE
+from workflows.update_refusals import refusal
 
 
 @workflow.defn(name="CancellationWorkflow")
-class CancellationWorkflow:
+class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
+    kind = FlowKind.CANCELLATION
+
     @workflow.init
     def __init__(self, input: CancellationInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
+        super().__init__(input.initial_info(), input.webhook_retry_for)
         self._input = input
-        self._info = input.initial_info()
         # What the flow is listening for right now. Validators check this rather than the
         # status, which changes only once the store has it: a decision arriving after the
         # window closed, while ``no_response`` is being recorded, must be refused.
@@ -63,11 +68,8 @@ class CancellationWorkflow:
         # recording the move took (a burst of starts), not a window's length after that.
         quote_deadline = workflow.now() + self._input.agent_quote_window
         await self._move("awaiting_agent_quote", quote_deadline=quote_deadline)
-        await mechanics.wait_until(
-            lambda: self._quote is not None,
-            quote_deadline if workflow.patched(mechanics.EXPIRE_AT_THE_DEADLINE) else self._input.agent_quote_window,
-            "agent-quote-window",
-        )
+        workflow.deprecate_patch(EXPIRE_AT_THE_DEADLINE)  # kept until no run that recorded the patch is open (workflows.patches)
+        await deadlines.wait_until(lambda: self._quote is not None, quote_deadline, "agent-quote-window")
         self._awaiting = None
         # Read after the wait, not from its result: a quote accepted by the validator in the
         # same activation as the timer firing is still honoured.
@@ -87,7 +89,7 @@ class CancellationWorkflow:
             decision_deadline=deadline,
         )
         self._awaiting = "decision"
-        await mechanics.wait_until(lambda: self._decision is not None, deadline, "decision-window")
+        await deadlines.wait_until(lambda: self._decision is not None, deadline, "decision-window")
         self._awaiting = None
         if self._decision is None:
             # The fee was not accepted: the product stays confirmed.
@@ -98,26 +100,15 @@ class CancellationWorkflow:
             await self._cancel_at_supplier()
 
     async def _cancel_at_supplier(self) -> None:
-        refusal = await mechanics.cancel_at_supplier(self._input.product_id, self._input.code)
-        if refusal is None:
+        refused = await supplier_steps.cancel_at_supplier(self._input.product_id, self._input.code)
+        if refused is None:
             await self._move("cancelled", CANCELLATION_COMPLETED)
         else:
             await self._move("failed", CANCELLATION_FAILED)
 
-    async def _move(
-        self, status: CancellationStatus, event_type: str | None = None, *, after_update: bool = False,
-        **changes: Any,
-    ) -> None:
-        self._info = await mechanics.record_transition(
-            self._info,
-            FlowKind.CANCELLATION,
-            status,
-            webhook_retry_for=self._input.webhook_retry_for,
-            event_type=event_type,
-            after_update=after_update,
-            decision=self._decision,
-            **changes,
-        )
+    def _carried(self) -> dict[str, Any]:
+        # Every transition records the partner's decision, once there is one.
+        return {"decision": self._decision}
 
     @workflow.query
     def info(self) -> CancellationInfo:
@@ -132,13 +123,13 @@ class CancellationWorkflow:
     @submit_quote.validator
     def _validate_quote(self, quote: AgentQuote) -> None:
         if self._awaiting != "quote" or self._quote is not None:
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.NOT_AWAITING_QUOTE,
                 f"cancellation {self._info.code} is not awaiting a quote (status {self._info.status})",
             )
         problems = check_agent_quote(self._info.paid, quote.penalty, quote.refund)
         if problems:
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.INVALID_QUOTE,
                 "the quote does not add up",
                 [{"field": field, "message": message} for field, message in problems],
@@ -157,7 +148,7 @@ class CancellationWorkflow:
         if self._decision is not None and decision.decision == self._decision:
             return  # the same decision repeated: answered like the first one
         if self._decision is not None or self._awaiting != "decision":
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.NOT_AWAITING_DECISION,
                 f"cancellation {self._info.code} is not awaiting a decision (status {self._info.status})",
             )

@@ -31,16 +31,20 @@ from domain.change_flow import (
 from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from domain.refusals import Refusal
-from workflows import mechanics
+from workflows import deadlines, supplier_steps
+from workflows.flow_transitions import FlowWorkflow
+from workflows.update_refusals import refusal
 
 
 @workflow.defn(name="ChangeWorkflow")
-class ChangeWorkflow:
+class ChangeWorkflow(FlowWorkflow[ChangeInfo, ChangeStatus]):
+    kind = FlowKind.CHANGE
+
     @workflow.init
     def __init__(self, input: ChangeInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
+        super().__init__(input.initial_info(), input.webhook_retry_for)
         self._input = input
-        self._info = input.initial_info()
         self._manual = input.resolution == "manual"
         # What the flow listens for right now. Validators check this (and the deadline) rather than
         # the status, which changes only once the store has it: a booking arriving after the TTL,
@@ -53,7 +57,7 @@ class ChangeWorkflow:
     async def run(self, input: ChangeInput) -> ChangeInfo:
         if self._manual:
             await self._move("checkout_issued", CHANGE_CHECKOUT_ISSUED)
-            await mechanics.wait_until(lambda: self._prebooked, input.expires_at, "checkout-ttl")
+            await deadlines.wait_until(lambda: self._prebooked, input.expires_at, "checkout-ttl")
             # Read after the wait: a pre-book accepted in the activation the timer fired in is honoured.
             if self._prebooked:
                 await self._move(
@@ -65,7 +69,7 @@ class ChangeWorkflow:
         else:
             await self._move("awaiting_booking")
         if self._awaiting == "booking":
-            await mechanics.wait_until(lambda: self._booking is not None, input.expires_at, "change-context-ttl")
+            await deadlines.wait_until(lambda: self._booking is not None, input.expires_at, "change-context-ttl")
         self._awaiting = None
         booking = self._booking
         if booking is None:
@@ -78,34 +82,21 @@ class ChangeWorkflow:
 
     async def _apply(self, booking: Booking) -> None:
         kept: dict[str, Any] = {"invoice_hint": booking.invoice_hint, "payment_method": booking.payment_method}
-        refusal = await mechanics.apply_change_at_supplier(
+        refused = await supplier_steps.apply_change_at_supplier(
             self._input.product_id, self._input.itinerary, self._input.code
         )
-        if refusal is None:
+        if refused is None:
             await self._move("modified", CHANGE_COMPLETED, **kept)
         else:
-            await self._move("failed", CHANGE_FAILED, failure=refusal, **kept)
-
-    async def _move(
-        self, status: ChangeStatus, event_type: str | None = None, *, after_update: bool = False, **changes: Any
-    ) -> None:
-        self._info = await mechanics.record_transition(
-            self._info,
-            FlowKind.CHANGE,
-            status,
-            webhook_retry_for=self._input.webhook_retry_for,
-            event_type=event_type,
-            after_update=after_update,
-            **changes,
-        )
+            await self._move("failed", CHANGE_FAILED, failure=refused, **kept)
 
     def _expired(self) -> bool:
         return workflow.now() >= self._input.expires_at or (self._awaiting is None and self._booking is None)
 
     def _expired_refusal(self) -> ApplicationError:
         if self._manual:
-            return mechanics.refusal(Refusal.CHECKOUT_EXPIRED, f"checkout of {self._info.code} has expired")
-        return mechanics.refusal(Refusal.CONTEXT_EXPIRED, f"change context of {self._info.code} has expired")
+            return refusal(Refusal.CHECKOUT_EXPIRED, f"checkout of {self._info.code} has expired")
+        return refusal(Refusal.CONTEXT_EXPIRED, f"change context of {self._info.code} has expired")
 
     @workflow.query
     def info(self) -> ChangeInfo:
@@ -120,9 +111,9 @@ class ChangeWorkflow:
     @prebook.validator
     def _validate_prebook(self, prebooking: Prebooking) -> None:
         if not self._manual:
-            raise mechanics.refusal(Refusal.NOT_AWAITING_PREBOOK, f"{self._info.code} is not a checkout")
+            raise refusal(Refusal.NOT_AWAITING_PREBOOK, f"{self._info.code} is not a checkout")
         if prebooking.transaction_id != self._info.reservation_id:
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.INVALID_CHECKOUT,
                 "the checkout belongs to another reservation",
                 [{"field": "transaction_id", "message": "is not the reservation this checkout was issued for"}],
@@ -132,7 +123,7 @@ class ChangeWorkflow:
         if self._expired():
             raise self._expired_refusal()
         if self._awaiting != "prebook":
-            raise mechanics.refusal(Refusal.NOT_AWAITING_PREBOOK, f"checkout {self._info.code} is not awaiting a pre-book")
+            raise refusal(Refusal.NOT_AWAITING_PREBOOK, f"checkout {self._info.code} is not awaiting a pre-book")
 
     @workflow.update
     async def book(self, booking: Booking) -> ChangeInfo:
@@ -149,11 +140,11 @@ class ChangeWorkflow:
         if self._expired():
             raise self._expired_refusal()
         if self._awaiting == "prebook":
-            raise mechanics.refusal(Refusal.NOT_PREBOOKED, f"checkout {self._info.code} must be pre-booked first")
+            raise refusal(Refusal.NOT_PREBOOKED, f"checkout {self._info.code} must be pre-booked first")
         if self._awaiting != "booking":
-            raise mechanics.refusal(Refusal.NOT_AWAITING_BOOKING, f"change {self._info.code} is not awaiting a booking")
+            raise refusal(Refusal.NOT_AWAITING_BOOKING, f"change {self._info.code} is not awaiting a booking")
         if self._manual and booking.payment_method not in self._info.payment_methods:
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.INVALID_CHECKOUT,
                 "unknown payment method",
                 [{"field": "payment_method", "message": f"must be one of {', '.join(self._info.payment_methods)}"}],

@@ -7,9 +7,10 @@ waiting_for_product → obsolete when the product was cancelled before the chang
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from domain.codes import FlowKind
@@ -27,16 +28,30 @@ from domain.rescheduling_flow import (
     ReschedulingInput,
     ReschedulingStatus,
 )
-from workflows import mechanics
+from workflows import deadlines, supplier_steps
+from workflows.flow_transitions import FlowWorkflow
+from workflows.update_refusals import refusal
+
+# Referenced, never called here: the sandbox takes the activity module (and what it imports) from outside.
+with workflow.unsafe.imports_passed_through():
+    from activities.transitions import FlowActivities
+
+# A schedule change is never refused, it waits its turn (docs/flows.md#one-active-flow-per-product):
+# taking a busy product's lock is retried without limit, backing off to once a minute while the
+# holder's flow runs.
+ACQUIRE_TIMEOUT = timedelta(seconds=30)
+ACQUIRE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
 
 @workflow.defn(name="ReschedulingWorkflow")
-class ReschedulingWorkflow:
+class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
+    kind = FlowKind.RESCHEDULING
+
     @workflow.init
     def __init__(self, input: ReschedulingInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
+        super().__init__(input.info, input.webhook_retry_for)
         self._input = input
-        self._info = input.info
         # Whether a choice is listened for. Validators check this rather than the status, which
         # changes only once the store has it: a choice arriving after the window closed, while
         # the default is being applied, must be refused.
@@ -47,7 +62,7 @@ class ReschedulingWorkflow:
     async def run(self, input: ReschedulingInput) -> ReschedulingInfo:
         await self._move("waiting_for_product")
         # The change is never refused: it waits here for any other flow of the product to end.
-        if not await mechanics.acquire_product(self._info.product_id, self._info.code):
+        if not await self._acquire_product():
             await self._move("obsolete", RESCHEDULING_OBSOLETE)
         else:
             await self._offer_alternatives()
@@ -55,13 +70,24 @@ class ReschedulingWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._info
 
+    async def _acquire_product(self) -> bool:
+        """Wait until this flow holds the product's one-active-flow lock, however long another flow
+        holds it; False when the product was cancelled meanwhile (there is nothing left to act on)."""
+        return await workflow.execute_activity_method(
+            FlowActivities.acquire_product,
+            args=[self._info.product_id, self._info.code],
+            start_to_close_timeout=ACQUIRE_TIMEOUT,
+            retry_policy=ACQUIRE_RETRY,
+            summary="wait for the product's lock",
+        )
+
     async def _offer_alternatives(self) -> None:
         # The window, or the airline's action time limit when earlier (docs/rescheduling.md).
         deadline = self._input.decision_deadline(workflow.now())
         # Listening before the trigger leaves: a partner who answers it at once is heard.
         self._awaiting = True
         await self._move("awaiting_partner_action", RESCHEDULING_DETECTED, decision_deadline=deadline)
-        await mechanics.wait_until(lambda: self._choice is not None, deadline, "rescheduling-window")
+        await deadlines.wait_until(lambda: self._choice is not None, deadline, "rescheduling-window")
         self._awaiting = False
         # Read after the wait, not from its result: a choice accepted by the validator in the
         # same activation as the timer firing is still honoured.
@@ -76,23 +102,13 @@ class ReschedulingWorkflow:
         product_id, code = self._info.product_id, self._info.code
         if alternative.kind == "refund":
             # A refund is the product cancelled at no penalty: the full price goes back.
-            refusal = await mechanics.cancel_at_supplier(product_id, code)
+            refused = await supplier_steps.cancel_at_supplier(product_id, code)
         else:
-            refusal = await mechanics.reschedule_at_supplier(product_id, alternative.segments, code)
-        if refusal is None:
+            refused = await supplier_steps.reschedule_at_supplier(product_id, alternative.segments, code)
+        if refused is None:
             await self._move(status, event_type, alternative_id=alternative.alternative_id)
         else:
             await self._move("failed", RESCHEDULING_FAILED, alternative_id=alternative.alternative_id)
-
-    async def _move(self, status: ReschedulingStatus, event_type: str | None = None, **changes: Any) -> None:
-        self._info = await mechanics.record_transition(
-            self._info,
-            FlowKind.RESCHEDULING,
-            status,
-            webhook_retry_for=self._input.webhook_retry_for,
-            event_type=event_type,
-            **changes,
-        )
 
     @workflow.query
     def info(self) -> ReschedulingInfo:
@@ -116,7 +132,7 @@ class ReschedulingWorkflow:
         if self._choice is not None or not self._awaiting:
             raise _not_awaiting(self._info)
         if self._info.alternative(choice.alternative_id) is None:
-            raise mechanics.refusal(
+            raise refusal(
                 Refusal.UNKNOWN_ALTERNATIVE,
                 f"rescheduling {self._info.code} has no alternative {choice.alternative_id!r}",
                 [{"field": "alternative_id", "message": "not one of this rescheduling's alternatives"}],
@@ -124,6 +140,6 @@ class ReschedulingWorkflow:
 
 
 def _not_awaiting(info: ReschedulingInfo) -> ApplicationError:
-    return mechanics.refusal(
+    return refusal(
         Refusal.NOT_AWAITING_CHOICE, f"rescheduling {info.code} is not awaiting a choice (status {info.status})"
     )

@@ -8,8 +8,6 @@ restart in between loses nothing. It never takes the product's lock (see ``domai
 
 from __future__ import annotations
 
-from typing import Any
-
 from temporalio import workflow
 
 from domain.codes import FlowKind
@@ -21,15 +19,17 @@ from domain.special_request_flow import (
     SpecialRequestInput,
     SpecialRequestStatus,
 )
-from workflows import mechanics
+from workflows import supplier_steps
+from workflows.flow_transitions import FlowWorkflow
 
 
 @workflow.defn(name="SpecialRequestWorkflow")
-class SpecialRequestWorkflow:
+class SpecialRequestWorkflow(FlowWorkflow[SpecialRequestInfo, SpecialRequestStatus]):
+    kind = FlowKind.SPECIAL_REQUEST
+
     @workflow.init
     def __init__(self, input: SpecialRequestInput) -> None:
-        self._input = input
-        self._info = input.initial_info()
+        super().__init__(input.initial_info(), input.webhook_retry_for)
 
     @workflow.run
     async def run(self, input: SpecialRequestInput) -> SpecialRequestInfo:
@@ -41,22 +41,12 @@ class SpecialRequestWorkflow:
             traveller_id=input.traveller_id,
             note=input.note,
         )
-        answer = await mechanics.ask_special_request(ask, legacy_delay=input.supplier_delay)
+        answer = await supplier_steps.ask_special_request(ask)
         if answer.status == "confirmed":
             await self._move("confirmed", SPECIAL_REQUEST_CONFIRMED)
         else:
             await self._move("declined", SPECIAL_REQUEST_DECLINED, reason=answer.reason)
         return self._info
-
-    async def _move(self, status: SpecialRequestStatus, event_type: str | None = None, **changes: Any) -> None:
-        self._info = await mechanics.record_transition(
-            self._info,
-            FlowKind.SPECIAL_REQUEST,
-            status,
-            webhook_retry_for=self._input.webhook_retry_for,
-            event_type=event_type,
-            **changes,
-        )
 
     @workflow.query
     def info(self) -> SpecialRequestInfo:

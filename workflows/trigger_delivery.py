@@ -14,7 +14,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from domain.activity_names import DELIVER_EVENT, MARK_EVENT_FAILED
+with workflow.unsafe.imports_passed_through():
+    from activities.webhooks import TriggerActivities
 
 MAX_RETRY_INTERVAL = timedelta(hours=1)
 ATTEMPT_TIMEOUT = timedelta(seconds=30)  # the POST itself times out at 10 s; this leaves room for the outbox
@@ -42,18 +43,17 @@ class TriggerDeliveryWorkflow:
             maximum_interval=max(input.initial_interval, min(MAX_RETRY_INTERVAL, input.retry_for)),
         )
         try:
-            outcome: DeliveryResult = await workflow.execute_activity(
-                DELIVER_EVENT,
+            outcome = await workflow.execute_activity_method(
+                TriggerActivities.deliver_event,
                 input.event_id,
-                result_type=str,
                 start_to_close_timeout=ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=input.retry_for,
                 retry_policy=retry_policy,
             )
         except ActivityError:
             # The retry window is over: the event stays available on the pull feed, marked failed.
-            await workflow.execute_activity(
-                MARK_EVENT_FAILED,
+            await workflow.execute_activity_method(
+                TriggerActivities.mark_failed,
                 input.event_id,
                 start_to_close_timeout=ATTEMPT_TIMEOUT,
                 retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)),

@@ -1,7 +1,13 @@
 """Bad input never answers 500 and never leaks a key (docs/api.md#errors), on SQLite and PostgreSQL:
 deep JSON, huge numbers, NUL bytes, over-long strings on every body-taking route; NUL and absurd ids
 in paths and queries; malformed Authorization headers sent raw; slow and aborted uploads. The
-gateway is healthy afterwards, and no key appears in any log line or answer."""
+gateway is healthy afterwards, and no key appears in any log line or answer.
+
+Then an attacker's tour of values that parse but do not fit (docs/api.md#conventions): times in the
+years 1 and 9999 or as Unix seconds, datetimes for dates, forged cursors and signature timestamps
+with numbers no column or clock holds, negative and absurd amounts, a reservation whose sale cannot
+be recorded, two Idempotency-Keys: each a 422 (a 401 for a signature), and the largest sale
+accepted is cancelled and recorded."""
 
 from __future__ import annotations
 
@@ -9,17 +15,27 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import structlog
+from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
+from multidict import CIMultiDict
 
 from api.app import resources
 from api.endpoints import Endpoint
+from api.page_cursors import next_cursor
+from api.payments import PaymentsQuery
+from api.refunds import RefundsQuery
 from config.settings import Settings
-from tests.api.conftest import ADMIN, Actor
+from domain.signature import SIGNATURE_HEADER, sign
+from store.accounts import Principal
+from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, hotel, reservation_body
 
 BOUND_S = 30
 
@@ -211,3 +227,197 @@ async def test_every_answer_carries_the_security_headers(http: TestClient, partn
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     page = await answers["page"].text()
     assert "<script>" not in page and "<style>" not in page  # nothing inline: the policy allows none
+
+
+# --- an attacker's tour: values that parse but do not fit (docs/api.md#conventions) ----------------
+
+
+@dataclass(frozen=True)
+class Supplier:
+    key: str
+    secret: str
+
+
+@pytest_asyncio.fixture
+async def supplier(http: TestClient) -> Supplier:
+    response = await http.post("/v1/admin/suppliers", json={"name": "ZZ Air", "carriers": ["ZZ"]}, headers=ADMIN)
+    assert response.status == 201, await response.text()
+    created = await response.json()
+    return Supplier(created["api_key"], created["signing_secret"])
+
+
+async def assert_invalid(response: ClientResponse, field: str, status: int = 422,
+                         code: str = "validation_failed") -> None:
+    body = await response.json()
+    assert response.status == status and body["code"] == code, (response.status, body)
+    if field:
+        assert field in [error["field"] for error in body["errors"]], body["errors"]
+
+
+def segment(departure: Any, arrival: Any) -> dict[str, Any]:
+    return {"origin": "MAD", "destination": "CDG", "departure": departure, "arrival": arrival, "flight_number": "ZZ101"}
+
+
+def with_segment(departure: Any, arrival: Any) -> dict[str, Any]:
+    return {**flight(), "segments": [segment(departure, arrival)]}
+
+
+def other(starts_at: Any, ends_at: Any) -> dict[str, Any]:
+    product = {key: value for key, value in flight().items() if key not in ("carrier", "segments")}
+    return {**product, "kind": "other", "name": "Transfer", "starts_at": starts_at, "ends_at": ends_at}
+
+
+def priced(product: dict[str, Any], amount: str) -> dict[str, Any]:
+    return {**product, "price": {"amount": amount, "currency": "EUR"}}
+
+
+TIMES_OUT_OF_RANGE = {
+    "year 1 east of UTC": ("0001-01-01T00:30:00+01:00", "0001-01-01T02:00:00+01:00"),
+    "year 9999 west of UTC": ("9999-12-31T22:00:00-01:00", "9999-12-31T23:30:00-01:00"),
+    "Unix seconds as a number": (1_800_000_000, 1_800_007_200),
+    "Unix seconds as a string": ("1800000000", "1800007200"),
+    "no offset": ("2027-03-20T08:00:00", "2027-03-20T10:00:00"),
+    "no seconds": ("2027-03-20T08:00+01:00", "2027-03-20T10:00+01:00"),
+}
+
+
+@pytest.mark.parametrize("case", TIMES_OUT_OF_RANGE)
+async def test_sold_times_out_of_range_or_not_rfc_3339_are_422(http: TestClient, partner: Actor, case: str) -> None:
+    departure, arrival = TIMES_OUT_OF_RANGE[case]
+    for product, field in ((with_segment(departure, arrival), "products[0].segments[0].departure"),
+                           (other(departure, arrival), "products[0].starts_at")):
+        response = await http.post("/v1/sandbox/reservations", json=reservation_body(product), headers=partner.headers)
+        await assert_invalid(response, field)
+
+
+@pytest.mark.parametrize("check_in", ["2026-12-20T10:00:00+01:00", "2026-12-20T00:00:00", "20261220", "0001-01-01",
+                                      "9999-12-31", 1_800_000_000])
+async def test_a_date_is_yyyy_mm_dd_within_range(http: TestClient, partner: Actor, check_in: Any) -> None:
+    product = {**hotel(), "check_in": check_in, "check_out": "2027-01-10"}
+    response = await http.post("/v1/sandbox/reservations", json=reservation_body(product), headers=partner.headers)
+    await assert_invalid(response, "products[0].check_in")
+
+
+async def test_change_searches_out_of_range_are_422(http: TestClient, partner: Actor, book: Any) -> None:
+    product_id = (await book(partner, flight()))["products"][0]["product_id"]
+    for dates in ({"departure_date": "9999-12-31"}, {"departure_date": "0001-01-01"},
+                  {"departure_date": "2027-01-10", "return_date": "9999-12-31"},
+                  {"departure_date": "2027-01-10T10:00:00+01:00"}):
+        response = await http.post(f"/v1/products/{product_id}/change-alternatives", json=dates, headers=partner.headers)
+        await assert_invalid(response, next(iter(reversed(dates))))
+
+
+@pytest.mark.parametrize("query", ["start_time=0001-01-01T00:00:00%2B01:00", "end_time=9999-12-31T23:59:59-01:00",
+                                   "start_time=1800000000", "end_time=2027-01-01"])
+async def test_payment_filters_out_of_range_are_422(http: TestClient, partner: Actor, query: str) -> None:
+    response = await http.get(f"/v1/payments?{query}", headers=partner.headers)
+    await assert_invalid(response, f"query.{query.split('=')[0]}")
+
+
+async def test_forged_cursors_with_huge_numbers_are_422(http: TestClient, partner: Actor, agent: Actor) -> None:
+    caller = Principal("partner", partner.id)
+    for huge in (2**31, 10**30, 10**120):
+        response = await http.get(f"/v1/payments?cursor={next_cursor(huge, PaymentsQuery().scope(caller))}",
+                                  headers=partner.headers)
+        await assert_invalid(response, "query.cursor")
+        scope = {**RefundsQuery().model_dump(exclude={"limit", "cursor", "fields"}), "caller": f"partner:{partner.id}"}
+        response = await http.get(f"/v1/refunds?cursor={next_cursor(huge, scope)}", headers=partner.headers)
+        await assert_invalid(response, "query.cursor")
+    # The agent queue's cursor is a deadline in microseconds and a code: digits no datetime holds, or
+    # digits int() takes but that are not ASCII.
+    for forged in (f"{10**30}.CAN-00000000", f"{10**120}.CAN-00000000", "\u00b2.CAN-00000000",
+                   "\u0661\u0662.CAN-00000000", "-1.CAN-00000000"):
+        response = await http.get("/v1/agent/cancellations", params={"cursor": forged}, headers=agent.headers)
+        await assert_invalid(response, "query.cursor")
+
+
+async def test_signatures_with_odd_timestamps_are_401(http: TestClient, partner: Actor, supplier: Supplier,
+                                                      book: Any) -> None:
+    product_id = (await book(partner, flight()))["products"][0]["product_id"]
+    body = json.dumps({"change_id": "CHG-1", "product_id": product_id, "kind": "flight_cancelled"}).encode()
+    valid = sign(supplier.secret, int(time.time()), body)
+    digest = valid.split(",", 1)[1]
+    for timestamp in ("\u00b2", "\u0661\u0662\u0663", "9" * 5000, "1" + "0" * 40, "-5", ""):
+        response = await http.post("/v1/supplier/schedule-changes", data=body, headers={
+            "Authorization": f"Bearer {supplier.key}", SIGNATURE_HEADER: f"t={timestamp},{digest}",
+            "Content-Type": "application/json"})
+        await assert_invalid(response, "", 401, "invalid_signature")
+
+
+async def test_supplier_pushes_out_of_range_are_422(http: TestClient, partner: Actor, supplier: Supplier,
+                                                    book: Any) -> None:
+    product_id = (await book(partner, flight()))["products"][0]["product_id"]
+    pushes = [
+        ({"action_time_limit": "9999-12-31T23:00:00-01:00"}, "action_time_limit"),
+        ({"action_time_limit": 1_800_000_000}, "action_time_limit"),
+        ({"kind": "time_change", "proposed_segments": [segment("0001-01-01T00:30:00+01:00", "0001-01-01T02:00:00+01:00")]},
+         "proposed_segments[0].departure"),
+    ]
+    for n, (change, field) in enumerate(pushes):
+        body = json.dumps({"change_id": f"CHG-{n}", "product_id": product_id, "kind": "flight_cancelled", **change}).encode()
+        response = await http.post("/v1/supplier/schedule-changes", data=body, headers={
+            "Authorization": f"Bearer {supplier.key}", SIGNATURE_HEADER: sign(supplier.secret, int(time.time()), body),
+            "Content-Type": "application/json"})
+        await assert_invalid(response, field)
+
+
+MONEY_OUT_OF_RANGE = {
+    "a negative fare": ([priced(flight(), "-10.00")], "products[0].price.amount"),
+    "a fare of minus zero": ([priced(flight(), "-0")], "products[0].price.amount"),
+    "a fare of zero": ([priced(flight(), "0.00")], "products[0].price.amount"),
+    "a negative change fee": ([{**flight(), "change_policy": {"changeable": True, "change_fee": {"amount": "-5",
+                                                                                                   "currency": "EUR"}}}],
+                              "products[0].change_policy.change_fee.amount"),
+    "a negative option price": ([{**flight(), "special_request_options": [
+        {"code": "WCHR", "name": "Wheelchair", "price": {"amount": "-1", "currency": "EUR"}}]}],
+        "products[0].special_request_options[0].price.amount"),
+    "a deposit of minus zero": ([{**flight(), "deposit": {"amount": "-0", "currency": "EUR"}}],
+                                "products[0].deposit.amount"),
+    "a fare of 13 integer digits": ([priced(flight(), "1000000000000.00")], "products[0].price.amount"),
+    "a fare of 18 integer digits": ([priced(flight(), "999999999999999999.99")], "products[0].price.amount"),
+    "a deposit of 13 integer digits": ([{**flight(), "deposit": {"amount": "1000000000000", "currency": "EUR"}}],
+                                       "products[0].deposit.amount"),
+    "two fares that each fit but not together": ([priced(flight(), "999999999999.99"), priced(flight(), "0.01")],
+                                                 "products"),
+    "a fare and a deposit that do not fit together": (
+        [{**priced(flight(), "600000000000.00"), "deposit": {"amount": "400000000000.00", "currency": "EUR"}}],
+        "products"),
+}
+
+
+@pytest.mark.parametrize("case", MONEY_OUT_OF_RANGE)
+async def test_money_out_of_range_is_422(http: TestClient, partner: Actor, case: str) -> None:
+    products, field = MONEY_OUT_OF_RANGE[case]
+    response = await http.post("/v1/sandbox/reservations", json=reservation_body(*products), headers=partner.headers)
+    await assert_invalid(response, field)
+
+
+async def test_the_largest_reservation_accepted_is_cancelled_and_recorded(http: TestClient, partner: Actor,
+                                                                         book: Any) -> None:
+    # The attack that used to cancel at the supplier and then fail to record forever, at the bound:
+    # fares in several currencies, each currency's sum the largest a reservation may carry.
+    largest = [priced(flight(), "499999999999.99"), {**priced(flight(), "499999999999.99"), "deposit": {
+        "amount": "0.01", "currency": "EUR"}}, {**flight(currency="JPY"), "price": {"amount": "999999999999",
+                                                                                    "currency": "JPY"}}]
+    reservation = await book(partner, *largest)
+    for product in reservation["products"]:
+        response = await cancel_with_a_quote(http, partner, product["product_id"])
+        assert response.status == 200, await response.text()
+        assert (await response.json())["status"] == "cancelled"
+    payments = await (await http.get(f"/v1/payments?reservation_id={reservation['reservation_id']}&limit=200",
+                                     headers=partner.headers)).json()
+    refunds = [p for p in payments["items"] if p["category"] == "refund"]
+    assert len(refunds) == 3
+    procedure = await http.get(f"/v1/reservations/{reservation['reservation_id']}/refund-procedure",
+                               headers=partner.headers)
+    assert procedure.status == 200, await procedure.text()
+
+
+async def test_two_idempotency_keys_on_one_request_are_422(http: TestClient, partner: Actor) -> None:
+    headers = CIMultiDict([*partner.headers.items(), ("Idempotency-Key", "first"), ("Idempotency-Key", "second")])
+    response = await http.post("/v1/sandbox/reservations", json=reservation_body(), headers=headers)
+    await assert_invalid(response, "Idempotency-Key")
+    # Nothing was created under either key: each alone still creates.
+    alone = await http.post("/v1/sandbox/reservations", json=reservation_body(),
+                            headers={**partner.headers, "Idempotency-Key": "first"})
+    assert alone.status == 201 and "Idempotent-Replayed" not in alone.headers

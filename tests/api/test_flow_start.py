@@ -15,9 +15,9 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
 
-import api.flow_start
-from api.app_keys import TEMPORAL
-from api.flow_start import FLOW_STARTER, FlowStarter
+import services.flow_start
+from api.app_keys import DEPS
+from services.flow_start import reconcile
 from store.repositories import Store
 from store.schema import flows, idempotency_records, product_locks, products
 from tests.api.conftest import Actor, flight, hotel
@@ -31,22 +31,18 @@ class GatewayDied(Exception):
     """Stands for the gateway process dying at the injected point."""
 
 
-def starter_of(http: TestClient) -> FlowStarter:
-    return http.server.app[FLOW_STARTER]
-
-
 def crash_launches(monkeypatch: pytest.MonkeyPatch, times: int = 1) -> None:
     """The next ``times`` workflow starts die before reaching Temporal: step 1 done, step 2 not."""
-    original = FlowStarter._launch
+    original = services.flow_start._launch
     left = [times]
 
-    async def dying(self: FlowStarter, *args: Any) -> Any:
+    async def dying(*args: Any) -> Any:
         if left[0] > 0:
             left[0] -= 1
             raise GatewayDied("killed between opening the flow and starting its workflow")
-        return await original(self, *args)
+        return await original(*args)
 
-    monkeypatch.setattr(FlowStarter, "_launch", dying)
+    monkeypatch.setattr(services.flow_start, "_launch", dying)
 
 
 async def cancelled_by(store: Store, product_id: str) -> str | None:
@@ -73,9 +69,9 @@ async def test_a_start_interrupted_after_opening_is_finished_by_the_reconciler( 
     await problem(await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
                                   headers=partner.headers), 409, "flow_in_progress")
 
-    monkeypatch.setattr(api.flow_start, "UNSTARTED_AFTER", timedelta(0))
-    assert await starter_of(http).reconcile() >= 1
-    final = await asyncio.wait_for(http.server.app[TEMPORAL].get_workflow_handle(code).result(),
+    monkeypatch.setattr(services.flow_start, "UNSTARTED_AFTER", timedelta(0))
+    assert await reconcile(http.server.app[DEPS]) >= 1
+    final = await asyncio.wait_for(http.server.app[DEPS].temporal.get_workflow_handle(code).result(),
                                    BOUND_S)
     assert final["status"] == "cancelled"
     assert await cancelled_by(store, product_id) == code
@@ -128,10 +124,10 @@ async def test_a_special_request_interrupted_before_its_workflow_is_started_late
     assert response.status >= 500
     [opened] = (await (await http.get(f"/v1/reservations/{reservation['reservation_id']}",
                                       headers=partner.headers)).json())["flows"]
-    monkeypatch.setattr(api.flow_start, "UNSTARTED_AFTER", timedelta(0))
-    assert await starter_of(http).reconcile() >= 1
+    monkeypatch.setattr(services.flow_start, "UNSTARTED_AFTER", timedelta(0))
+    assert await reconcile(http.server.app[DEPS]) >= 1
     final = await asyncio.wait_for(
-        http.server.app[TEMPORAL].get_workflow_handle(opened["code"]).result(), BOUND_S)
+        http.server.app[DEPS].temporal.get_workflow_handle(opened["code"]).result(), BOUND_S)
     assert final["status"] == "confirmed"
 
 

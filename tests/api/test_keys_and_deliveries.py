@@ -21,12 +21,13 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from config.settings import Settings
 from domain.signature import SIGNATURE_HEADER, verify
+from services.sweeps import sweep_forever
 from store.repositories import Store, open_store
 from store.schema import api_keys, events, partners
 from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, new_partner
 from tests.api.test_foundation import problem
 from tests.conftest import GatewayTestServer
-from worker.outbox_dispatcher import OutboxDispatcher
+from worker.outbox_dispatcher import BATCH, OutboxDispatcher
 from workflows.trigger_delivery import trigger_workflow_id
 
 BOUND_S = 60
@@ -246,7 +247,8 @@ async def test_events_stored_without_a_webhook_are_delivered_once_one_is_set(
     stored = (await (await http.get("/v1/events?limit=200", headers=partner.headers)).json())["items"]
     assert (await http.put("/v1/partner/webhook", json={"url": receiver.url}, headers=partner.headers)).status == 200
     stop = asyncio.Event()
-    running = asyncio.create_task(dispatcher.run(stop, every=timedelta(milliseconds=200)))
+    running = asyncio.create_task(sweep_forever(dispatcher.sweep, name="outbox_dispatcher", every=timedelta(milliseconds=200),
+                                                stop=stop, full_batch=BATCH))
     try:
         # Every event stored without a webhook: the flow's (its completion and its refund) and the one written.
         await receiver.until(lambda: {d.body["id"] for d in receiver.received} >= {e["id"] for e in stored})

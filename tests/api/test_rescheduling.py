@@ -13,10 +13,10 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
-from api.flow_start import FlowStarter
-from api.supplier_intake import receive_schedule_change
 from config.settings import Settings
 from domain.rescheduling_flow import ScheduleChange
+from services.bootstrap import bootstrap
+from services.reschedulings import receive_schedule_change
 from store.repositories import Store
 from tests.api.conftest import Actor, flight, hotel, new_partner
 from tests.api.test_foundation import problem
@@ -248,8 +248,9 @@ async def test_a_redelivered_push_starts_one_flow(  # type: ignore[no-untyped-de
     change = ScheduleChange(change_id="airline-change-42", product_id=product_id, kind="flight_cancelled")
 
     # Called as a supplier adapter would call it in production: no HTTP, no sandbox.
-    first = await receive_schedule_change(FlowStarter(store, temporal_env.client, settings), store, change)
-    again = await receive_schedule_change(FlowStarter(store, temporal_env.client, settings), store, change)
+    deps = bootstrap(settings, store, temporal_env.client)
+    first = await receive_schedule_change(deps, change)
+    again = await receive_schedule_change(deps, change)
 
     assert first == again
     assert [f["code"] for f in (await reservation(http, partner, booked["reservation_id"]))["flows"]] == [first]
@@ -259,6 +260,6 @@ async def test_a_redelivered_push_starts_one_flow(  # type: ignore[no-untyped-de
     final = await asyncio.wait_for(temporal_env.client.get_workflow_handle(first).result(), BOUND_S)
     assert final["status"] == "accepted"
     # Delivered once more after the flow finished: still the same flow, nothing restarts.
-    assert await receive_schedule_change(FlowStarter(store, temporal_env.client, settings), store, change) == first
+    assert await receive_schedule_change(deps, change) == first
     assert len((await reservation(http, partner, booked["reservation_id"]))["flows"]) == 1
     assert hooked.webhook.event_types().count("rescheduling.detected") == 1

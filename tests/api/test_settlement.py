@@ -533,8 +533,8 @@ async def test_a_deposit_is_refunded_once(http: TestClient, partner: Actor, othe
 
 
 async def test_a_deposit_must_be_positive_money(http: TestClient, partner: Actor) -> None:
-    for deposit, field in (({"amount": "0", "currency": "EUR"}, "products[0].deposit"),
-                           ({"amount": "-1", "currency": "EUR"}, "products[0].deposit"),
+    for deposit, field in (({"amount": "0", "currency": "EUR"}, "products[0].deposit.amount"),
+                           ({"amount": "-1", "currency": "EUR"}, "products[0].deposit.amount"),
                            ({"amount": 10, "currency": "EUR"}, "products[0].deposit.amount"),
                            ({"amount": "1.001", "currency": "EUR"}, "products[0].deposit.amount")):
         body = {"travellers": [{"traveller_id": "T1", "name": "Ada"}], "products": [{**flight(), "deposit": deposit}]}

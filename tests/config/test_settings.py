@@ -10,7 +10,7 @@ import pytest
 import structlog
 
 from config.logging import configure_logging, redact_secrets
-from config.settings import SANDBOX_ADMIN_KEY, SettingsError, load_settings
+from config.settings import SANDBOX_ADMIN_KEY, RateLimit, SettingsError, load_settings
 
 
 def test_defaults_match_the_contract() -> None:
@@ -64,6 +64,17 @@ def test_hardening_settings_are_read() -> None:
     assert settings.http_header_timeout == timedelta(seconds=5) and settings.http_body_timeout == timedelta(minutes=2)
 
 
+def test_rate_limits_are_read() -> None:
+    defaults = load_settings({})
+    assert defaults.rate_limit == RateLimit(rate=50, burst=100)
+    assert all(defaults.rate_limit_for(role) == defaults.rate_limit for role in ("partner", "agent", "admin", "supplier"))
+    # Without a burst, twice the rate; a role's own budget replaces the common one for that role only.
+    settings = load_settings({"AFTERSALES_RATE_LIMIT": "20/s", "AFTERSALES_RATE_LIMIT_AGENT": "200/s, burst=1000"})
+    assert settings.rate_limit == RateLimit(rate=20, burst=40)
+    assert settings.rate_limit_for("agent") == RateLimit(rate=200, burst=1000)
+    assert settings.rate_limit_for("partner") == settings.rate_limit_for("supplier") == RateLimit(rate=20, burst=40)
+
+
 @pytest.mark.parametrize(
     ("environ", "variable"),
     [
@@ -88,6 +99,14 @@ def test_hardening_settings_are_read() -> None:
         ({"AFTERSALES_WEBHOOK_ALLOW_HTTP": "yes"}, "AFTERSALES_WEBHOOK_ALLOW_HTTP"),
         ({"AFTERSALES_HTTP_HEADER_TIMEOUT": "ten"}, "AFTERSALES_HTTP_HEADER_TIMEOUT"),
         ({"AFTERSALES_HTTP_BODY_TIMEOUT": "0s"}, "AFTERSALES_HTTP_BODY_TIMEOUT"),
+        ({"AFTERSALES_RATE_LIMIT": "50"}, "AFTERSALES_RATE_LIMIT"),
+        ({"AFTERSALES_RATE_LIMIT": "0/s"}, "AFTERSALES_RATE_LIMIT"),
+        ({"AFTERSALES_RATE_LIMIT": "50/m"}, "AFTERSALES_RATE_LIMIT"),
+        ({"AFTERSALES_RATE_LIMIT": "\uff15\uff10/s"}, "AFTERSALES_RATE_LIMIT"),  # full-width digits int() would take
+        ({"AFTERSALES_RATE_LIMIT": "50/s,burst=0"}, "AFTERSALES_RATE_LIMIT"),
+        ({"AFTERSALES_RATE_LIMIT": "50/s;burst=100"}, "AFTERSALES_RATE_LIMIT"),
+        ({"AFTERSALES_RATE_LIMIT": "9" * 40 + "/s"}, "AFTERSALES_RATE_LIMIT"),
+        ({"AFTERSALES_RATE_LIMIT_AGENT": "fast"}, "AFTERSALES_RATE_LIMIT_AGENT"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:

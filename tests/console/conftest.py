@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
-from api.app_keys import TEMPORAL
+from api.app_keys import DEPS
 from tests.api.conftest import ADMIN, Actor, agent, book, new_partner, partner  # noqa: F401  (fixtures)
 
 CHROMIUM = Path(os.environ.get("AFTERSALES_CHROMIUM", "/usr/bin/chromium"))
@@ -137,7 +137,7 @@ async def recorded(http: TestClient, headers: dict[str, str], code: str) -> dict
         return info
 
     async def settled() -> dict[str, Any]:
-        history = http.server.app[TEMPORAL].get_workflow_handle(code).fetch_history_events(wait_new_event=True)
+        history = http.server.app[DEPS].temporal.get_workflow_handle(code).fetch_history_events(wait_new_event=True)
         async for _event in history:
             if (info := await read()).get("quote_deadline") is not None:
                 return info

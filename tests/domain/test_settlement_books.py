@@ -10,7 +10,8 @@ each step:
 - posted refunds never exceed what was charged, per currency, and each is booked exactly once;
 - posted refunds are numbered 1, 2, 3… with no gap, reference numbers likewise.
 
-``Books`` applies the rules the way ``store.money_effects`` does inside its transactions, in memory.
+``Books`` decides each step with ``domain.settlement``, as the store does inside its transactions,
+and writes what it decides in memory under the store's unique keys.
 """
 
 from __future__ import annotations
@@ -18,21 +19,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, multiple, precondition, rule
 
-from domain import refund_ledger
+from domain import refund_ledger, settlement
 from domain.codes import FlowKind
 from domain.flow_info import FlowRecord
-from domain.journal import Account, JournalEntry, PostedRefund, balances, gapless, invariant_violations, sale_entries, transition_effects
+from domain.journal import Account, JournalEntry, PostedRefund, balances, gapless, invariant_violations, transition_effects
 from domain.money import Money, minor_units
 from domain.penalty import CancellationTier, penalty_for
 from domain.products import FlightProduct
-from domain.refund_ledger import Refund
+from domain.refund_ledger import REFUND_POSTED, Refund
 from domain.refusals import Refusal, Refused
+from domain.settlement import Counters, Ledger, LedgerWrite, SoldProduct, Trigger
 
 AT = datetime(2026, 6, 1, tzinfo=timezone.utc)
 CURRENCIES = ("EUR", "JPY", "KWD")
@@ -44,68 +46,74 @@ def money(units: int, currency: str) -> Money:
 
 @dataclass
 class Books:
-    """The journal and the refunds ledger in memory, under the same unique keys as the store's tables."""
+    """The journal, the refunds ledger and its counters in memory, under the same unique keys as the
+    store's tables: each step loads, decides with ``domain.settlement`` and writes what it returns the
+    way ``store.money_effects.write`` does."""
 
     entries: dict[str, list[JournalEntry]] = field(default_factory=dict)
     effect_keys: set[str] = field(default_factory=set)
     refunds: dict[str, Refund] = field(default_factory=dict)
     refund_keys: set[str] = field(default_factory=set)
-    references: int = 0
-    numbers: int = 0
+    counters: Counters = Counters(0, 0)
+    triggers: list[Trigger] = field(default_factory=list)
 
-    def book(self, entries: list[JournalEntry] | tuple[JournalEntry, ...]) -> None:
+    def ledger(self, reservation_id: str) -> Ledger:
+        return Ledger(Account.of(self.entries.get(reservation_id, [])), self.counters)
+
+    def account(self, reservation_id: str) -> Account:
+        return self.ledger(reservation_id).account
+
+    def write(self, decided: LedgerWrite) -> Refund | None:
+        refund = decided.refund
+        if refund is not None and decided.insert is None:
+            if self.refunds[refund.refund_id].state != "draft":  # the store's UPDATE … WHERE state = 'draft'
+                raise Refused(Refusal.REFUND_NOT_DRAFT, "decided meanwhile")
+        elif refund is not None and decided.insert is not None:
+            key = decided.insert.effect_key or f"code:{refund.back_office_code}"
+            if key in self.refund_keys:  # the store's UNIQUE(effect_key), UNIQUE(back_office_code)
+                if decided.insert.taken is not None:
+                    raise decided.insert.taken
+                return None
+            if decided.insert.effect_key or refund.back_office_code:
+                self.refund_keys.add(key)
+        if refund is not None:
+            self.refunds[refund.refund_id] = refund
+        if decided.counters is not None:
+            self.counters = decided.counters
+        self.book(decided.entries)
+        self.triggers += decided.triggers
+        return refund
+
+    def book(self, entries: tuple[JournalEntry, ...]) -> None:
         for entry in entries:
             if entry.effect_key not in self.effect_keys:  # the store's UNIQUE(effect_key)
                 self.effect_keys.add(entry.effect_key)
                 self.entries.setdefault(entry.reservation_id, []).append(entry)
 
-    def account(self, reservation_id: str) -> Account:
-        return Account.of(self.entries.get(reservation_id, []))
-
-    def draft(self, reservation_id: str, amount: Money, **extra: Any) -> Refund:
-        self.references += 1
-        refund = refund_ledger.draft(refund_id=f"rfd_{self.references}", reference_number=self.references,
-                                     reservation_id=reservation_id, partner_id="ptn_1", amount=amount,
-                                     created_by="test", at=AT, **{"reason": "goodwill", **extra})
-        self.refunds[refund.refund_id] = refund
+    def new_refund(self, reservation_id: str, amount: Money, state: Literal["draft", "posted"]) -> Refund:
+        refund = self.write(settlement.new_refund(
+            self.ledger(reservation_id), refund_id=f"rfd_{len(self.refunds) + 1}", reservation_id=reservation_id,
+            partner_id="ptn_1", amount=amount, state=state, reason="goodwill", notes="", back_office_code=None,
+            by="test", at=AT,
+        ))
+        assert refund is not None
         return refund
 
-    def post(self, refund: Refund) -> Refund:
-        refund_ledger.ensure_draft(refund)
-        self.account(refund.reservation_id).check_refund(refund.amount)
-        self.numbers += 1
-        done = refund_ledger.posted(refund, self.numbers, AT, "test")
-        self.refunds[done.refund_id] = done
-        self.book([refund_ledger.posting_entry(done)])
-        return done
+    def post(self, refund: Refund) -> None:
+        self.write(settlement.posting(self.refunds[refund.refund_id], self.ledger(refund.reservation_id), "test", AT))
 
-    def create_posted(self, reservation_id: str, amount: Money) -> Refund:
-        self.account(reservation_id).check_refund(amount)  # refused before a reference is drawn, as in the store
-        return self.post(self.draft(reservation_id, amount))
+    def reject(self, refund: Refund) -> None:
+        self.write(settlement.rejection(self.refunds[refund.refund_id], "not due", "test", AT))
 
-    def transition(self, record: FlowRecord) -> None:
+    def transition(self, record: FlowRecord, product: SoldProduct) -> None:
         effects = transition_effects(record)
-        self.book(effects.charges)
-        flow = effects.refund
-        if flow is None or f"flow:{flow.flow_code}" in self.refund_keys:  # the store's UNIQUE(effect_key)
-            return
-        self.refund_keys.add(f"flow:{flow.flow_code}")
-        amount, note = self.account(flow.reservation_id).flow_refund(flow.amount)
-        refund = self.draft(flow.reservation_id, amount or flow.amount, reason=flow.reason, notes=note,
-                            flow_code=flow.flow_code, product_id=flow.product_id)
-        if amount is None:
-            self.refunds[refund.refund_id] = refund_ledger.rejected(refund, note, AT, "flow")
-        else:
-            self.post(refund)
+        ledger = self.ledger(record.reservation_id) if effects.refund is not None else None
+        self.write(settlement.flow_transition(effects, product, ledger, f"rfd_{len(self.refunds) + 1}", AT))
 
-    def refund_deposit(self, reservation_id: str, product_id: str, deposit: Money | None) -> Refund:
-        if deposit is None:
-            raise Refused(Refusal.NO_DEPOSIT, "no deposit")
-        if f"deposit:{product_id}" in self.refund_keys:
-            raise Refused(Refusal.DEPOSIT_ALREADY_REFUNDED, "refunded already")
-        self.account(reservation_id).check_refund(deposit)
-        self.refund_keys.add(f"deposit:{product_id}")
-        return self.post(self.draft(reservation_id, deposit, reason="deposit", category="deposit", product_id=product_id))
+    def refund_deposit(self, product: SoldProduct) -> None:
+        refunded = settlement.deposit_refund_key(product.product_id) in self.refund_keys
+        self.write(settlement.deposit_refund(product, refunded, self.ledger(product.reservation_id),
+                                             f"rfd_{len(self.refunds) + 1}", "test", AT))
 
     def posted(self, reservation_id: str | None = None) -> list[PostedRefund]:
         return [PostedRefund(r.refund_id, int(r.number or 0), r.amount) for r in self.refunds.values()
@@ -120,6 +128,11 @@ class Product:
     deposit: Money | None
     cancelled: bool = False
     deposit_refunded: bool = False
+
+    def sold(self) -> SoldProduct:
+        """The product as the store loads it for a decision."""
+        return SoldProduct(self.product_id, self.reservation_id, "ptn_1",
+                           flight(self.price, self.deposit).model_dump(mode="json"))
 
 
 def flight(price: Money, deposit: Money | None) -> FlightProduct:
@@ -147,7 +160,7 @@ class SettlementMachine(RuleBasedStateMachine):
         # The model: what each partner finally pays per reservation and currency, kept apart from the journal.
         self.due: dict[str, dict[str, Decimal]] = {}
         self.flows = 0
-        self.last: FlowRecord | None = None
+        self.last: tuple[FlowRecord, SoldProduct] | None = None
 
     # --- model helpers ------------------------------------------------------------------------
 
@@ -171,8 +184,8 @@ class SettlementMachine(RuleBasedStateMachine):
         record = FlowRecord(code=code, kind=kind, product_id=product.product_id, reservation_id=product.reservation_id,
                             partner_id="ptn_1", status=status, terminal=True,
                             info={"code": code, "status": status, **info}, at=AT)
-        self.books.transition(record)
-        self.last = record
+        self.books.transition(record, product.sold())
+        self.last = (record, product.sold())
         return record
 
     # --- rules --------------------------------------------------------------------------------
@@ -190,8 +203,7 @@ class SettlementMachine(RuleBasedStateMachine):
             self._owe(reservation_id, product.price)
             if product.deposit:
                 self._owe(reservation_id, product.deposit)
-        self.books.book(sale_entries(reservation_id, "ptn_1",
-                                     [(p.product_id, flight(p.price, p.deposit)) for p in made]))
+        self.books.write(settlement.sale(reservation_id, "ptn_1", [(p.product_id, flight(p.price, p.deposit)) for p in made]))
         return multiple(*[p.product_id for p in made])
 
     @precondition(lambda self: self.catalogue)
@@ -261,9 +273,11 @@ class SettlementMachine(RuleBasedStateMachine):
     def replay_the_last_transition(self) -> None:
         """A retried activity, a replayed workflow, a worker killed after the commit: the same record again."""
         assert self.last is not None
-        before = (sum(len(e) for e in self.books.entries.values()), dict(self.books.refunds), self.books.numbers)
-        self.books.transition(self.last)
-        assert (sum(len(e) for e in self.books.entries.values()), dict(self.books.refunds), self.books.numbers) == before
+        before = (sum(len(e) for e in self.books.entries.values()), dict(self.books.refunds), self.books.counters,
+                  len(self.books.triggers))
+        self.books.transition(*self.last)
+        assert (sum(len(e) for e in self.books.entries.values()), dict(self.books.refunds), self.books.counters,
+                len(self.books.triggers)) == before
 
     @rule(target=drafts, product_id=products, units=st.integers(min_value=1, max_value=10**6), post_now=st.booleans(),
           other_currency=st.booleans())
@@ -279,9 +293,9 @@ class SettlementMachine(RuleBasedStateMachine):
             assert currency not in account.currencies()  # only a currency never charged is refused here
             return multiple()
         if not post_now:
-            return self.books.draft(reservation_id, amount).refund_id
+            return self.books.new_refund(reservation_id, amount, "draft").refund_id
         try:
-            self.books.create_posted(reservation_id, amount)
+            self.books.new_refund(reservation_id, amount, "posted")
         except Refused as refused:
             assert refused.refusal == Refusal.REFUND_EXCEEDS_CHARGED and not self._fits(reservation_id, amount)
         else:
@@ -293,7 +307,7 @@ class SettlementMachine(RuleBasedStateMachine):
     def decide_a_draft(self, refund_id: str, post: bool) -> None:
         refund = self.books.refunds[refund_id]
         if not post:
-            self.books.refunds[refund_id] = refund_ledger.rejected(refund, "not due", AT, "test")
+            self.books.reject(refund)
             return
         try:
             self.books.post(refund)
@@ -307,7 +321,7 @@ class SettlementMachine(RuleBasedStateMachine):
     def refund_deposit(self, product_id: str) -> None:
         product = self.catalogue[product_id]
         try:
-            self.books.refund_deposit(product.reservation_id, product_id, product.deposit)
+            self.books.refund_deposit(product.sold())
         except Refused as refused:
             expected = (Refusal.NO_DEPOSIT if product.deposit is None
                         else Refusal.DEPOSIT_ALREADY_REFUNDED if product.deposit_refunded
@@ -338,9 +352,18 @@ class SettlementMachine(RuleBasedStateMachine):
 
     @invariant()
     def numbers_have_no_gap(self) -> None:
-        assert gapless(r.number for r in self.books.posted())
+        posted = self.books.posted()
+        assert gapless(r.number for r in posted)
         assert gapless(int(r.reference_number) for r in self.books.refunds.values())
         assert all((r.number is None) == (r.state != "posted") for r in self.books.refunds.values())
+        assert self.books.counters == Counters(len(self.books.refunds), len(posted))  # a number is used with its refund
+
+    @invariant()
+    def every_posting_is_reported_once(self) -> None:
+        reported = [t.data for t in self.books.triggers]
+        assert all(t.type == REFUND_POSTED for t in self.books.triggers)
+        assert sorted(d["refund_id"] for d in reported) == sorted(r.refund_id for r in self.books.posted())
+        assert all(d == self.books.refunds[d["refund_id"]].model_dump(mode="json") for d in reported)
 
 
 SettlementMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)

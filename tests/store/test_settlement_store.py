@@ -9,6 +9,7 @@ import random
 import secrets
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -57,6 +58,11 @@ async def drafts(store: Store, reservation_id: str, amount: str, count: int) -> 
     return [await store.refunds.create(reservation_id=reservation_id, amount=eur(amount), state="draft", reason="test",
                                        notes="", back_office_code=None, by="agent:agt_1", at=NOW)
             for _ in range(count)]
+
+
+async def references_gapless(store: Store) -> bool:
+    """Every refund in the database, drafts and rejected ones too, has a reference number, 1, 2, 3… without a gap."""
+    return gapless(int(r.reference_number) for _, r in await store.refunds.page(RefundFilter(), None, 100_000))
 
 
 async def balanced(store: Store, reservation_id: str) -> Decimal:
@@ -173,6 +179,8 @@ async def test_a_flows_refund_is_posted_once_however_often_the_transition_is_rec
     assert [(e.category, e.amount, e.refund_id, e.vat_rate) for e in entries] == [("refund", "-120.00", rows[0].refund_id, "0.10")]
     assert [e.payload["data"]["refund_id"] for e in posted_events] == [rows[0].refund_id]
     assert await balanced(store, reservation_id) == Decimal("120.00")
+    await drafts(store, reservation_id, "1.00", 1)  # the next refund takes the next number: the retries used none
+    assert await references_gapless(store) and gapless(r.number for r in await store.refunds.posted())
 
 
 async def test_only_a_draft_is_decided(store: Store) -> None:
@@ -234,3 +242,42 @@ async def test_a_post_and_a_reject_racing_decide_a_draft_once(store: Store) -> N
     posted = [o for o in outcomes[::2] if isinstance(o, Refund)]
     assert await balanced(store, reservation_id) == Decimal("240.00") - 10 * len(posted)
     assert gapless(r.number for r in await store.refunds.posted())
+
+
+async def test_a_back_office_code_is_held_by_one_refund_and_a_refused_write_uses_no_number(store: Store) -> None:
+    _, reservation_id, _ = await sold(store, "240.00")
+    code, other_code = "BO-" + secrets.token_hex(4), "BO-" + secrets.token_hex(4)
+
+    def create(back_office_code: str | None) -> Any:
+        return store.refunds.create(reservation_id=reservation_id, amount=eur("1.00"), state="draft", reason="test",
+                                    notes="", back_office_code=back_office_code, by="admin", at=NOW)
+
+    created = await asyncio.gather(*(create(code) for _ in range(5)), return_exceptions=True)
+    assert len([o for o in created if isinstance(o, Refund)]) == 1, created
+    assert {o.refusal for o in created if isinstance(o, Refused)} == {Refusal.DUPLICATE_BACK_OFFICE_CODE}
+    [first, second] = [await create(None), await create(None)]
+    # Two edits racing for one code: on PostgreSQL the second waits on the unique index, then is refused.
+    edits = await asyncio.gather(store.refunds.edit(first.refund_id, {"back_office_code": other_code}, NOW),
+                                 store.refunds.edit(second.refund_id, {"back_office_code": other_code}, NOW),
+                                 return_exceptions=True)
+    assert len([o for o in edits if isinstance(o, Refund)]) == 1, edits
+    assert [o.refusal for o in edits if isinstance(o, Refused)] == [Refusal.DUPLICATE_BACK_OFFICE_CODE]
+    with pytest.raises(Refused) as duplicate:
+        await store.refunds.edit(first.refund_id, {"back_office_code": code}, NOW)
+    assert duplicate.value.refusal == Refusal.DUPLICATE_BACK_OFFICE_CODE
+    with pytest.raises(sa.exc.IntegrityError):  # another constraint refusing an edit is a fault, not a duplicate code
+        await store.refunds.edit(first.refund_id, {"reason": None}, NOW)
+    assert await references_gapless(store)
+
+
+async def test_a_deposit_is_given_back_once_and_a_second_try_uses_no_number(store: Store) -> None:
+    _, reservation_id, [product_id] = await sold(store, "100.00", deposit="30.00")
+    given = await store.refunds.refund_deposit(product_id, "admin", NOW)
+    assert given is not None and (given.category, given.amount, given.state) == ("deposit", eur("30"), "posted")
+    for _ in range(2):
+        with pytest.raises(Refused) as again:
+            await store.refunds.refund_deposit(product_id, "admin", NOW)
+        assert again.value.refusal == Refusal.DEPOSIT_ALREADY_REFUNDED
+    await drafts(store, reservation_id, "1.00", 1)
+    assert await references_gapless(store)
+    assert await balanced(store, reservation_id) == Decimal("100.00")

@@ -4,6 +4,8 @@ Run ``python -m tests.workflows.record_histories`` after a deliberate change to 
 (guarded by ``workflow.patched`` when flows may be running) and commit the files. Before
 re-recording a path whose commands a patch changed, keep its old history as ``<name>_v1.json`` (``_v2`` for the next patch, and so on):
 ``test_replay`` replays every file, so flows started before the patch are proven to replay too.
+They leave when the patch is deprecated, unless they still replay; the table of live patches in
+docs/workflows.md#live-patches says which ones prove what.
 """
 
 from __future__ import annotations

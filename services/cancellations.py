@@ -1,0 +1,178 @@
+"""Cancellations (docs/api.md#cancellations): what each request checks and does — the allowance,
+the quote, the cancellation with a quote, the partner's decision, the agent's quote and queue, and
+a cancelled product's positions. The flow itself is ``workflows.cancellation``; its rules are in
+``domain.allowance``, ``domain.penalty`` and ``domain.refund_terms``."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from datetime import datetime, timezone
+from typing import Any
+
+from domain.allowance import Allowance, cancellation_allowance
+from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision
+from domain.codes import QUOTE_ID, FlowKind
+from domain.money import Money
+from domain.positions import CancellationPositions, cancellation_positions
+from domain.refund_terms import cancellation_terms
+from domain.refusals import Refusal, Refused, not_found
+from services.bootstrap import Deps
+from services.flow_start import NewFlow, StillWorking, flow_in_progress, opening, start_flow, update_flow, within_sync_wait
+from services.requester import Requester
+from services.visibility import product_state, visible_flow, visible_product
+from store.flow_index import QueuePosition
+from store.quotes import Quote
+from store.reservation_records import ProductRecord
+from workflows.cancellation import CancellationWorkflow
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+async def allowance(deps: Deps, requester: Requester, product_id: str) -> tuple[Allowance, list[str]]:
+    """May the product be cancelled now, and if not, why."""
+    _product, allowed, reasons = await _allowance(deps, requester, product_id)
+    return allowed, reasons
+
+
+async def _allowance(deps: Deps, requester: Requester, product_id: str) -> tuple[ProductRecord, Allowance, list[str]]:
+    product = await visible_product(deps, requester.principal, product_id)
+    allowed, reasons = cancellation_allowance(await product_state(deps, product), product.spec.cancellation_policy.mode, _now())
+    return product, allowed, reasons
+
+
+def _disallowed(reasons: list[str]) -> Refused:
+    """Why a cancellation may not start: the product's active flow first (retry when it ends)."""
+    if "flow_in_progress" in reasons:
+        return flow_in_progress()
+    return Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
+
+
+async def quote(deps: Deps, requester: Requester, product_id: str) -> Quote:
+    """A quote for cancelling the product now, kept until ``AFTERSALES_QUOTE_TTL``; a retry under the
+    same Idempotency-Key gets the quote its first attempt kept."""
+    product = await visible_product(deps, requester.principal, product_id)
+    now = _now()
+    # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure).
+    terms = cancellation_terms(await product_state(deps, product), product.spec, now)
+    if terms.resolution is None:
+        # A busy product included: a quote is refused for the allowance's reasons (docs/api.md#errors).
+        raise Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(terms.reasons)}")
+    return await deps.store.quotes.save(Quote(
+        quote_id=requester.new_id(QUOTE_ID), product_id=product.product_id, partner_id=requester.principal.principal_id,
+        resolution=terms.resolution, paid=terms.paid.model_dump(mode="json"), penalty=_stored(terms.penalty),
+        refund=_stored(terms.refund), created_at=now, expires_at=now + deps.settings.quote_ttl,
+    ))
+
+
+def _stored(money: Money | None) -> dict[str, str] | None:
+    return None if money is None else money.model_dump(mode="json")
+
+
+def money_of(stored: dict[str, str] | None) -> Money | None:
+    """An amount as a quote keeps it (JSON mode), or None."""
+    return None if stored is None else Money.model_validate(stored)
+
+
+async def cancel(deps: Deps, requester: Requester, product_id: str, quote_id: str) -> CancellationInfo:
+    """Start the cancellation the quote prices. An automatic one is waited for within
+    ``AFTERSALES_SYNC_WAIT``: its final info when it ends in time; otherwise, and for a manual one,
+    the info it started with (``processing``, ``awaiting_agent_quote``)."""
+
+    async def prepare(code: str) -> NewFlow:
+        found = await deps.store.quotes.quote(quote_id)
+        if found is None or found[0].partner_id != requester.principal.principal_id or found[0].product_id != product_id:
+            raise not_found("quote")
+        kept, newest = found
+        product, allowed, reasons = await _allowance(deps, requester, product_id)
+        if not newest:
+            raise Refused(Refusal.QUOTE_SUPERSEDED, "a newer quote exists for this product: use the newest one")
+        if kept.expires_at <= _now():
+            raise Refused(Refusal.QUOTE_EXPIRED, "the quote has expired: ask for a new one")
+        if allowed == "disallowed":
+            raise _disallowed(reasons)
+        flow_input = CancellationInput(
+            **opening(deps, code, product),
+            resolution=kept.resolution,
+            paid=Money.model_validate(kept.paid),
+            penalty=money_of(kept.penalty),
+            refund=money_of(kept.refund),
+            agent_quote_window=deps.settings.agent_quote_window,
+            decision_window=deps.settings.decision_window,
+        )
+        return NewFlow(FlowKind.CANCELLATION, flow_input, quote_id=kept.quote_id)
+
+    started = await start_flow(deps, requester, FlowKind.CANCELLATION, prepare)
+    info = started.info
+    assert isinstance(info, CancellationInfo)
+    if info.resolution == "manual":
+        return info
+    final: CancellationInfo | None = await within_sync_wait(deps, started.handle.result())
+    return info if final is None else final
+
+
+async def decide(deps: Deps, requester: Requester, code: str, decision: Decision) -> CancellationInfo | StillWorking:
+    """The partner accepts or rejects the agent's quote; the flow's validator decides whether it may."""
+    info = await visible_flow(deps, requester.principal, code, FlowKind.CANCELLATION, "cancellation")
+
+    def on_closed(final: CancellationInfo) -> CancellationInfo:
+        if final.repeats(decision):
+            return final
+        raise Refused(Refusal.NOT_AWAITING_DECISION, f"cancellation {final.code} is not awaiting a decision")
+
+    return await _bounded(deps, info, update_flow(
+        deps, requester, info["code"], CancellationWorkflow.decide, PartnerDecision(decision=decision), on_closed,
+    ))
+
+
+async def submit_quote(
+    deps: Deps, requester: Requester, code: str, penalty: Money, refund: Money, note: str
+) -> CancellationInfo | StillWorking:
+    """An agent quotes a manual cancellation; the flow's validator checks that it adds up."""
+    info = await visible_flow(deps, requester.principal, code, FlowKind.CANCELLATION, "cancellation")
+    agent_quote = AgentQuote(penalty=penalty, refund=refund, note=note, agent_id=requester.principal.principal_id)
+
+    def on_closed(final: CancellationInfo) -> CancellationInfo:
+        if final.shows_quote(agent_quote):
+            return final
+        raise Refused(Refusal.NOT_AWAITING_QUOTE, f"cancellation {final.code} is not awaiting a quote")
+
+    return await _bounded(deps, info, update_flow(
+        deps, requester, info["code"], CancellationWorkflow.submit_quote, agent_quote, on_closed,
+    ))
+
+
+async def _bounded(
+    deps: Deps, info: dict[str, Any], answer: Awaitable[CancellationInfo | None]
+) -> CancellationInfo | StillWorking:
+    """The flow's answer to a decision or a quote within the sync wait; else the flow as the store
+    last saw it (the workflow goes on, and GET /v1/cancellations/{code} shows the outcome)."""
+    done = await answer
+    if done is None:
+        stored = await deps.store.flows.flow(info["code"])
+        return StillWorking(stored.info if stored else info)
+    return done
+
+
+async def agent_queue(
+    deps: Deps, status: str | None, limit: int, after: QueuePosition | None
+) -> tuple[list[dict[str, Any]], QueuePosition | None]:
+    """The cancellations agents work on, nearest deadline first: a page, and where the next one starts."""
+    return await deps.store.flows.queue("cancellation", status, limit, after)
+
+
+async def positions(deps: Deps, requester: Requester, code: str) -> CancellationPositions:
+    """A cancelled product's credit-note positions with VAT (docs/settlement.md#cancellation-positions)."""
+    info = CancellationInfo.model_validate(
+        await visible_flow(deps, requester.principal, code, FlowKind.CANCELLATION, "cancellation")
+    )
+    if info.status != "cancelled":
+        raise Refused(Refusal.NOT_CANCELLED, f"cancellation {info.code} is {info.status}: positions exist once it is cancelled")
+    product = await deps.store.reservations.product(info.product_id)
+    assert product is not None  # a flow's product is never deleted
+    penalty = info.penalty or Money.zero(info.paid.currency)
+    return cancellation_positions(
+        code=info.code, product_id=info.product_id, reservation_id=info.reservation_id, product=product.spec,
+        paid=info.paid, penalty=penalty, cancelled_at=info.history[0].at if info.history else product.start,
+    )

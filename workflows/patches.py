@@ -1,0 +1,21 @@
+"""The ids of the ``workflow.patched`` markers: each names one change to what a running flow decides.
+
+A patch lives through three steps, ``workflow.patched`` → ``workflow.deprecate_patch`` → removed,
+each taken only once no run that needs the step before can still be open. The rule for when, the
+query that checks it and the table of live patches, with where each stands:
+docs/workflows.md#changing-a-running-flow. An id is never reused.
+"""
+
+from __future__ import annotations
+
+# A transition caused by a partner's or agent's update is recorded by a normal activity, once the
+# update's acceptance is durable, not by a local activity in the accepting task (flow_transitions).
+INPUT_DURABLE_FIRST = "record-after-the-update-is-durable"
+
+# A special request's airline says when it answers (supplier_steps.ask_special_request); before,
+# the flow waited a fixed delay from its input.
+SUPPLIER_SAYS_WHEN = "supplier-says-when-it-answers"
+
+# A manual cancellation expires at the quote deadline it shows (cancellation); before, it waited
+# the agent-quote window from the moment its first move was recorded, a little after that deadline.
+EXPIRE_AT_THE_DEADLINE = "expire-at-the-deadline-shown"
