@@ -16,6 +16,7 @@ from api import (
     changes,
     checkouts,
     events,
+    flow_search,
     health,
     payments,
     refund_procedure,
@@ -49,7 +50,7 @@ def resources(settings: Settings) -> list[Resource]:
     found = [health.resource, admin.resource, supplier_intake.admin_resource, reservations.resource,
              cancellations.resource, events.resource, reschedulings.resource, changes.resource, checkouts.resource,
              special_requests.resource, supplier_intake.resource, payments.resource, refunds.resource,
-             refund_procedure.resource]
+             refund_procedure.resource, flow_search.resource]
     if settings.sandbox:
         found.append(sandbox_controls.resource)
     return found

@@ -1,8 +1,10 @@
-"""Opaque cursors for lists that page on a row sequence (the payments journal, the refunds ledger).
+"""Opaque cursors for keyset paging: where a page ended (a row's sequence in the payments journal and the
+refunds ledger; a deadline, a time and a code in the lists of flows) and the query it was given for.
 
-A cursor names the last row of a page and the query it was given for: it is refused (422 on
-``query.cursor``) when it is not one this gateway gave, or when it is sent with other filters than
-the page it came from, so a client never silently pages through a different list.
+A cursor is refused (422 on ``query.cursor``) when it is not one this gateway gave: its check covers the
+position and the query (the filters and the caller), so a cursor edited by hand, or sent with other
+filters than the page it came from, is told apart, and a client never silently pages through a different
+list. The check is a digest, not a secret: whoever forges one only moves within its own list.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from domain.refusals import Refused, invalid_field
 
@@ -19,30 +22,44 @@ from domain.refusals import Refused, invalid_field
 # the driver would refuse to send it.
 MAX_SEQ = 2**31 - 1
 
+Position = TypeVar("Position")
 
-def _fingerprint(scope: dict[str, Any]) -> str:
-    canonical = json.dumps(scope, sort_keys=True, default=str, separators=(",", ":"))
+
+def _check(after: Any, scope: dict[str, Any]) -> str:
+    canonical = json.dumps({"after": after, "scope": scope}, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def next_cursor(seq: int, scope: dict[str, Any]) -> str:
-    """The cursor of the page after the row ``seq``, for the query ``scope`` (its filters and its caller)."""
-    raw = json.dumps({"after": seq, "query": _fingerprint(scope)}, separators=(",", ":")).encode()
+def next_cursor(after: int | list[Any], scope: dict[str, Any]) -> str:
+    """The cursor of the page after ``after`` (a row's seq, or a position as JSON), for the query ``scope``."""
+    raw = json.dumps({"after": after, "check": _check(after, scope)}, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def cursor_seq(cursor: str | None, scope: dict[str, Any]) -> int | None:
-    """The row a cursor names; None for the first page."""
+def cursor_position(cursor: str | None, scope: dict[str, Any], parse: Callable[[Any], Position]) -> Position | None:
+    """The position a cursor names, read back by ``parse`` (which raises ``ValueError`` for what it
+    never wrote); None for the first page."""
     if cursor is None:
         return None
     try:
         decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        seq, query = decoded["after"], decoded["query"]
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        after, check = decoded["after"], decoded["check"]
+        if check != _check(after, scope):
+            raise ValueError("the check does not match")
+        return parse(after)
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError):
         raise _forged() from None
-    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ or query != _fingerprint(scope):
-        raise _forged()
-    return seq
+
+
+def _seq(after: Any) -> int:
+    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
+        raise ValueError("not a row sequence")
+    return after
+
+
+def cursor_seq(cursor: str | None, scope: dict[str, Any]) -> int | None:
+    """The row a cursor names; None for the first page."""
+    return cursor_position(cursor, scope, _seq)
 
 
 def _forged() -> Refused:

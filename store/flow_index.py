@@ -5,7 +5,8 @@ here (lock, index row and the workflow's input, in one transaction) just before 
 started, and from then on only the workflow writes it, through ``record_flow``, each transition
 with its version so that an older write never overwrites a newer one. ``record_flow`` is also the
 outbox write: the flow's new state and the event reporting it land in one transaction, so an
-event is never lost nor reported for a state that was not stored.
+event is never lost nor reported for a state that was not stored. The words a flow is found by
+(``store.flow_search``) are written with its index row.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from domain.flow_info import FlowRecord, event_body
 from ports.recording import LockOutcome
 from store.db import Repository, insert_once
+from store.flow_search import write_search_terms
 from store.money_effects import book_transition
 from store.schema import events, flows, partners, product_locks, products, quotes
 
@@ -154,13 +156,17 @@ class FlowIndex(Repository):
             if quote_id is not None:
                 await _use_quote(conn, quote_id, record.code)
             await conn.execute(flows.insert(), _index_row(record, start_input, opened_by))
+            await write_search_terms(conn, record)
             return True
 
     async def index(self, record: FlowRecord, start_input: dict[str, Any], opened_by: str | None = None) -> bool:
         """Index a flow without taking the product's lock: a schedule change takes it in its workflow,
         when its turn comes. False when the flow is indexed already (a re-delivered push)."""
         async with self._writing() as conn:
-            return await insert_once(conn, flows, _index_row(record, start_input, opened_by))
+            indexed = await insert_once(conn, flows, _index_row(record, start_input, opened_by))
+            if indexed:
+                await write_search_terms(conn, record)
+            return indexed
 
     async def start_input(self, code: str, opened_by: str) -> dict[str, Any] | None:
         """The workflow input of the flow ``code`` if ``opened_by`` opened it; None otherwise."""

@@ -11,6 +11,7 @@ from store.accounts import Accounts
 from store.change_offers import ChangeOffers
 from store.db import create_engine, migrate, reader
 from store.flow_index import FlowIndex
+from store.flow_search import FlowSearch
 from store.idempotency import IdempotencyRecords
 from store.outbox import Outbox
 from store.payments_journal import PaymentsJournal
@@ -28,6 +29,7 @@ class Store:
     reservations: Reservations
     idempotency: IdempotencyRecords
     flows: FlowIndex
+    flow_search: FlowSearch
     quotes: Quotes
     events: Outbox
     change_offers: ChangeOffers
@@ -58,6 +60,7 @@ def store_over(engine: AsyncEngine) -> Store:
         reservations=Reservations(engine),
         idempotency=IdempotencyRecords(engine),
         flows=FlowIndex(engine),
+        flow_search=FlowSearch(engine),
         quotes=Quotes(engine),
         events=Outbox(engine),
         change_offers=ChangeOffers(engine),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
 
 metadata = sa.MetaData()
@@ -101,8 +102,8 @@ flows = sa.Table(
     sa.Column("kind", sa.String(20), nullable=False),
     sa.Column("product_id", sa.String(40), nullable=False, index=True),
     sa.Column("reservation_id", sa.String(40), nullable=False, index=True),
-    sa.Column("partner_id", sa.String(40), nullable=False, index=True),
-    sa.Column("status", sa.String(40), nullable=False, index=True),
+    sa.Column("partner_id", sa.String(40), nullable=False),  # first of ix_flows_partner_created
+    sa.Column("status", sa.String(40), nullable=False),  # first of ix_flows_status_created
     sa.Column("info", sa.JSON, nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
@@ -116,8 +117,35 @@ flows = sa.Table(
     sa.Column("opened_by", sa.String(80)),
     sa.Index("ix_flows_unstarted", "version", "created_at"),
     # When the flow stops waiting for a person (FlowInfo.waiting_until): the agents' queues are
-    # ordered by it, nearest first. Null when it waits for nobody.
-    sa.Column("deadline", UtcDateTime, index=True),
+    # ordered by it, nearest first (ix_flows_deadline_created). Null when it waits for nobody.
+    sa.Column("deadline", UtcDateTime),
+)
+
+# The agents' list orders flows by deadline (nearest first), then newest; a partner's list by newest;
+# either narrowed to a partner or a status walks that one's index newest first (store.flow_search).
+# PostgreSQL walks the flows without a deadline newest first only by the partial index (it does not
+# take ``deadline IS NULL`` as fixing the first column of the other one); SQLite walks either.
+sa.Index("ix_flows_deadline_created", flows.c.deadline, flows.c.created_at, flows.c.code)
+sa.Index("ix_flows_undated_created", flows.c.created_at, flows.c.code,
+         postgresql_where=flows.c.deadline.is_(None), sqlite_where=flows.c.deadline.is_(None))
+sa.Index("ix_flows_partner_created", flows.c.partner_id, flows.c.created_at, flows.c.code)
+sa.Index("ix_flows_status_created", flows.c.status, flows.c.created_at, flows.c.code)
+
+# A search term compares byte by byte (PostgreSQL's "C" collation, SQLite's default), so the range
+# [word, next word) holds exactly the terms that start with the word, whatever the server's locale.
+SEARCH_TERM_LENGTH = 64
+SearchTerm = sa.String(SEARCH_TERM_LENGTH).with_variant(postgresql.VARCHAR(SEARCH_TERM_LENGTH, collation="C"), "postgresql")
+
+# The words a flow is found by (store.flow_search): one row per normalised term of its code, reservation,
+# product, partner name and travellers' names, written in the transaction that indexes the flow. The
+# primary key answers "the flows with a term starting with …" as one index range.
+flow_search = sa.Table(
+    "flow_search",
+    metadata,
+    sa.Column("term", SearchTerm, primary_key=True),
+    sa.Column("code", sa.String(20), primary_key=True),
+    # "Does this flow have a term starting with …", asked flow by flow along the list's order.
+    sa.Index("ix_flow_search_code_term", "code", "term"),
 )
 
 # One active mutating flow per product: the primary key is the lock.

@@ -85,8 +85,15 @@ async def playwright_driver() -> AsyncIterator[Any]:
         yield driver
 
 
+@pytest.fixture
+def browser_timezone() -> str:
+    """The desk's time zone; a test parametrizes it to see the console from elsewhere."""
+    return "UTC"
+
+
 @pytest_asyncio.fixture
-async def browser(playwright_driver: Any, http: TestClient, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
+async def browser(playwright_driver: Any, http: TestClient, tmp_path: Path, request: pytest.FixtureRequest,
+                  browser_timezone: str) -> AsyncIterator[Browser]:
     from playwright.async_api import expect
 
     expect.set_options(timeout=WAIT_MS)
@@ -97,7 +104,7 @@ async def browser(playwright_driver: Any, http: TestClient, tmp_path: Path, requ
         args=CHROMIUM_ARGS,
         viewport={"width": 1440, "height": 1000},
         locale="en-GB",
-        timezone_id="UTC",
+        timezone_id=browser_timezone,
     )
     context.set_default_timeout(WAIT_MS)
     origin = str(http.make_url("")).rstrip("/")

@@ -1,33 +1,37 @@
-// One cancellation on the right-hand side: what was sold, what was paid, the policy, the history,
-// and, while it awaits a quote, the quote form. The refund is always paid − penalty, computed
-// here as the agent types and checked again by the gateway, whose refusal is shown by the form.
+// One flow on the right-hand side, whatever its kind: what was sold and to whom, what it costs, what
+// the flow is waiting for, its history, and the other flows of the same product (a schedule change
+// waiting behind it is flagged). While a cancellation awaits a quote, the quote form is under it: the
+// refund is always paid − penalty, computed here as the agent types and checked again by the gateway,
+// whose refusal is shown by the form.
 
 import { byId, el, setText } from "./elements.js";
-import { Refused } from "./gateway.js";
+import { KINDS, PRODUCT_KINDS, kindOfCode, statusLabel } from "./flow_labels.js";
+import { Refused, query } from "./gateway.js";
 import { formatMoney, refundFor } from "./money.js";
-import { formatTime, startsIn, timeLeft } from "./time_left.js";
+import { startsIn, timeLeft } from "./time_left.js";
+import { deskTimeAttributes, formatDate, formatDesk, formatLocal } from "./times.js";
 
-const STATUS = {
-  awaiting_agent_quote: "Awaiting an agent's quote",
-  awaiting_partner_decision: "Quoted: awaiting the partner's decision",
-  processing: "Being cancelled at the supplier",
-  cancelled: "Cancelled",
-  rejected: "Quote rejected by the partner: the product stays booked",
-  no_response: "The partner did not answer in time: the product stays booked",
-  expired: "Expired: no agent quoted in time",
-  failed: "The supplier refused the cancellation",
-};
+const ALTERNATIVES = { accept_proposed: "The airline's proposal", rebook: "Another flight", refund: "A full refund" };
+const CHANGE_KINDS = { time_change: "The flight's times changed", flight_cancelled: "The flight was cancelled" };
+
+function legs(segments) {
+  return (segments || []).map(
+    (s) => `${s.flight_number} ${s.origin} → ${s.destination}, departs ${formatLocal(s.departure)}, arrives ${formatLocal(s.arrival)}`,
+  ).join("; ");
+}
 
 function describeProduct(product) {
   if (!product) return "—";
-  if (product.kind === "flight") {
-    const legs = (product.segments || []).map(
-      (s) => `${s.flight_number} ${s.origin} → ${s.destination}, departs ${formatTime(s.departure)}`,
-    );
-    return `Flight (${product.carrier}): ${legs.join("; ")}`;
-  }
-  if (product.kind === "hotel") return `Hotel stay: ${product.hotel}, ${product.check_in} to ${product.check_out}`;
-  return `${product.name || product.kind}: ${formatTime(product.starts_at)} to ${formatTime(product.ends_at)}`;
+  if (product.kind === "flight") return `Flight (${product.carrier}): ${legs(product.segments)}`;
+  if (product.kind === "hotel") return `Hotel stay: ${product.hotel}, ${formatDate(product.check_in)} to ${formatDate(product.check_out)}`;
+  return `${product.name || product.kind}: ${formatLocal(product.starts_at)} to ${formatLocal(product.ends_at)}`;
+}
+
+// When the product starts, in the place's own time: the first departure, the check-in day, the service's start.
+function startOf(product) {
+  if (product.kind === "flight") return formatLocal(product.segments?.[0]?.departure);
+  if (product.kind === "hotel") return `${formatDate(product.check_in)} (check-in)`;
+  return formatLocal(product.starts_at);
 }
 
 function describePolicy(policy) {
@@ -44,11 +48,71 @@ function fact(term, ...value) {
   return [el("dt", {}, term), el("dd", {}, ...value)];
 }
 
+function deskTime(iso) {
+  return el("time", deskTimeAttributes(iso), formatDesk(iso));
+}
+
+// A deadline in the agent's zone, with the time left while the flow still waits for it.
+function deadlineFact(term, iso, waiting, now) {
+  return fact(term, deskTime(iso), waiting && iso ? ` (${timeLeft(iso, now).text})` : "");
+}
+
+function kindFacts(kind, info, reservation, now) {
+  if (kind === "cancellation") {
+    const facts = [];
+    if (info.status === "awaiting_agent_quote") facts.push(deadlineFact("Quote by", info.quote_deadline, true, now));
+    if (info.penalty) facts.push(fact("Penalty", formatMoney(info.penalty)));
+    if (info.refund) facts.push(fact("Refund", formatMoney(info.refund)));
+    if (info.agent_note) facts.push(fact("Agent's note", info.agent_note));
+    if (info.decision_deadline) {
+      facts.push(deadlineFact("Decision by", info.decision_deadline, info.status === "awaiting_partner_decision", now));
+    }
+    if (info.decision) facts.push(fact("Partner's decision", info.decision));
+    return facts;
+  }
+  if (kind === "change") {
+    const open = !["modified", "expired", "failed"].includes(info.status);
+    return [
+      fact("Resolution", info.resolution === "manual" ? "Manual: an agent's checkout" : "Automatic"),
+      info.description ? fact("Description", info.description) : [],
+      fact("Total due", formatMoney(info.total_due)),
+      info.fare_difference ? fact("Fare difference", formatMoney(info.fare_difference)) : [],
+      info.change_fee ? fact("Change fee", formatMoney(info.change_fee)) : [],
+      info.itinerary ? fact("New itinerary", describeProduct(info.itinerary)) : [],
+      deadlineFact("Holds until", info.expires_at, open, now),
+      info.payment_method ? fact("Paid by", info.payment_method) : [],
+      info.failure ? fact("Supplier's reason", info.failure) : [],
+    ];
+  }
+  if (kind === "rescheduling") {
+    const chosen = (info.alternatives || []).find((a) => a.alternative_id === info.alternative_id);
+    return [
+      fact("Schedule change", CHANGE_KINDS[info.change_kind] || info.change_kind),
+      fact("Booked", legs(info.original_segments) || "—"),
+      fact("Proposed", legs(info.proposed_segments) || "nothing: the flight is cancelled"),
+      info.decision_deadline ? deadlineFact("Choose by", info.decision_deadline, info.status === "awaiting_partner_action", now) : [],
+      fact("Alternatives", el("ul", { className: "alternatives" }, (info.alternatives || []).map((a) => el(
+        "li", {}, ALTERNATIVES[a.kind] || a.kind, a.segments?.length ? `: ${legs(a.segments)}` : "",
+        a.refund ? `: ${formatMoney(a.refund)}` : "", a.default ? " (the default)" : "",
+      )))),
+      chosen ? fact("Applied", ALTERNATIVES[chosen.kind] || chosen.kind) : [],
+    ];
+  }
+  const traveller = (reservation?.travellers || []).find((t) => t.traveller_id === info.traveller_id);
+  return [
+    fact("Request", `${info.option?.name || "—"} (${info.option?.code || "?"})`, info.option?.price ? `, ${formatMoney(info.option.price)}` : ""),
+    fact("For", traveller ? traveller.name : info.traveller_id),
+    info.note ? fact("Note", info.note) : [],
+    info.reason ? fact("Airline's reason", info.reason) : [],
+  ];
+}
+
 export class FlowView {
-  constructor(gateway, { onQuoted, onUnauthorized }) {
+  constructor(gateway, { onQuoted, onUnauthorized, onOpen }) {
     this.gateway = gateway;
     this.onQuoted = onQuoted;
     this.onUnauthorized = onUnauthorized;
+    this.onOpen = onOpen;
     this.code = null;
     this.info = null;
     this.loading = 0;
@@ -93,85 +157,123 @@ export class FlowView {
     setText(byId("quote-done"), "");
     byId("flow").hidden = true;
     byId("flow-placeholder").hidden = false;
+    document.body.classList.remove("flow-open");
   }
 
   async load(focus) {
     const ticket = ++this.loading;
     const code = this.code;
+    const kind = kindOfCode(code);
+    if (!kind) {
+      this.showLoadProblem(code, `${code} is not a flow code: CAN-, CF-, RS- or SR- and 8 letters or digits.`);
+      return;
+    }
     let info;
     let reservation = null;
+    let siblings = null;
     try {
-      info = await this.gateway.get(`/v1/cancellations/${encodeURIComponent(code)}`);
-      reservation = await this.gateway.get(`/v1/reservations/${encodeURIComponent(info.reservation_id)}`);
+      info = await this.gateway.get(`${KINDS[kind].path}${encodeURIComponent(code)}`);
+      [reservation, siblings] = await Promise.all([
+        this.gateway.get(`/v1/reservations/${encodeURIComponent(info.reservation_id)}`),
+        this.gateway.get(`/v1/agent/flows?${query({ product_id: info.product_id, limit: 200 })}`),
+      ]);
     } catch (error) {
       if (ticket !== this.loading) return;
       if (error instanceof Refused && error.status === 401) return this.onUnauthorized();
-      this.showLoadProblem(code, error);
+      this.showLoadProblem(code, `Could not read this flow: ${error.detail || error.message}`);
       return;
     }
     if (ticket !== this.loading) return; // another flow was opened meanwhile
     this.info = info;
-    this.render(info, reservation);
+    this.render(kind, info, reservation, siblings.items);
     if (focus) byId("flow-title").focus();
   }
 
-  showLoadProblem(code, error) {
+  show() {
     byId("flow-placeholder").hidden = true;
     byId("flow").hidden = false;
-    setText(byId("flow-title"), code);
-    setText(byId("flow-status"), `Could not read this flow: ${error.detail || error.message}`);
+    document.body.classList.add("flow-open");
+    const title = byId("flow-title");
+    title.tabIndex = -1;
+    return title;
   }
 
-  render(info, reservation) {
+  showLoadProblem(code, said) {
+    setText(this.show(), code);
+    setText(byId("flow-status"), said);
+    byId("flow-status").dataset.status = "";
+    for (const id of ["flow-facts", "flow-history", "flow-warning"]) byId(id).replaceChildren();
+    byId("other-flows").tBodies[0].replaceChildren();
+    this.form.hidden = true;
+  }
+
+  render(kind, info, reservation, siblings) {
     const product = (reservation?.products || []).find((p) => p.product_id === info.product_id);
-    byId("flow-placeholder").hidden = true;
-    const section = byId("flow");
-    section.hidden = false;
-    const title = byId("flow-title");
-    setText(title, `Cancellation ${info.code}`);
-    title.tabIndex = -1;
-    setText(byId("flow-status"), STATUS[info.status] || info.status);
+    const listed = siblings.find((flow) => flow.code === info.code);
+    setText(this.show(), `${KINDS[kind].label} ${info.code}`);
+    setText(byId("flow-status"), statusLabel(kind, info.status));
     byId("flow-status").dataset.status = info.status;
 
     const now = this.gateway.now();
     const travellers = (reservation?.travellers || []).map((t) => t.name).join(", ");
+    const paid = kind === "cancellation" ? info.paid : product?.price;
     const facts = [
       fact("Reservation", `${info.reservation_id}${reservation ? ` (${reservation.status})` : ""}`),
-      fact("Partner", info.partner_id),
+      fact("Partner", listed?.partner_name || info.partner_id),
       fact("Travellers", travellers || "—"),
       fact("Product", describeProduct(product), product ? ` (${product.status})` : ""),
-      fact("Starts", product ? `${formatTime(product.start)} (${startsIn(product.start, now)})` : "—"),
-      fact("Paid", formatMoney(info.paid), product?.vat_rate ? ` (VAT rate ${product.vat_rate})` : ""),
+      fact("Starts", product ? `${startOf(product)} (${startsIn(product.start, now)})` : "—"),
+      fact("Paid", formatMoney(paid), product?.vat_rate ? ` (VAT rate ${product.vat_rate})` : ""),
       fact("Policy", describePolicy(product?.cancellation_policy)),
+      ...kindFacts(kind, info, reservation, now),
     ];
-    if (info.status === "awaiting_agent_quote") {
-      facts.push(fact("Quote by", `${formatTime(info.quote_deadline)} (${timeLeft(info.quote_deadline, now).text})`));
-    }
-    if (info.penalty) facts.push(fact("Penalty", formatMoney(info.penalty)));
-    if (info.refund) facts.push(fact("Refund", formatMoney(info.refund)));
-    if (info.agent_note) facts.push(fact("Agent's note", info.agent_note));
-    if (info.decision_deadline) {
-      const left = info.status === "awaiting_partner_decision" ? ` (${timeLeft(info.decision_deadline, now).text})` : "";
-      facts.push(fact("Decision by", `${formatTime(info.decision_deadline)}${left}`));
-    }
-    if (info.decision) facts.push(fact("Partner's decision", info.decision));
-    byId("flow-facts").replaceChildren(...facts.flat());
+    byId("flow-facts").replaceChildren(...facts.flat(2));
 
     byId("flow-history").replaceChildren(
       ...(info.history || []).map((entry) =>
-        el("li", {}, el("time", { datetime: entry.at }, formatTime(entry.at)), " ", STATUS[entry.event] || entry.event),
+        el("li", {}, deskTime(entry.at), " ", statusLabel(kind, entry.event)),
       ),
     );
+    this.renderOthers(info.code, siblings);
 
-    const quoting = info.status === "awaiting_agent_quote";
+    const quoting = kind === "cancellation" && info.status === "awaiting_agent_quote";
     this.form.hidden = !quoting;
-    setText(byId("penalty-currency"), info.paid.currency);
-    setText(byId("penalty-hint"), `Paid ${formatMoney(info.paid)}: the refund is what the penalty leaves.`);
-    if (quoting) this.showRefund();
+    if (quoting) {
+      setText(byId("penalty-currency"), info.paid.currency);
+      setText(byId("penalty-hint"), `Paid ${formatMoney(info.paid)}: the refund is what the penalty leaves.`);
+      this.showRefund();
+    }
+  }
+
+  // The product's other flows, nearest deadline first, then newest (the gateway's order). A schedule change that
+  // has not finished is said in words, at the top of the flow too: it takes the product when this ends.
+  renderOthers(code, siblings) {
+    const others = siblings.filter((flow) => flow.code !== code);
+    const waiting = others.filter((flow) => flow.kind === "rescheduling" && !flow.finished);
+    const rows = others.map((flow) => {
+      const flagged = waiting.includes(flow);
+      return el(
+        "tr", { dataset: { code: flow.code }, className: flagged ? "flag" : null },
+        el("th", { scope: "row" }, el("button", { type: "button", className: "code", onclick: () => this.onOpen(flow.code) }, flow.code)),
+        el("td", {}, KINDS[flow.kind]?.label || flow.kind, flagged ? el("strong", { className: "flag-text" }, " · schedule change waiting") : ""),
+        el("td", {}, statusLabel(flow.kind, flow.status)),
+        el("td", {}, deskTime(flow.created_at)),
+      );
+    });
+    if (!rows.length) rows.push(el("tr", { className: "empty" }, el("td", { colspan: 4 }, "No other flow on this product.")));
+    const focused = document.activeElement?.closest?.("#other-flows tr[data-code]")?.dataset.code;
+    byId("other-flows").tBodies[0].replaceChildren(...rows);
+    // A refresh must not take the keyboard away from an agent moving through these.
+    if (focused) byId("other-flows").querySelector(`tr[data-code="${CSS.escape(focused)}"] button`)?.focus();
+    byId("flow-warning").replaceChildren(...waiting.map((flow) => el(
+      "p", {}, flow.status === "waiting_for_product"
+        ? `The airline changed this flight (${flow.code}): that schedule change waits for this flow to end, then the partner gets its alternatives.`
+        : `The airline changed this flight (${flow.code}): ${statusLabel(flow.kind, flow.status).toLowerCase()}.`,
+    )));
   }
 
   showRefund() {
-    if (!this.info) return;
+    if (!this.info?.paid) return;
     const typed = this.penalty.value;
     const result = refundFor(this.info.paid, typed);
     this.refund.classList.toggle("negative", Boolean(result.negative));
@@ -229,7 +331,7 @@ export class FlowView {
       });
       setText(
         byId("quote-done"),
-        `Quote sent: ${quoted.code} now awaits the partner's decision until ${formatTime(quoted.decision_deadline)}.`,
+        `Quote sent: ${quoted.code} now awaits the partner's decision until ${formatDesk(quoted.decision_deadline)}.`,
       );
       this.info = quoted;
       this.onQuoted(quoted.code);

@@ -1,10 +1,14 @@
-// The two flow lists: cancellations awaiting an agent's quote (the work to do) and quoted ones
-// awaiting the partner's decision. The gateway orders both by deadline, nearest first; the
-// "time left" cells count down every second between refreshes.
+// The two cancellation queues: awaiting an agent's quote (the work to do) and quoted, awaiting the
+// partner's decision. The gateway orders both by deadline, nearest first; the "time left" cells count
+// down every second between refreshes. Each row names the partner, the travellers and the product:
+// the queue's flow infos carry the money, the list of flows (same filter, same order) the names.
 
 import { el, setText } from "./elements.js";
+import { PRODUCT_KINDS } from "./flow_labels.js";
+import { query } from "./gateway.js";
 import { formatMoney } from "./money.js";
-import { formatTime, timeLeft } from "./time_left.js";
+import { timeLeft } from "./time_left.js";
+import { deskTimeAttributes, formatDesk } from "./times.js";
 
 const PAGE = 100;
 
@@ -13,31 +17,45 @@ export const LISTS = {
     table: "awaiting-quote",
     status: "awaiting_agent_quote",
     deadline: (info) => info.quote_deadline,
-    cells: (info) => [info.reservation_id, formatMoney(info.paid)],
+    cells: (info) => [formatMoney(info.paid)],
     empty: "No cancellation awaits a quote.",
   },
   partner: {
     table: "awaiting-partner",
     status: "awaiting_partner_decision",
     deadline: (info) => info.decision_deadline,
-    cells: (info) => [info.reservation_id, formatMoney(info.penalty), formatMoney(info.refund)],
+    cells: (info) => [formatMoney(info.penalty), formatMoney(info.refund)],
     empty: "No quote awaits a partner's decision.",
   },
 };
 
+// {items, next, names}: the queue's page, and what the list of flows says of each (by code).
 export async function fetchList(gateway, list) {
-  return gateway.get(`/v1/agent/cancellations?status=${list.status}&limit=${PAGE}`);
+  const [page, listed] = await Promise.all([
+    gateway.get(`/v1/agent/cancellations?${query({ status: list.status, limit: PAGE })}`),
+    gateway.get(`/v1/agent/flows?${query({ kind: "cancellation", status: list.status, limit: PAGE })}`),
+  ]);
+  return { ...page, names: new Map(listed.items.map((flow) => [flow.code, flow])) };
 }
 
-
-export function paintTimeLeft(cell, now) {
-  const left = timeLeft(cell.dataset.deadline, now);
-  setText(cell, left.text);
-  const row = cell.closest("tr");
+// A time-left element (a cell, or a span in one) painted for `now`; its row is marked urgent or overdue.
+export function paintTimeLeft(node, now) {
+  if (!node.dataset.deadline) return;
+  const left = timeLeft(node.dataset.deadline, now);
+  setText(node, left.text);
+  const row = node.closest("tr");
   if (row) {
     row.classList.toggle("overdue", left.overdue);
     row.classList.toggle("urgent", left.urgent && !left.overdue);
   }
+}
+
+function whoAndWhat(flow) {
+  return [
+    el("td", {}, flow?.partner_name || flow?.partner_id || "—"),
+    el("td", {}, flow?.travellers?.join(", ") || "—"),
+    el("td", {}, PRODUCT_KINDS[flow?.product_kind] || flow?.product_kind || "—"),
+  ];
 }
 
 // Replace the table's rows with `page.items`; `openCode` is the flow shown on the right.
@@ -47,13 +65,14 @@ export function renderList(list, page, { now, openCode, onOpen }) {
   const rows = page.items.map((info) => {
     const deadline = list.deadline(info);
     const open = el("button", { type: "button", className: "code", onclick: () => onOpen(info.code) }, info.code);
-    const left = el("td", { className: "time-left", dataset: { deadline: deadline || "" } });
+    const left = el("td", { className: "time-left", dataset: { deadline: deadline || "" } }, "not set yet");
     const row = el(
       "tr",
       { dataset: { code: info.code }, "aria-current": info.code === openCode ? "true" : null },
       el("th", { scope: "row" }, open),
-      list.cells(info).map((text) => el("td", {}, text)),
-      el("td", {}, formatTime(deadline)),
+      whoAndWhat(page.names.get(info.code)),
+      list.cells(info).map((text) => el("td", { className: "amount" }, text)),
+      el("td", {}, el("time", deskTimeAttributes(deadline), formatDesk(deadline))),
       left,
     );
     paintTimeLeft(left, now); // in its row, so the row is marked urgent or overdue at once
@@ -80,5 +99,5 @@ export function markOpen(code) {
 }
 
 export function tick(now) {
-  for (const cell of document.querySelectorAll("td.time-left")) paintTimeLeft(cell, now);
+  for (const node of document.querySelectorAll(".time-left[data-deadline]")) paintTimeLeft(node, now);
 }

@@ -1,7 +1,7 @@
 // How long until a deadline, as an agent reads it at a glance; overdue ones say so in words.
 
 const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
+export const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 function span(ms) {
@@ -29,12 +29,4 @@ export function timeLeft(deadline, now) {
 export function startsIn(iso, now) {
   const ms = Date.parse(iso) - now;
   return ms > 0 ? `in ${span(ms)}` : `started ${span(-ms)} ago`;
-}
-
-export function formatTime(iso) {
-  if (!iso) return "—";
-  const at = new Date(iso);
-  return at.toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-  });
 }
