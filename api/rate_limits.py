@@ -31,6 +31,9 @@ MONITORING_PATHS = frozenset({"/healthz", "/metrics"})
 # Partitions kept at most; the least recently used are forgotten first (a forgotten one starts whole
 # again, which only matters to a client that spreads over this many addresses).
 MAX_PARTITIONS = 100_000
+# Refusals held back at once at the most: beyond it a 429 is answered at once, so a client that opens
+# connection after connection cannot make the gateway hold an unbounded number of them.
+MAX_PAUSED = 2_000
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,17 @@ class RateLimiter:
         self._clock = clock
         self.pause = pause
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._paused = 0
+
+    async def hold(self, seconds: float) -> None:
+        """Hold a refusal back for ``seconds`` (its Retry-After), unless too many are held already."""
+        if self._paused >= MAX_PAUSED:
+            return
+        self._paused += 1
+        try:
+            await self.pause(seconds)
+        finally:
+            self._paused -= 1
 
     def spend(self, partition: str, policy: str, limit: RateLimit) -> Verdict:
         now = self._clock()
@@ -112,7 +126,7 @@ async def admit(request: web.Request, verdict: Verdict) -> None:
     to everyone else (docs/operations.md#rate-limits)."""
     request[_VERDICT] = verdict
     if not verdict.allowed:
-        await request.app[RATE_LIMITER].pause(verdict.seconds)
+        await request.app[RATE_LIMITER].hold(verdict.seconds)
         raise Problem(429, "rate_limited", f"over the {verdict.policy}'s budget of {verdict.limit.rate} requests a "
                       f"second (bursts of {verdict.limit.burst}); retry in {verdict.seconds} s")
 

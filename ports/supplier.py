@@ -1,6 +1,6 @@
 """The supplier port (airline, hotel bed bank, …) and the factory that picks its adapter by configuration.
 
-``AFTERSALES_SUPPLIER=sandbox`` (the default) loads ``sandbox.supplier:build``;
+``AFTERSALES_SUPPLIER=sandbox`` (the default) loads ``sandbox.airline:build``;
 ``AFTERSALES_SUPPLIER=package.module:factory`` plugs in a real one. The factory is called with
 ``(settings, engine)`` and returns an object of the :class:`Supplier` port. The adapter is loaded by
 name, so no production module imports the sandbox.
@@ -19,7 +19,7 @@ from domain.change_pricing import ChangeAlternative, ChangeSearch
 from domain.products import ProductSpec, Segment
 from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 
-SANDBOX_FACTORY = "sandbox.supplier:build"
+SANDBOX_FACTORY = "sandbox.airline:build"
 
 
 class SupplierRefused(Exception):

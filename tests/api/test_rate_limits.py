@@ -202,3 +202,33 @@ async def test_a_role_may_have_a_budget_of_its_own(
         partner = await new_partner(client)
         answers = [await client.get("/v1/me", headers=partner.headers) for _ in range(BURST + 1)]
         assert [a.status for a in answers] == [200] * BURST + [429]
+
+
+
+async def test_refusals_held_back_at_once_are_bounded(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_PAUSED refusals held at once, the next is answered without a pause: a client opening
+    connection after connection cannot make the gateway hold an unbounded number of them."""
+    import api.rate_limits as rate_limits
+
+    monkeypatch.setattr(rate_limits, "MAX_PAUSED", 3)
+    release = asyncio.Event()
+    held: list[float] = []
+    three_held = asyncio.Event()
+
+    async def pause(seconds: float) -> None:
+        held.append(seconds)
+        if len(held) == 3:
+            three_held.set()
+        await release.wait()
+
+    limiter = RateLimiter(settings, pause=pause)
+    waiting = [asyncio.create_task(limiter.hold(1.0)) for _ in range(3)]
+    await asyncio.wait_for(three_held.wait(), 5)
+    # The fourth is not held: it returns at once although the three are still paused.
+    await asyncio.wait_for(limiter.hold(1.0), 5)
+    assert len(held) == 3
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*waiting), 5)
+    # Once they are answered, a refusal is held back again.
+    await asyncio.wait_for(limiter.hold(1.0), 5)
+    assert len(held) == 4

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from config.settings import Settings
-from sandbox.supplier import SandboxSupplier
-from sandbox.supplier import build as build_sandbox
+from sandbox.airline import SandboxSupplier
+from sandbox.airline import build as build_sandbox
 
 CANCEL_STARTED = "slow_supplier_cancel_started"
 CANCEL_FINISHED = "slow_supplier_cancel_finished"
