@@ -84,7 +84,7 @@ class AgentQueueQuery(_Body):
     cursor: str | None = Field(default=None, max_length=80)
 
 
-def _answered(answer: CancellationInfo | StillWorking) -> Reply:
+def answered(answer: CancellationInfo | StillWorking) -> Reply:
     """The flow's answer within the sync wait; else 202 with the flow as the store last saw it (the
     workflow goes on, and GET /v1/cancellations/{code} shows the outcome)."""
     return Reply(202, answer.recorded) if isinstance(answer, StillWorking) else Reply(200, answer)
@@ -128,7 +128,7 @@ async def get_cancellation(request: web.Request, requester: Requester) -> Reply:
 @resource.route("PATCH", "/v1/cancellations/{code}", summary="Accept or reject an agent's quote",
                 roles=("partner",), body=DecisionBody, answers={200: CancellationInfo, 202: CancellationInfo})
 async def decide(request: web.Request, requester: Requester, body: DecisionBody) -> Reply:
-    return _answered(await cancellations.decide(request.app[DEPS], requester, request.match_info["code"], body.decision))
+    return answered(await cancellations.decide(request.app[DEPS], requester, request.match_info["code"], body.decision))
 
 
 @resource.route("GET", "/v1/agent/cancellations", summary="The agents' queue of cancellations, nearest deadline first",
@@ -145,7 +145,7 @@ async def agent_queue(request: web.Request, requester: Requester, query: AgentQu
 @resource.route("POST", "/v1/agent/cancellations/{code}/quote", summary="Quote a manual cancellation",
                 roles=("agent",), body=AgentQuoteBody, answers={200: CancellationInfo, 202: CancellationInfo})
 async def agent_quote(request: web.Request, requester: Requester, body: AgentQuoteBody) -> Reply:
-    return _answered(await cancellations.submit_quote(
+    return answered(await cancellations.submit_quote(
         request.app[DEPS], requester, request.match_info["code"], penalty=body.penalty, refund=body.refund, note=body.note,
     ))
 

@@ -120,6 +120,8 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
     Refusal.NOT_AWAITING_QUOTE: (CONFLICT, "not_awaiting_quote"),
     Refusal.INVALID_QUOTE: (INVALID, "invalid_quote"),
     Refusal.NOT_AWAITING_DECISION: (CONFLICT, "not_awaiting_decision"),
+    Refusal.NO_PENDING_DEADLINE: (CONFLICT, "no_pending_deadline"),
+    Refusal.DEADLINE_NOT_ADVANCEABLE: (CONFLICT, "deadline_not_advanceable"),
     Refusal.CHANGE_DISALLOWED: (CONFLICT, "change_disallowed"),
     Refusal.MANUAL_CHANGE: (CONFLICT, "manual_change"),
     Refusal.DATE_INCOMPATIBLE: (INVALID, "date_incompatible"),

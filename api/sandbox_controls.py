@@ -1,16 +1,22 @@
 """The sandbox's own endpoints (docs/api.md#sandbox), registered only when ``AFTERSALES_ENV=sandbox``:
-reservations created in the embedded supplier, and the sandbox airline's schedule-change mock."""
+reservations created in the embedded supplier, the sandbox airline's schedule-change mock, a flow's
+pending deadline made to pass now, and the sandbox agent's quote (``services.sandbox_controls``)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.app_keys import DEPS
+from api.cancellations import answered
 from api.endpoints import Reply, Resource
 from api.reservations import Reservation
+from domain.cancellation_flow import CancellationInfo
+from domain.deadline_advance import DeadlineName
+from domain.money import Money
 from domain.products import ReservationSpec
 from domain.rescheduling_flow import ChangeKind
 from services import sandbox_controls
@@ -38,6 +44,20 @@ class MockScheduleChange(BaseModel):
 
 class Received(BaseModel):
     status: Literal["received"]
+    code: str = Field(description="the rescheduling flow the change started (RS-…)")
+
+
+class DeadlinePassed(BaseModel):
+    code: str
+    deadline: DeadlineName = Field(description="the deadline that passed: named after the setting that gives its length")
+    due_at: datetime = Field(description="when it would have passed")
+
+
+class SandboxAgentQuote(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    penalty: Money = Field(description="what the cancellation costs; the refund is the paid amount minus it")
+    note: str = Field(default="", max_length=2000)
 
 
 @resource.route("POST", "/v1/sandbox/reservations", summary="Create a reservation in the sandbox supplier",
@@ -49,5 +69,21 @@ async def create_reservation(request: web.Request, requester: Requester, body: R
 @resource.route("POST", "/v1/sandbox/rescheduling/mock", summary="The sandbox airline pushes a schedule change",
                 roles=("partner",), body=MockScheduleChange, answers={202: Received})
 async def mock_schedule_change(request: web.Request, requester: Requester, body: MockScheduleChange) -> Reply:
-    await sandbox_controls.mock_schedule_change(request.app[DEPS], requester, body.product_id, body.kind, body.delay_minutes)
-    return Reply(202, Received(status="received"))
+    code = await sandbox_controls.mock_schedule_change(request.app[DEPS], requester, body.product_id, body.kind, body.delay_minutes)
+    return Reply(202, Received(status="received", code=code))
+
+
+@resource.route("POST", "/v1/sandbox/flows/{code}/advance", summary="The deadline the flow waits on passes now",
+                roles=("partner",), answers={202: DeadlinePassed})
+async def advance_deadline(request: web.Request, requester: Requester) -> Reply:
+    code = request.match_info["code"]
+    advanced = await sandbox_controls.advance_deadline(request.app[DEPS], requester, code)
+    return Reply(202, DeadlinePassed(code=code, deadline=advanced.deadline, due_at=advanced.due_at))
+
+
+@resource.route("POST", "/v1/sandbox/cancellations/{code}/agent-quote",
+                summary="The sandbox agent quotes the caller's manual cancellation",
+                roles=("partner",), body=SandboxAgentQuote, answers={200: CancellationInfo, 202: CancellationInfo})
+async def sandbox_agent_quote(request: web.Request, requester: Requester, body: SandboxAgentQuote) -> Reply:
+    return answered(await sandbox_controls.agent_quote(request.app[DEPS], requester, request.match_info["code"],
+                                                       body.penalty, body.note))

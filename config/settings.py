@@ -92,6 +92,13 @@ class Settings:
         return self.env == "sandbox"
 
     @property
+    def deadlines_advanceable(self) -> bool:
+        """Whether the flows this deployment starts let a caller make their pending deadline pass now
+        (docs/flows.md#advancing-a-deadline): in the sandbox only, where partners fire every path on
+        demand. The flows are given it as a capability in their input; they know no environment."""
+        return self.sandbox
+
+    @property
     def embedded_temporal(self) -> bool:
         return self.temporal_address is None
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, Field
 
 from domain.codes import FlowKind
+from domain.deadline_advance import AdvanceableDeadlines
 
 # A terminal flow never moves again: its product's active-flow lock is released
 # (docs/flows.md#one-active-flow-per-product).
@@ -58,9 +59,10 @@ class FlowInfo(BaseModel):
         return None
 
 
-class FlowInput(BaseModel):
-    """What every flow is started with (workflow id = ``code``): whose product it is about, and how
-    long its triggers are retried. Each kind's input adds what its flow needs."""
+class FlowInput(AdvanceableDeadlines):
+    """What every flow is started with (workflow id = ``code``): whose product it is about, how long
+    its triggers are retried, and whether its deadlines may be advanced. Each kind's input adds what
+    its flow needs."""
 
     code: str
     product_id: str

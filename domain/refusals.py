@@ -29,6 +29,10 @@ class Refusal(StrEnum):
     NOT_AWAITING_QUOTE = "not_awaiting_quote"
     INVALID_QUOTE = "invalid_quote"  # details[0] is [{"field", "message"}, ...]
     NOT_AWAITING_DECISION = "not_awaiting_decision"
+    # Advancing a deadline (docs/flows.md#advancing-a-deadline): none is pending, or the flow was
+    # started where deadlines pass only with time.
+    NO_PENDING_DEADLINE = "no_pending_deadline"
+    DEADLINE_NOT_ADVANCEABLE = "deadline_not_advanceable"
     # Change.
     CHANGE_DISALLOWED = "change_disallowed"
     MANUAL_CHANGE = "manual_change"

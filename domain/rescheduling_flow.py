@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.codes import FlowKind, new_flow_code
+from domain.deadline_advance import AdvanceableDeadlines
 from domain.flow_info import FlowInfo
 from domain.input_bounds import Instant
 from domain.money import Money
@@ -117,7 +118,7 @@ class ReschedulingInfo(FlowInfo):
         return next(a for a in self.alternatives if a.default)
 
 
-class ReschedulingInput(BaseModel):
+class ReschedulingInput(AdvanceableDeadlines):
     """Everything a rescheduling flow needs, fixed on receipt of the change (workflow id = ``info.code``)."""
 
     info: ReschedulingInfo  # as indexed on receipt: status waiting_for_product

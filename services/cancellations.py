@@ -127,11 +127,12 @@ async def decide(deps: Deps, requester: Requester, code: str, decision: Decision
 
 
 async def submit_quote(
-    deps: Deps, requester: Requester, code: str, penalty: Money, refund: Money, note: str
+    deps: Deps, requester: Requester, code: str, penalty: Money, refund: Money, note: str, agent_id: str | None = None
 ) -> CancellationInfo | StillWorking:
-    """An agent quotes a manual cancellation; the flow's validator checks that it adds up."""
+    """An agent quotes a manual cancellation; the flow's validator checks that it adds up. ``agent_id``:
+    who the flow records as quoting, when not the caller (the sandbox agent, quoting for a partner)."""
     info = await visible_flow(deps, requester.principal, code, FlowKind.CANCELLATION, "cancellation")
-    agent_quote = AgentQuote(penalty=penalty, refund=refund, note=note, agent_id=requester.principal.principal_id)
+    agent_quote = AgentQuote(penalty=penalty, refund=refund, note=note, agent_id=agent_id or requester.principal.principal_id)
 
     def on_closed(final: CancellationInfo) -> CancellationInfo:
         if final.shows_quote(agent_quote):

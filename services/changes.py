@@ -215,8 +215,11 @@ async def _change(deps: Deps, requester: Requester, prefix: str, public_id: str,
 async def _update(deps: Deps, requester: Requester, info: ChangeInfo, update: Any, argument: BaseModel) -> ChangeInfo | None:
     """The workflow's answer while the change runs, its final state once it has finished; None when
     it took the input and is still working on it after the sync wait."""
-    answer: ChangeInfo | None = await update_flow(deps, requester, info.code, update, argument, on_closed=lambda final: final)
-    return answer
+    return await update_flow(deps, requester, info.code, update, argument, on_closed=_final_state)
+
+
+def _final_state(final: ChangeInfo) -> ChangeInfo:
+    return final
 
 
 async def _book(

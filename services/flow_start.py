@@ -53,6 +53,7 @@ log = structlog.get_logger("services.flow_start")
 T = TypeVar("T")
 ArgT = TypeVar("ArgT", bound=BaseModel)
 InfoT = TypeVar("InfoT", bound=FlowInfo)
+AnswerT = TypeVar("AnswerT")
 
 # A flow opened this long ago whose workflow has recorded nothing may never have been started
 # (the gateway died between opening and starting it): the reconciler starts it.
@@ -224,6 +225,7 @@ def opening(deps: Deps, code: str, product: ProductRecord) -> dict[str, Any]:
         "reservation_id": product.reservation_id,
         "partner_id": product.partner_id,
         "webhook_retry_for": deps.settings.webhook_retry_for,
+        "deadlines_advanceable": deps.settings.deadlines_advanceable,
     }
 
 
@@ -248,12 +250,13 @@ async def update_flow(
     deps: Deps,
     requester: Requester,
     code: str,
-    update: UpdateMethodMultiParam[[Any, ArgT], InfoT],
+    update: UpdateMethodMultiParam[[Any, ArgT], AnswerT],
     argument: ArgT,
-    on_closed: Callable[[InfoT], InfoT],
-) -> InfoT | None:
+    on_closed: Callable[[InfoT], AnswerT],
+) -> AnswerT | None:
     """Send ``argument`` to the running flow's ``update``: its answer within ``AFTERSALES_SYNC_WAIT``,
     or None when the flow has durably accepted it and is still working on it (the caller answers 202).
+    The answer is the flow info for a partner's or agent's input, the deadline for an advance.
 
     The workflow decides, not the store's projection of it: a validator's refusal is raised as
     :class:`~domain.refusals.Refused`. Once the flow has finished, ``on_closed`` turns its final state

@@ -43,7 +43,8 @@ async def receive_schedule_change(deps: Deps, change: ScheduleChange, supplier: 
         settings = deps.settings
         flow_input = ReschedulingInput(info=info, window=settings.rescheduling_window,
                                        webhook_retry_for=settings.webhook_retry_for,
-                                       action_time_limit=change.action_time_limit)
+                                       action_time_limit=change.action_time_limit,
+                                       deadlines_advanceable=settings.deadlines_advanceable)
         # Indexed before the workflow starts, so the reservation lists the flow as soon as we answer.
         await open_and_launch(deps, NewFlow(FlowKind.RESCHEDULING, flow_input, exclusive=False))
     # Else re-delivered after its flow ended: the same answer, and nothing starts again (even once

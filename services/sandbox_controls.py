@@ -1,19 +1,32 @@
 """What the sandbox's own endpoints do (docs/api.md#sandbox): a reservation created in the embedded
-supplier, and the sandbox airline's schedule change, received like any supplier's push."""
+supplier, the sandbox airline's schedule change, received like any supplier's push, a flow's pending
+deadline made to pass now, and the sandbox agent's quote of a manual cancellation. Each goes through
+the same entry point, workflow update or workflow wait as the real thing: nothing here writes a
+flow's state or skips a step of it."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
-from domain.codes import SANDBOX_CHANGE_ID
+from domain.cancellation_flow import CancellationInfo
+from domain.codes import SANDBOX_CHANGE_ID, FlowKind, parse_flow_code
+from domain.deadline_advance import AdvancedDeadline, AdvanceRequest
+from domain.flow_info import FlowInfo, is_terminal
+from domain.money import Money
 from domain.products import FlightProduct, ReservationSpec
-from domain.refusals import not_found
+from domain.refusals import Refusal, Refused, not_found
 from domain.rescheduling_flow import ChangeKind, ScheduleChange, shifted
+from services import cancellations
 from services.bootstrap import Deps
+from services.flow_start import FlowUnavailable, StillWorking, update_flow
 from services.requester import Requester
 from services.reschedulings import receive_schedule_change
-from services.visibility import visible_product, visible_reservation
+from services.visibility import visible_flow, visible_product, visible_reservation
+from workflows.deadlines import DeadlineWaits
+
+# Who quotes in the sandbox: the flow records its quotes by agent, and this one is nobody's key.
+SANDBOX_AGENT_ID = "sandbox-agent"
 
 
 async def create_reservation(deps: Deps, requester: Requester, spec: ReservationSpec) -> dict[str, Any]:
@@ -40,3 +53,50 @@ async def mock_schedule_change(deps: Deps, requester: Requester, product_id: str
     )
     # The same entry point a supplier's push takes in production.
     return await receive_schedule_change(deps, change)
+
+
+async def advance_deadline(deps: Deps, requester: Requester, code: str) -> AdvancedDeadline:
+    """Make the deadline the partner's flow waits on pass now (docs/flows.md#advancing-a-deadline):
+    the flow's own ``advance_deadline`` update, which its validator refuses when none is pending."""
+    try:
+        kind = parse_flow_code(code)
+    except ValueError:
+        raise not_found("flow") from None
+    recorded = await visible_flow(deps, requester.principal, code, kind, "flow")
+    if is_terminal(recorded["status"]):
+        raise _no_pending_deadline(code, recorded["status"])
+
+    def on_closed(final: FlowInfo) -> NoReturn:
+        raise _no_pending_deadline(code, final.status)
+
+    advanced = await update_flow(deps, requester, code, DeadlineWaits.advance_deadline,
+                                 AdvanceRequest(requested_by=requester.opened_by), on_closed)
+    if advanced is None:
+        # Taken, but its answer was lost on the way (the handler answers in the task that accepts it):
+        # a retry under the same Idempotency-Key gets it.
+        raise FlowUnavailable(code, "did not answer in time")
+    return advanced
+
+
+def _no_pending_deadline(code: str, status: str) -> Refused:
+    return Refused(Refusal.NO_PENDING_DEADLINE, f"flow {code} waits on no deadline now (status {status})")
+
+
+async def agent_quote(deps: Deps, requester: Requester, code: str, penalty: Money, note: str) -> CancellationInfo | StillWorking:
+    """The sandbox agent quotes the partner's own manual cancellation: refund = paid − penalty, sent
+    through the same workflow update an agent's quote takes (``services.cancellations.submit_quote``)."""
+    paid = CancellationInfo.model_validate(
+        await visible_flow(deps, requester.principal, code, FlowKind.CANCELLATION, "cancellation")
+    ).paid
+    # The refund is worked out here, so the penalty alone must make sense (as the agent's quote's checks
+    # would say of it, with the same problem).
+    if penalty.currency != paid.currency:
+        raise _invalid_penalty("penalty.currency", f"must be the paid amount's currency, {paid.currency}")
+    if penalty.amount > paid.amount:
+        raise _invalid_penalty("penalty.amount", f"must be at most the paid amount {paid}")
+    return await cancellations.submit_quote(deps, requester, code, penalty=penalty, refund=paid - penalty, note=note,
+                                            agent_id=SANDBOX_AGENT_ID)
+
+
+def _invalid_penalty(field: str, message: str) -> Refused:
+    return Refused(Refusal.INVALID_QUOTE, "the quote does not add up", [{"field": field, "message": message}])

@@ -30,7 +30,7 @@ from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from domain.penalty import check_agent_quote
 from domain.refusals import Refusal
-from workflows import deadlines, supplier_steps
+from workflows import supplier_steps
 from workflows.flow_transitions import FlowWorkflow
 from workflows.patches import EXPIRE_AT_THE_DEADLINE
 from workflows.update_refusals import refusal
@@ -43,7 +43,7 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
     @workflow.init
     def __init__(self, input: CancellationInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
-        super().__init__(input.initial_info(), input.webhook_retry_for)
+        super().__init__(input.initial_info(), input.webhook_retry_for, input.deadlines_advanceable)
         self._input = input
         # What the flow is listening for right now. Validators check this rather than the
         # status, which changes only once the store has it: a decision arriving after the
@@ -51,6 +51,12 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
         self._awaiting: Literal["quote", "decision"] | None = "quote" if input.resolution == "manual" else None
         self._quote: AgentQuote | None = None
         self._decision: Decision | None = None
+        if input.resolution == "manual":
+            # The agents' queue is ordered by this deadline, and the flow expires at it: however long
+            # recording the move that shows it took (a burst of starts), not a window's length after
+            # that. Known from the first activation, so an advance sent as soon as the flow answered
+            # its start is heard.
+            self._quote_deadline = self._deadline_ahead("agent_quote_window", workflow.now() + input.agent_quote_window)
 
     @workflow.run
     async def run(self, input: CancellationInput) -> CancellationInfo:
@@ -64,12 +70,9 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
         return self._info
 
     async def _run_manual(self) -> None:
-        # The agents' queue is ordered by this deadline, and the flow expires at it: however long
-        # recording the move took (a burst of starts), not a window's length after that.
-        quote_deadline = workflow.now() + self._input.agent_quote_window
-        await self._move("awaiting_agent_quote", quote_deadline=quote_deadline)
+        await self._move("awaiting_agent_quote", quote_deadline=self._quote_deadline.at)
         workflow.deprecate_patch(EXPIRE_AT_THE_DEADLINE)  # kept until no run that recorded the patch is open (workflows.patches)
-        await deadlines.wait_until(lambda: self._quote is not None, quote_deadline, "agent-quote-window")
+        await self._quote_deadline.wait(lambda: self._quote is not None)
         self._awaiting = None
         # Read after the wait, not from its result: a quote accepted by the validator in the
         # same activation as the timer firing is still honoured.
@@ -78,7 +81,7 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
             await self._move("expired", CANCELLATION_EXPIRED)
             return
 
-        deadline = workflow.now() + self._input.decision_window
+        deadline = self._deadline_ahead("decision_window", workflow.now() + self._input.decision_window)
         await self._move(
             "awaiting_partner_decision",
             CANCELLATION_QUOTED,
@@ -86,10 +89,10 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
             penalty=quote.penalty,
             refund=quote.refund,
             agent_note=quote.note or None,
-            decision_deadline=deadline,
+            decision_deadline=deadline.at,
         )
         self._awaiting = "decision"
-        await deadlines.wait_until(lambda: self._decision is not None, deadline, "decision-window")
+        await deadline.wait(lambda: self._decision is not None)
         self._awaiting = None
         if self._decision is None:
             # The fee was not accepted: the product stays confirmed.

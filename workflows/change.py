@@ -31,7 +31,7 @@ from domain.change_flow import (
 from domain.codes import FlowKind
 from domain.flow_info import is_terminal
 from domain.refusals import Refusal
-from workflows import deadlines, supplier_steps
+from workflows import supplier_steps
 from workflows.flow_transitions import FlowWorkflow
 from workflows.update_refusals import refusal
 
@@ -43,9 +43,12 @@ class ChangeWorkflow(FlowWorkflow[ChangeInfo, ChangeStatus]):
     @workflow.init
     def __init__(self, input: ChangeInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
-        super().__init__(input.initial_info(), input.webhook_retry_for)
+        super().__init__(input.initial_info(), input.webhook_retry_for, input.deadlines_advanceable)
         self._input = input
         self._manual = input.resolution == "manual"
+        # One deadline for the whole flow, the partner's from the start: a checkout's validity (its
+        # pre-book and booking), or a change context's.
+        self._expiry = self._deadline_ahead("checkout_ttl" if self._manual else "change_context_ttl", input.expires_at)
         # What the flow listens for right now. Validators check this (and the deadline) rather than
         # the status, which changes only once the store has it: a booking arriving after the TTL,
         # while ``expired`` is being recorded, must be refused.
@@ -57,9 +60,12 @@ class ChangeWorkflow(FlowWorkflow[ChangeInfo, ChangeStatus]):
     async def run(self, input: ChangeInput) -> ChangeInfo:
         if self._manual:
             await self._move("checkout_issued", CHANGE_CHECKOUT_ISSUED)
-            await deadlines.wait_until(lambda: self._prebooked, input.expires_at, "checkout-ttl")
+            await self._expiry.wait(lambda: self._prebooked)
             # Read after the wait: a pre-book accepted in the activation the timer fired in is honoured.
             if self._prebooked:
+                # The checkout's validity holds its booking too: the same deadline, waited on again
+                # (passed already if its time came or it was advanced).
+                self._expiry.reopen()
                 await self._move(
                     "checkout_prebooked",
                     after_update=True,
@@ -69,7 +75,7 @@ class ChangeWorkflow(FlowWorkflow[ChangeInfo, ChangeStatus]):
         else:
             await self._move("awaiting_booking")
         if self._awaiting == "booking":
-            await deadlines.wait_until(lambda: self._booking is not None, input.expires_at, "change-context-ttl")
+            await self._expiry.wait(lambda: self._booking is not None)
         self._awaiting = None
         booking = self._booking
         if booking is None:

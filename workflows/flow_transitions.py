@@ -14,6 +14,7 @@ from temporalio.workflow import ParentClosePolicy
 
 from domain.codes import EVENT_ID, FlowKind
 from domain.flow_info import FlowInfo, FlowRecord, HistoryEntry
+from workflows.deadlines import DeadlineWaits
 from workflows.patches import INPUT_DURABLE_FIRST
 from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
 
@@ -32,16 +33,19 @@ RECORD_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interv
 RECORD_ATTEMPT_TIMEOUT = timedelta(seconds=10)
 
 
-class FlowWorkflow(Generic[InfoT, StatusT]):
+class FlowWorkflow(DeadlineWaits, Generic[InfoT, StatusT]):
     """What every flow workflow holds, and its one way to move: ``_move``.
 
     ``_info`` is the flow as the store has it. A move replaces it only once the store has the new
-    one, so a query or an update's answer never shows a state the store does not have.
+    one, so a query or an update's answer never shows a state the store does not have. Every flow
+    waits on its deadlines through ``DeadlineWaits`` (workflows/deadlines.py), which also gives it
+    the ``advance_deadline`` update.
     """
 
     kind: ClassVar[FlowKind]
 
-    def __init__(self, info: InfoT, webhook_retry_for: timedelta) -> None:
+    def __init__(self, info: InfoT, webhook_retry_for: timedelta, deadlines_advanceable: bool) -> None:
+        super().__init__(deadlines_advanceable)
         self._info = info
         self._webhook_retry_for = webhook_retry_for
 

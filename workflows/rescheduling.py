@@ -28,7 +28,7 @@ from domain.rescheduling_flow import (
     ReschedulingInput,
     ReschedulingStatus,
 )
-from workflows import deadlines, supplier_steps
+from workflows import supplier_steps
 from workflows.flow_transitions import FlowWorkflow
 from workflows.update_refusals import refusal
 
@@ -50,7 +50,7 @@ class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
     @workflow.init
     def __init__(self, input: ReschedulingInput) -> None:
         # Built here, not in run(): an update may arrive in the very first activation.
-        super().__init__(input.info, input.webhook_retry_for)
+        super().__init__(input.info, input.webhook_retry_for, input.deadlines_advanceable)
         self._input = input
         # Whether a choice is listened for. Validators check this rather than the status, which
         # changes only once the store has it: a choice arriving after the window closed, while
@@ -83,11 +83,11 @@ class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
 
     async def _offer_alternatives(self) -> None:
         # The window, or the airline's action time limit when earlier (docs/rescheduling.md).
-        deadline = self._input.decision_deadline(workflow.now())
+        deadline = self._deadline_ahead("rescheduling_window", self._input.decision_deadline(workflow.now()))
         # Listening before the trigger leaves: a partner who answers it at once is heard.
         self._awaiting = True
-        await self._move("awaiting_partner_action", RESCHEDULING_DETECTED, decision_deadline=deadline)
-        await deadlines.wait_until(lambda: self._choice is not None, deadline, "rescheduling-window")
+        await self._move("awaiting_partner_action", RESCHEDULING_DETECTED, decision_deadline=deadline.at)
+        await deadline.wait(lambda: self._choice is not None)
         self._awaiting = False
         # Read after the wait, not from its result: a choice accepted by the validator in the
         # same activation as the timer firing is still honoured.

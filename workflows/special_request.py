@@ -29,7 +29,7 @@ class SpecialRequestWorkflow(FlowWorkflow[SpecialRequestInfo, SpecialRequestStat
 
     @workflow.init
     def __init__(self, input: SpecialRequestInput) -> None:
-        super().__init__(input.initial_info(), input.webhook_retry_for)
+        super().__init__(input.initial_info(), input.webhook_retry_for, input.deadlines_advanceable)
 
     @workflow.run
     async def run(self, input: SpecialRequestInput) -> SpecialRequestInfo:

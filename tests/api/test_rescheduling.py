@@ -57,11 +57,14 @@ async def hooked(http: TestClient) -> AsyncIterator[Hooked]:
         yield Hooked(partner, webhook)
 
 
-async def mock(http: TestClient, who: Actor, product_id: str, kind: str = "time_change", **extra: Any) -> None:
+async def mock(http: TestClient, who: Actor, product_id: str, kind: str = "time_change", **extra: Any) -> str:
+    """The sandbox airline's push; the code of the rescheduling it started."""
     response = await http.post("/v1/sandbox/rescheduling/mock", headers=who.headers,
                                json={"product_id": product_id, "kind": kind, **extra})
     assert response.status == 202, await response.text()
-    assert await response.json() == {"status": "received"}
+    answer = await response.json()
+    assert answer["status"] == "received" and set(answer) == {"status", "code"}
+    return str(answer["code"])
 
 
 async def reservation(http: TestClient, who: Actor, reservation_id: str) -> dict[str, Any]:
@@ -93,8 +96,9 @@ async def test_time_change_detected_then_partner_rebooks(http: TestClient, hooke
     quote = await (await http.post(f"/v1/products/{product['product_id']}/cancellation-quotes", json={},
                                    headers=partner.headers)).json()
 
-    await mock(http, partner, product["product_id"], delay_minutes=90)
+    started = await mock(http, partner, product["product_id"], delay_minutes=90)
     code = await rescheduling_code(http, partner, booked["reservation_id"])
+    assert started == code  # the mock says which flow it started
     detected = await webhook.event("rescheduling.detected", code)
     assert detected["data"]["status"] == "awaiting_partner_action"
 

@@ -1,6 +1,6 @@
 """Record one history per main flow path into ``tests/histories/`` for ``test_replay``.
 
-Run ``python -m tests.workflows.record_histories`` after a deliberate change to a flow
+Run ``python -m tests.workflows.record_histories [name …]`` after a deliberate change to a flow
 (guarded by ``workflow.patched`` when flows may be running) and commit the files. Before
 re-recording a path whose commands a patch changed, keep its old history as ``<name>_v1.json`` (``_v2`` for the next patch, and so on):
 ``test_replay`` replays every file, so flows started before the patch are proven to replay too.
@@ -11,6 +11,7 @@ docs/workflows.md#live-patches says which ones prove what.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,7 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.flow_info import event_body
-from tests.workflows import change_fakes, scenarios
+from tests.workflows import advanced_paths, change_fakes, rescheduling_fakes, scenarios
 from tests.workflows.conftest import Harness, find_test_server
 from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
 from tests.workflows.receiver import WebhookReceiver
@@ -74,6 +75,15 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "special_request_declined": change_fakes.recorded(
         change_fakes.special_request, "SR-HIST0002", verdict=change_fakes.DECLINED
     ),
+    # Deadlines advanced (docs/flows.md#advancing-a-deadline): each ends where its time would have led.
+    "cancellation_manual_agent_window_advanced": change_fakes.recorded(advanced_paths.agent_window_advanced, "CAN-HIST0008"),
+    "cancellation_manual_decision_window_advanced": change_fakes.recorded(
+        advanced_paths.decision_window_advanced, "CAN-HIST0009"
+    ),
+    "change_context_advanced": change_fakes.recorded(advanced_paths.context_advanced, "CF-HIST0005"),
+    "change_checkout_advanced": change_fakes.recorded(advanced_paths.checkout_advanced, "CF-HIST0006"),
+    "change_checkout_prebooked_advanced": change_fakes.recorded(advanced_paths.checkout_advanced, "CF-HIST0007", prebooked=True),
+    "rescheduling_window_advanced": rescheduling_fakes.recorded(advanced_paths.rescheduling_window_advanced, "RS-HIST0006"),
 }
 
 
@@ -90,10 +100,15 @@ async def record(name: str, scenario: Callable[[Harness], Awaitable[Handle]]) ->
     print(f"recorded tests/histories/{name}.json ({len(history.events)} events)")
 
 
-async def record_all() -> None:
+async def record_all(names: list[str]) -> None:
+    """Record the paths named (every path when none is)."""
     HISTORIES.mkdir(exist_ok=True)
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"no such path: {', '.join(sorted(unknown))}")
     for name, scenario in SCENARIOS.items():
-        await record(name, scenario)
+        if not names or name in names:
+            await record(name, scenario)
 
 if __name__ == "__main__":
-    asyncio.run(record_all())
+    asyncio.run(record_all(sys.argv[1:]))
