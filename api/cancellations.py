@@ -5,7 +5,7 @@ partner's decision and the agent's quote and queue. What each request checks and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -74,7 +74,7 @@ class AgentQuoteBody(_Body):
 
 
 class FlowList(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[CancellationInfo]
     next: str | None
 
 
@@ -139,7 +139,8 @@ async def agent_queue(request: web.Request, requester: Requester, query: AgentQu
     except ValueError:
         raise invalid_field("query.cursor", "not a cursor this list gave: pass the `next` of the previous page") from None
     items, end = await cancellations.agent_queue(request.app[DEPS], query.status, query.limit, after)
-    return Reply(200, FlowList(items=items, next=end.cursor() if end else None))
+    # As recorded (FlowList documents the shape): the queue is read often, and never re-validated.
+    return Reply(200, {"items": items, "next": end.cursor() if end else None})
 
 
 @resource.route("POST", "/v1/agent/cancellations/{code}/quote", summary="Quote a manual cancellation",

@@ -5,7 +5,7 @@ does is ``services.changes``; both drive ``workflows.change.ChangeWorkflow``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
@@ -13,11 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
+from api.reservations import SoldProduct
 from domain.change_flow import ChangeInfo
 from domain.change_pricing import ChangeSearch
 from domain.codes import FlowKind
 from domain.money import Money
-from domain.products import ProductSpec
+from domain.products import ProductSpec, Segment
 from services import changes
 from services.changes import ChangeBooked
 from services.flow_start import StillWorking
@@ -25,7 +26,6 @@ from services.requester import Requester
 from services.visibility import visible_flow
 
 resource = Resource("changes")
-_SHOWN = {"flight": {"carrier", "segments"}, "hotel": {"hotel", "check_in", "check_out"}}
 
 
 class _Body(BaseModel):
@@ -40,9 +40,9 @@ class ChangeAllowance(BaseModel):
 
 
 class AlternativeItem(BaseModel):
-    """One itinerary: ``carrier`` and ``segments`` for a flight, ``hotel``, ``check_in``, ``check_out`` for a hotel."""
+    """One itinerary to change to, and what it costs (a product of another kind than flight or hotel
+    shows nothing more of it)."""
 
-    model_config = ConfigDict(extra="allow")
     itinerary_id: str
     price: Money = Field(description="the product's price after the change: price + max(fare_difference, 0)")
     fare_difference: Money
@@ -51,8 +51,27 @@ class AlternativeItem(BaseModel):
     expires_at: datetime
 
 
+class FlightAlternative(AlternativeItem):
+    """A flight's itinerary: its carrier and segments."""
+
+    carrier: str
+    segments: list[Segment]
+
+
+class HotelAlternative(AlternativeItem):
+    """A hotel's stay: the hotel and its dates."""
+
+    hotel: str
+    check_in: date
+    check_out: date
+
+
+# What an alternative shows of the product it would make, by the product's kind.
+_SHOWN: dict[str, type[AlternativeItem]] = {"flight": FlightAlternative, "hotel": HotelAlternative}
+
+
 class Alternatives(BaseModel):
-    items: list[AlternativeItem]
+    items: list[FlightAlternative | HotelAlternative | AlternativeItem]
 
 
 class NewContext(_Body):
@@ -75,19 +94,21 @@ class BookContext(_Body):
 class BookedChange(BaseModel):
     code: str
     status: str
-    product: dict[str, Any] | None = None
+    product: SoldProduct | None = Field(default=None, description="the product as the change made it; null while processing")
 
 
 def booked(answer: ChangeBooked | StillWorking) -> Reply:
     """A booking's answer: the change and the product it made, or 202 while the supplier still works on it."""
     if isinstance(answer, StillWorking):
         return Reply(202, BookedChange(code=answer.code, status="processing"))
-    return Reply(200, BookedChange(code=answer.info.code, status=answer.info.status, product=answer.product))
+    # The product as the store shows it (BookedChange documents its shape), as the reservation's GET does.
+    return Reply(200, {"code": answer.info.code, "status": answer.info.status, "product": answer.product})
 
 
 def _itinerary_fields(itinerary: ProductSpec) -> dict[str, Any]:
-    """What an alternative shows of the product it would make: ``segments`` or the hotel's fields, and its price."""
-    return itinerary.model_dump(mode="json", include=_SHOWN.get(itinerary.kind, set()) | {"price"})
+    """What an alternative shows of the product it would make: its kind's own fields, and its price."""
+    shown = set(_SHOWN.get(itinerary.kind, AlternativeItem).model_fields) - set(AlternativeItem.model_fields)
+    return itinerary.model_dump(mode="json", include=shown | {"price"})
 
 
 @resource.route("GET", "/v1/products/{product_id}/change-allowance", summary="May this product be changed",
@@ -102,11 +123,14 @@ async def get_allowance(request: web.Request, requester: Requester) -> Reply:
                 roles=("partner",), body=ChangeSearch, answers={200: Alternatives})
 async def search_alternatives(request: web.Request, requester: Requester, body: ChangeSearch) -> Reply:
     offered = await changes.search_alternatives(request.app[DEPS], requester, request.match_info["product_id"], body)
-    return Reply(200, Alternatives(items=[
-        AlternativeItem(itinerary_id=offer.itinerary_id, expires_at=offer.expires_at,
-                        **_itinerary_fields(alternative.itinerary), **alternative.charges.model_dump())
+    items = [
+        _SHOWN.get(alternative.itinerary.kind, AlternativeItem)(
+            itinerary_id=offer.itinerary_id, expires_at=offer.expires_at,
+            **_itinerary_fields(alternative.itinerary), **alternative.charges.model_dump())
         for offer, alternative in offered
-    ]))
+    ]
+    # Each item as its own kind shows it (Alternatives documents the choice).
+    return Reply(200, {"items": [item.model_dump(mode="json") for item in items]})
 
 
 @resource.route("POST", "/v1/change-contexts", summary="Pre-book an alternative: hold its price",

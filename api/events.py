@@ -3,13 +3,14 @@ delivery state, and a redelivery on demand (``services.events``)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, Union
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
+from domain.event_catalogue import CATALOGUE, Event, event_model
 from services import events
 from services.requester import Requester
 
@@ -23,8 +24,28 @@ class EventsQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=200)
 
 
+class Delivery(BaseModel):
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(ge=0, description="delivery attempts, those refused before a request was made included")
+
+
+class FeedEvent(Event):
+    """An event as the pull feed answers it: the event, and how its delivery stands."""
+
+    delivery: Delivery
+
+
+# One model per event type (domain.event_catalogue), told apart by ``type``; made at import, so to the
+# type checker just a feed event.
+if TYPE_CHECKING:
+    FeedItem = FeedEvent
+else:
+    FeedItem = Annotated[Union[tuple(event_model(entry, FeedEvent, "FeedItem") for entry in CATALOGUE)],  # noqa: UP007
+                         Field(discriminator="type")]
+
+
 class EventPage(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[FeedItem]
     next: str | None
 
 
@@ -38,7 +59,8 @@ class Redelivery(BaseModel):
 async def list_events(request: web.Request, requester: Requester, query: EventsQuery) -> Reply:
     items = await events.feed(request.app[DEPS], requester, query.cursor or query.after, query.limit + 1)
     page = items[: query.limit]
-    return Reply(200, EventPage(items=page, next=page[-1]["id"] if len(items) > query.limit else None))
+    # As stored (the outbox keeps each event's body as it was sent): EventPage documents the shape.
+    return Reply(200, {"items": page, "next": page[-1]["id"] if len(items) > query.limit else None})
 
 
 @resource.route("POST", "/v1/events/{event_id}/redeliver", summary="Deliver one of the caller's events once more",

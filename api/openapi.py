@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -10,6 +11,8 @@ from pydantic.json_schema import models_json_schema
 
 from api.endpoints import MAX_PATH_ID, Endpoint
 from api.middlewares import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENT_METHODS
+from domain.event_catalogue import EVENT_MODELS, EVENT_TYPES
+from domain.signature import SIGNATURE_HEADER
 
 _PROBLEM = {
     "type": "object",
@@ -44,8 +47,26 @@ def _query_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _webhooks(ref: Callable[[type[BaseModel]], dict[str, Any]]) -> dict[str, Any]:
+    """The ``webhooks`` section: what is POSTed to a partner's webhook, one operation per event type,
+    each body the model that event is made from (domain.event_catalogue; docs/triggers.md)."""
+    return {
+        name: {"post": {
+            "summary": f"`{name}`: {EVENT_TYPES[name].sent_when}",
+            "operationId": f"on_{name.replace('.', '_')}",
+            "tags": ["triggers"],
+            "parameters": [{"name": SIGNATURE_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
+                            "description": "t=<unix seconds>,v1=<hex HMAC-SHA256(webhook_secret, \"<t>.<raw body>\")>, "
+                                           "one v1= per secret during a rotation (docs/triggers.md#verifying-the-signature)"}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref(model)}}},
+            "responses": {"2XX": {"description": "Delivered. Anything else, or no answer within 10 s, is retried."}},
+        }}
+        for name, model in EVENT_MODELS.items()
+    }
+
+
 def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
-    models: set[type[BaseModel]] = set()
+    models: set[type[BaseModel]] = set(EVENT_MODELS.values())
     for endpoint in endpoints:
         models.update(m for m in (endpoint.body, endpoint.query, *endpoint.answers.values()) if m is not None)
     ordered = sorted(models, key=lambda m: m.__name__)
@@ -108,6 +129,7 @@ def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Aftersales", "version": version, "description": "After-sales orchestrator for travel partners."},
         "paths": paths,
+        "webhooks": _webhooks(ref),
         "components": {
             "schemas": components,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

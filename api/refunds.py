@@ -8,10 +8,10 @@ product's deposit. Flows post their own refunds (``store.money_effects``), never
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
@@ -74,8 +74,24 @@ class RefundsQuery(RefundQuery):
     cursor: str | None = Field(default=None, max_length=200)
 
 
+def _projected(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` with every field optional: what ``fields=`` leaves of it (without it, every field)."""
+    return create_model(  # type: ignore[call-overload,no-any-return]  # fields given by name, as the refund has them
+        "RefundFields", __doc__="A refund, with every field or only those `fields=` names.",
+        **{name: (field.annotation, Field(default=None, description=field.description))
+           for name, field in model.model_fields.items()},
+    )
+
+
+# Made at import from Refund: to the type checker, just a model.
+if TYPE_CHECKING:
+    RefundFields = BaseModel
+else:
+    RefundFields = _projected(Refund)
+
+
 class RefundPage(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[RefundFields]
     next: str | None
 
 
@@ -126,7 +142,7 @@ async def reject_refund(request: web.Request, requester: Requester, body: Reject
 
 
 @resource.route("GET", "/v1/refunds/{refund_id}", summary="A refund (fields= to project it)",
-                roles=READERS, query=RefundQuery, answers={200: Refund})
+                roles=READERS, query=RefundQuery, answers={200: RefundFields})
 async def get_refund(request: web.Request, requester: Requester, query: RefundQuery) -> Reply:
     fields = _projection(query.fields)
     return Reply(200, _shown(await visible_refund(request.app[DEPS], requester.principal, request.match_info["refund_id"]), fields))
@@ -143,7 +159,7 @@ async def list_refunds(request: web.Request, requester: Requester, query: Refund
     rows = await refunds.page(request.app[DEPS], requester, where, after, query.limit + 1)
     page = rows[: query.limit]
     more = next_cursor(page[-1][0], scope) if len(rows) > query.limit else None
-    return Reply(200, RefundPage(items=[_shown(refund, fields) for _, refund in page], next=more))
+    return Reply(200, {"items": [_shown(refund, fields) for _, refund in page], "next": more})
 
 
 @resource.route("POST", "/v1/products/{product_id}/deposit-refunds", summary="Give a product's deposit back, once",

@@ -28,6 +28,9 @@ from config.settings import Settings, load_settings
 from store.repositories import Store, open_store
 from worker.registry import build_activities, workflow_worker
 
+# Every event the suite makes is validated against the published webhooks schemas at the end (tests/contract).
+pytest_plugins = ["tests.contract.event_collector"]
+
 BIN = Path(sys.executable).parent
 PG_ADMIN_DSN = os.environ.get("AFTERSALES_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 _backends_ran: set[str] = set()

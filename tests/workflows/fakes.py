@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from domain.flow_info import FlowRecord, event_body
 from ports.recording import DeliveryTarget
 from ports.supplier import Supplier, SupplierRefused
+from tests.contract.event_collector import collect
 from worker.registry import activities_over, workflow_worker
 
 
@@ -45,7 +46,9 @@ class InMemoryStore:
     async def record_flow(self, record: FlowRecord) -> bool:
         self.records.append(record)
         if record.event_id is not None and record.event_type is not None and record.event_id not in self.events:
-            self.add_event(record.event_id, event_body(record.event_id, record.event_type, record.at, record.info))
+            body = event_body(record.event_id, record.event_type, record.at, record.info)
+            collect(body, "a workflow test's in-memory store")  # checked against the published schemas (tests/contract)
+            self.add_event(record.event_id, body)
         if record.status == self.lose_answer_once:
             self.lose_answer_once = None
             raise RuntimeError("the answer was lost after the commit")
