@@ -20,6 +20,9 @@ class Received:
     body: dict[str, Any]
     signed: bool
     content_type: str
+    # The delivery byte for byte, and its signature header, as a partner's receiver gets them.
+    raw: bytes = b""
+    signature: str = ""
 
 
 @dataclass
@@ -51,8 +54,9 @@ class WebhookReceiver:
 
     async def _receive(self, request: web.Request) -> web.Response:
         raw = await request.read()
-        signed = verify(self.secret, request.headers.get(SIGNATURE_HEADER, ""), raw, 300, time.time())
-        self.received.append(Received(json.loads(raw), signed, request.content_type))
+        header = request.headers.get(SIGNATURE_HEADER, "")
+        signed = verify(self.secret, header, raw, 300, time.time())
+        self.received.append(Received(json.loads(raw), signed, request.content_type, raw, header))
         async with self._arrived:
             self._arrived.notify_all()
         if not signed:
