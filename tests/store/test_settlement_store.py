@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from domain.codes import FlowKind, new_flow_code
+from domain.cancellation_flow import CancellationInfo
+from domain.codes import EVENT_ID, FlowKind, new_flow_code
 from domain.flow_info import FlowRecord
 from domain.journal import JournalEntry, gapless, invariant_violations
 from domain.money import Money
@@ -153,13 +154,10 @@ async def test_the_effect_key_refuses_a_second_write(store: Store) -> None:
 
 
 def cancelled(code: str, partner_id: str, reservation_id: str, product_id: str) -> FlowRecord:
-    return FlowRecord(
-        code=code, kind=FlowKind.CANCELLATION, product_id=product_id, reservation_id=reservation_id,
-        partner_id=partner_id, status="cancelled", terminal=True,
-        info={"code": code, "status": "cancelled", "paid": eur("240").model_dump(mode="json"),
-              "penalty": eur("120").model_dump(mode="json"), "refund": eur("120").model_dump(mode="json")},
-        event_id="evt_" + secrets.token_hex(8), event_type="cancellation.completed", at=NOW,
-    )
+    """A cancellation's final transition as its workflow records it (the event is one the product sends)."""
+    info = CancellationInfo(code=code, product_id=product_id, reservation_id=reservation_id, partner_id=partner_id,
+                            status="cancelled", resolution="automatic", paid=eur("240"), penalty=eur("120"), refund=eur("120"))
+    return FlowRecord.of(info, FlowKind.CANCELLATION, NOW, EVENT_ID.secure(), "cancellation.completed")
 
 
 async def test_a_flows_refund_is_posted_once_however_often_the_transition_is_recorded(store: Store) -> None:
