@@ -81,7 +81,8 @@ async def test_an_agent_finds_a_flow_by_code_reservation_product_partner_or_trav
     suffix = code.split("-")[1]
     for q in (code, code.lower(), f"{code[:7]} {tag}", f"{suffix[:4].lower()} {tag}", suffix, reservation_id,
               f"{reservation_id.lower()[:8]} {tag}", reservation_id.split("-")[1], product_id, product_id.lower(),
-              f"acme {tag}", f"ACME {tag.upper()}", f"ac {tag[:6]}", f"{tag} lovel", f"ADA lovelace{tag}", f"jose {tag}", f"müller {tag}",
+              # "acm", not "ac": the other partner's random ids begin with "AC" once in 1,296.
+              f"acme {tag}", f"ACME {tag.upper()}", f"acm {tag[:6]}", f"{tag} lovel", f"ADA lovelace{tag}", f"jose {tag}", f"müller {tag}",
               f"MULLER {tag}",
               f"lüdensch {tag}", f"muller-lud {tag}", f"{tag}, ada"):
         assert await found(http, agent, q) == [code], q
