@@ -27,10 +27,12 @@ from domain.cancellation_flow import (
     PartnerDecision,
 )
 from domain.codes import FlowKind
+from domain.credit_ledger import RefundTo, credit_terms
 from domain.flow_info import is_terminal
 from domain.penalty import check_agent_quote
 from domain.refusals import Refusal
 from workflows import deadlines, supplier_steps
+from workflows.credit_expiry import start_expiry
 from workflows.flow_transitions import FlowWorkflow
 from workflows.patches import EXPIRE_AT_THE_DEADLINE
 from workflows.update_refusals import refusal
@@ -51,6 +53,8 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
         self._awaiting: Literal["quote", "decision"] | None = "quote" if input.resolution == "manual" else None
         self._quote: AgentQuote | None = None
         self._decision: Decision | None = None
+        # Where the refund goes: as started, or as the partner says when it accepts a quote.
+        self._refund_to: RefundTo = input.refund_to
 
     @workflow.run
     async def run(self, input: CancellationInput) -> CancellationInfo:
@@ -102,7 +106,10 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
     async def _cancel_at_supplier(self) -> None:
         refused = await supplier_steps.cancel_at_supplier(self._input.product_id, self._input.code)
         if refused is None:
-            await self._move("cancelled", CANCELLATION_COMPLETED)
+            credit = credit_terms(self._input.code, self._info.refund, self._refund_to, self._input.credit_validity,
+                                  workflow.now())
+            await self._move("cancelled", CANCELLATION_COMPLETED, **credit)
+            await start_expiry(self._info)
         else:
             await self._move("failed", CANCELLATION_FAILED)
 
@@ -139,13 +146,14 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
     async def decide(self, decision: PartnerDecision) -> CancellationInfo:
         if self._decision is None:
             self._decision = decision.decision
+            self._refund_to = decision.refund_to or self._refund_to
         # The partner's PATCH answers with the outcome, not with "accepted for processing".
         await workflow.wait_condition(lambda: is_terminal(self._info.status))
         return self._info
 
     @decide.validator
     def _validate_decision(self, decision: PartnerDecision) -> None:
-        if self._decision is not None and decision.decision == self._decision:
+        if self._decision is not None and decision.decision == self._decision and decision.refund_to in (None, self._refund_to):
             return  # the same decision repeated: answered like the first one
         if self._decision is not None or self._awaiting != "decision":
             raise refusal(
