@@ -37,15 +37,16 @@ def _json(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def cancelled_to_credit(partner_id: str, reservation_id: str, product_id: str, refund: str = "240.00",
-                        at: datetime = NOW) -> FlowRecord:
-    """A cancellation's ``cancelled`` transition whose partner took the refund as a credit."""
+                        at: datetime = NOW, currency: str = "EUR") -> FlowRecord:
+    """A cancellation's ``cancelled`` transition (of a 240.00 product) whose partner took the refund as a credit."""
     code = new_flow_code(FlowKind.CANCELLATION, RNG)
-    terms = credit_terms(code, eur(refund), "credit", CREDIT_VALIDITY, at)
+    paid, refunded = Money.of("240", currency), Money.of(refund, currency)
+    terms = credit_terms(code, refunded, "credit", CREDIT_VALIDITY, at)
     return FlowRecord(
         code=code, kind=FlowKind.CANCELLATION, product_id=product_id, reservation_id=reservation_id, partner_id=partner_id,
         status="cancelled", terminal=True, event_id="evt_" + secrets.token_hex(8), event_type="cancellation.completed", at=at,
-        info={"code": code, "status": "cancelled", "paid": eur("240").model_dump(mode="json"),
-              "penalty": (eur("240") - eur(refund)).model_dump(mode="json"), "refund": eur(refund).model_dump(mode="json"),
+        info={"code": code, "status": "cancelled", "paid": paid.model_dump(mode="json"),
+              "penalty": (paid - refunded).model_dump(mode="json"), "refund": refunded.model_dump(mode="json"),
               **_json(terms)},
     )
 
