@@ -26,7 +26,7 @@ resource = Resource("settlement")
 READERS = ("partner", "agent", "admin")
 
 
-class _Query(BaseModel):
+class _ByPartnerAndCurrency(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     partner_id: str | None = Field(default=None, min_length=1, max_length=40, description="agents and admins only")
@@ -40,7 +40,11 @@ class _Query(BaseModel):
         return {**self.model_dump(mode="json", exclude={"limit", "cursor"}), "caller": f"{who.role}:{who.principal_id}"}
 
 
-class CreditsQuery(_Query):
+class BalancesQuery(_ByPartnerAndCurrency):
+    pass
+
+
+class CreditsQuery(_ByPartnerAndCurrency):
     state: CreditState | None = None
     reservation_id: str | None = Field(default=None, min_length=1, max_length=40)
     flow_code: str | None = Field(default=None, min_length=1, max_length=20, description="the flow that issued it")
@@ -64,8 +68,8 @@ def _balance_position(after: Any) -> tuple[str, str]:
 
 
 @resource.route("GET", "/v1/credits/balances", summary="Credits per partner and currency: issued, redeemed, expired, outstanding",
-                roles=READERS, query=_Query, answers={200: BalancePage})
-async def list_balances(request: web.Request, requester: Requester, query: _Query) -> Reply:
+                roles=READERS, query=BalancesQuery, answers={200: BalancePage})
+async def list_balances(request: web.Request, requester: Requester, query: BalancesQuery) -> Reply:
     scope = query.scope(requester)
     after = cursor_position(query.cursor, scope, _balance_position)
     rows = await credits.balances(request.app[DEPS], requester, query.partner_id, query.currency, after, query.limit + 1)
