@@ -242,3 +242,16 @@ async def test_credits_are_read_by_filter_and_summed_per_partner_and_currency(st
     [balance] = await store.credits.balances(partner_id, None, None, 10)
     assert (balance.credits, balance.issued, balance.redeemed, balance.expired, balance.outstanding) == (
         2, eur("340"), eur("0"), eur("240"), eur("100"))
+
+
+async def test_a_change_that_fails_or_expires_leaves_its_credit_whole(store: Store) -> None:
+    """The credit is taken only with a ``modified`` transition: one that fails at the supplier, or
+    expires unbooked, naming the credit, takes nothing (there is no hold to release)."""
+    partner_id, credit = await issued(store, "100.00")
+    reservation_id, product_id = await sold_to(store, partner_id, "100.00")
+    for status in ("failed", "expired"):
+        ended = modified_with_credit(partner_id, reservation_id, product_id, credit.credit_id, "30.00")
+        await store.flows.record_flow(ended.model_copy(update={"status": status, "info": {**ended.info, "status": status}}))
+    [after] = await balanced(store, partner_id)
+    assert (after.remaining, after.state, [m.kind for m in after.movements]) == (eur("100"), "active", ["issued"])
+    assert [e.category for e in await store.payments.entries(reservation_id)] == ["fare"]

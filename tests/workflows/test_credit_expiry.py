@@ -1,6 +1,7 @@
 """Credits in the flows, on the time-skipping server (docs/settlement.md#credits): a flow that gives its
 refund as a credit records it with the transition and starts its expiry; the expiry fires at the
-credit's time, once, also when no worker runs at that moment and a new one comes up later."""
+credit's time, once, also when no worker runs at that moment and a new one comes up later; a change
+the supplier refuses leaves the credit it was booked with whole."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.cancellation_flow import CancellationInfo
+from domain.change_flow import Booking, ChangeInfo, Prebooking
 from domain.credit_ledger import CREDIT_EXPIRED, CREDIT_VALIDITY, Credit, credit_id_for
 from domain.money import Money
 from domain.products import ReservationSpec
@@ -28,11 +30,13 @@ from domain.rescheduling_flow import AlternativeChoice, ReschedulingInfo
 from store.repositories import Store, open_store
 from store.schema import events
 from tests.store.test_credit_store import cancelled_to_credit
+from tests.workflows.change_fakes import ITINERARY, ChangingSupplier, change_input
 from tests.workflows.conftest import Harness
 from tests.workflows.fakes import FakeSupplier
 from tests.workflows.rescheduling_fakes import RESULT_WAIT, ReschedulingHarness, chosen, rescheduling_harness, start_rescheduling
 from tests.workflows.scenarios import automatic, finish, manual
 from worker.registry import activities_over, workflow_worker
+from workflows.change import ChangeWorkflow
 from workflows.credit_expiry import CreditExpiryInput, CreditExpiryWorkflow, expiry_workflow_id
 from workflows.rescheduling import ReschedulingWorkflow
 
@@ -165,3 +169,37 @@ async def _refused_credit_with_a_rebooking(rs: ReschedulingHarness) -> None:
     await handle.execute_update(ReschedulingWorkflow.accept, AlternativeChoice(alternative_id="proposed"))
     info = await asyncio.wait_for(handle.result(), RESULT_WAIT)
     assert (info.status, info.refund_to, info.credit_id) == ("accepted", "original_payment", None)
+
+
+async def test_a_change_the_supplier_refuses_leaves_its_credit_whole(env: WorkflowEnvironment, real_store: Store) -> None:
+    """Booked with a credit, refused at the supplier: the credit is as it was, and the next change takes from it."""
+    credit = await credit_issued_at(real_store, await env.get_current_time())
+    reservation_id = await real_store.reservations.create(credit.partner_id, ReservationSpec.model_validate({
+        "travellers": [{"traveller_id": "T1", "name": "Ada"}], "products": [ITINERARY.model_dump(mode="json")],
+    }), random.Random())
+    [product] = await real_store.reservations.products_of(reservation_id)
+    supplier = ChangingSupplier(refusal="the flight is full")
+    task_queue = f"credits-{secrets.token_hex(4)}"
+
+    async def checkout(code: str) -> ChangeInfo:
+        flow_input = change_input(code, "manual", await env.get_current_time()).model_copy(update={
+            "product_id": product.product_id, "reservation_id": reservation_id, "partner_id": credit.partner_id})
+        handle = await env.client.start_workflow(ChangeWorkflow.run, flow_input, id=code, task_queue=task_queue)
+        await handle.execute_update(ChangeWorkflow.prebook, Prebooking(transaction_id=reservation_id))
+        # The booking answers with the outcome. (Not the workflow's result: waiting on it, the test
+        # server skips its clock years ahead once the flow is done, past the credit's validity.)
+        return await asyncio.wait_for(
+            handle.execute_update(ChangeWorkflow.book, Booking(payment_method="credit", credit_id=credit.credit_id)), RESULT_WAIT)
+
+    async with workflow_worker(env.client, task_queue, activities_over(real_store.flows, supplier, real_store.events,
+                                                                        real_store.credits)):
+        failed = await checkout("CF-CRED0001")
+        assert (failed.status, failed.credit_id) == ("failed", credit.credit_id)
+        assert await real_store.credits.credit(credit.credit_id) == credit
+
+        supplier.refusal = None
+        modified = await checkout("CF-CRED0002")
+    assert modified.status == "modified"
+    after = await real_store.credits.credit(credit.credit_id)
+    assert after is not None
+    assert after.paid_for("CF-CRED0002") == Money.of("75", "EUR") and after.paid_for("CF-CRED0001").is_zero()
