@@ -15,6 +15,7 @@ from api import (
     cancellations,
     changes,
     checkouts,
+    credits,
     events,
     flow_search,
     health,
@@ -50,7 +51,7 @@ def resources(settings: Settings) -> list[Resource]:
     found = [health.resource, admin.resource, supplier_intake.admin_resource, reservations.resource,
              cancellations.resource, events.resource, reschedulings.resource, changes.resource, checkouts.resource,
              special_requests.resource, supplier_intake.resource, payments.resource, refunds.resource,
-             refund_procedure.resource, flow_search.resource]
+             refund_procedure.resource, credits.resource, flow_search.resource]
     if settings.sandbox:
         found.append(sandbox_controls.resource)
     return found

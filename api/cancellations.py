@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
 from domain.allowance import Allowance
 from domain.cancellation_flow import CancellationInfo
 from domain.codes import FlowKind
+from domain.credit_ledger import RefundTo
 from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.positions import CancellationPositions
@@ -52,8 +53,12 @@ class CancellationQuote(BaseModel):
     expires_at: datetime
 
 
+_REFUND_TO = "where the refund goes: back to the original payment, or into a credit (docs/settlement.md#credits)"
+
+
 class NewCancellation(_Body):
     quote_id: str = Field(min_length=1, max_length=60)
+    refund_to: RefundTo = Field(default="original_payment", description=_REFUND_TO)
 
 
 class CancellationStarted(BaseModel):
@@ -61,10 +66,20 @@ class CancellationStarted(BaseModel):
     status: str
     penalty: Money | None = None
     refund: Money | None = None
+    refund_to: RefundTo = "original_payment"
+    credit_id: str | None = Field(default=None, description="the credit the refund became (refund_to: credit)")
 
 
 class DecisionBody(_Body):
     decision: Literal["accept", "reject"]
+    refund_to: RefundTo | None = Field(default=None, description=_REFUND_TO + "; with accept only, absent: as the "
+                                                                              "cancellation was started")
+
+    @model_validator(mode="after")
+    def _refund_to_with_accept(self) -> DecisionBody:
+        if self.refund_to is not None and self.decision != "accept":
+            raise ValueError("refund_to goes with accept: a rejected quote refunds nothing")
+        return self
 
 
 class AgentQuoteBody(_Body):
@@ -112,10 +127,12 @@ async def create_quote(request: web.Request, requester: Requester, body: NewQuot
 @resource.route("POST", "/v1/products/{product_id}/cancellations", summary="Cancel with a quote",
                 roles=("partner",), body=NewCancellation, answers={200: CancellationStarted, 202: CancellationStarted})
 async def cancel(request: web.Request, requester: Requester, body: NewCancellation) -> Reply:
-    info = await cancellations.cancel(request.app[DEPS], requester, request.match_info["product_id"], body.quote_id)
+    info = await cancellations.cancel(request.app[DEPS], requester, request.match_info["product_id"], body.quote_id,
+                                      body.refund_to)
     if not is_terminal(info.status):  # a manual flow, or an automatic one still processing after the sync wait
-        return Reply(202, CancellationStarted(code=info.code, status=info.status))
-    return Reply(200, CancellationStarted(code=info.code, status=info.status, penalty=info.penalty, refund=info.refund))
+        return Reply(202, CancellationStarted(code=info.code, status=info.status, refund_to=info.refund_to))
+    return Reply(200, CancellationStarted(code=info.code, status=info.status, penalty=info.penalty, refund=info.refund,
+                                          refund_to=info.refund_to, credit_id=info.credit_id))
 
 
 @resource.route("GET", "/v1/cancellations/{code}", summary="A cancellation's flow info",
@@ -128,7 +145,8 @@ async def get_cancellation(request: web.Request, requester: Requester) -> Reply:
 @resource.route("PATCH", "/v1/cancellations/{code}", summary="Accept or reject an agent's quote",
                 roles=("partner",), body=DecisionBody, answers={200: CancellationInfo, 202: CancellationInfo})
 async def decide(request: web.Request, requester: Requester, body: DecisionBody) -> Reply:
-    return answered(await cancellations.decide(request.app[DEPS], requester, request.match_info["code"], body.decision))
+    return answered(await cancellations.decide(request.app[DEPS], requester, request.match_info["code"], body.decision,
+                                                body.refund_to))
 
 
 @resource.route("GET", "/v1/agent/cancellations", summary="The agents' queue of cancellations, nearest deadline first",

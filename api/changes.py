@@ -89,20 +89,41 @@ class ChangeContext(BaseModel):
 
 class BookContext(_Body):
     invoice_hint: str | None = Field(default=None, max_length=200)
+    credit_id: str | None = Field(default=None, min_length=1, max_length=40,
+                                  description="pay with this credit: it pays what it can of total_due, the rest is due as usual")
+
+
+class CreditPayment(BaseModel):
+    """What the credit paid for the change, and what is left of it."""
+
+    credit_id: str
+    paid: Money
+    due: Money = Field(description="what the change costs besides: total_due − paid, due as usual")
+    remaining: Money
+    state: str
 
 
 class BookedChange(BaseModel):
     code: str
     status: str
     product: SoldProduct | None = Field(default=None, description="the product as the change made it; null while processing")
+    credit_payment: CreditPayment | None = None
 
 
 def booked(answer: ChangeBooked | StillWorking) -> Reply:
-    """A booking's answer: the change and the product it made, or 202 while the supplier still works on it."""
+    """A booking's answer: the change and the product it made (and what a credit paid of it), or 202
+    while the supplier still works on it."""
     if isinstance(answer, StillWorking):
         return Reply(202, BookedChange(code=answer.code, status="processing"))
+    info, credit = answer.info, answer.credit
+    payment = None
+    if credit is not None:
+        paid = credit.paid_for(info.code)
+        payment = CreditPayment(credit_id=credit.credit_id, paid=paid, due=info.total_due - paid,
+                                remaining=credit.remaining, state=credit.state)
     # The product as the store shows it (BookedChange documents its shape), as the reservation's GET does.
-    return Reply(200, {"code": answer.info.code, "status": answer.info.status, "product": answer.product})
+    return Reply(200, {"code": info.code, "status": info.status, "product": answer.product,
+                       "credit_payment": None if payment is None else payment.model_dump(mode="json")})
 
 
 def _itinerary_fields(itinerary: ProductSpec) -> dict[str, Any]:
@@ -146,7 +167,8 @@ async def create_context(request: web.Request, requester: Requester, body: NewCo
 @resource.route("POST", "/v1/change-contexts/{context_id}/book", summary="Book a pre-booked change",
                 roles=("partner",), body=BookContext, answers={200: BookedChange, 202: BookedChange})
 async def book_context(request: web.Request, requester: Requester, body: BookContext) -> Reply:
-    return booked(await changes.book_context(request.app[DEPS], requester, request.match_info["context_id"], body.invoice_hint))
+    return booked(await changes.book_context(request.app[DEPS], requester, request.match_info["context_id"], body.invoice_hint,
+                                             body.credit_id))
 
 
 @resource.route("GET", "/v1/changes/{code}", summary="A change's flow info",

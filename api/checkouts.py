@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.app_keys import DEPS
 from api.changes import BookedChange, booked
 from api.endpoints import Reply, Resource
+from domain.credit_ledger import CREDIT_PAYMENT_METHOD
 from domain.money import Money
 from domain.products import Segment
 from services import changes
@@ -52,7 +53,16 @@ class CheckoutContext(BaseModel):
 
 
 class BookCheckoutBody(_Body):
-    payment_method: str = Field(min_length=1, max_length=40)
+    payment_method: str = Field(min_length=1, max_length=40,
+                                description=f"one of the checkout's payment_methods, or {CREDIT_PAYMENT_METHOD} with a credit_id")
+    credit_id: str | None = Field(default=None, min_length=1, max_length=40,
+                                  description=f"with payment_method {CREDIT_PAYMENT_METHOD}: the credit that pays")
+
+    @model_validator(mode="after")
+    def _credit_named_with_its_method(self) -> BookCheckoutBody:
+        if (self.payment_method == CREDIT_PAYMENT_METHOD) != (self.credit_id is not None):
+            raise ValueError(f"payment_method {CREDIT_PAYMENT_METHOD} and a credit_id go together")
+        return self
 
 
 @resource.route("POST", "/v1/agent/products/{product_id}/checkouts", summary="Issue a checkout for a manual change",
@@ -79,4 +89,4 @@ async def prebook(request: web.Request, requester: Requester, body: PrebookBody)
                 roles=("partner",), body=BookCheckoutBody, answers={200: BookedChange, 202: BookedChange})
 async def book_checkout(request: web.Request, requester: Requester, body: BookCheckoutBody) -> Reply:
     return booked(await changes.book_checkout(request.app[DEPS], requester, request.match_info["checkout_context_id"],
-                                              body.payment_method))
+                                              body.payment_method, body.credit_id))

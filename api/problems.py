@@ -145,6 +145,8 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
     Refusal.DUPLICATE_BACK_OFFICE_CODE: (CONFLICT, "duplicate_back_office_code"),
     Refusal.DEPOSIT_ALREADY_REFUNDED: (CONFLICT, "deposit_already_refunded"),
     Refusal.NO_DEPOSIT: (CONFLICT, "no_deposit"),
+    Refusal.CREDIT_CURRENCY_MISMATCH: (INVALID, "credit_currency_mismatch"),
+    Refusal.CREDIT_NOT_ACTIVE: (CONFLICT, "credit_not_active"),
 }
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
 from domain.codes import FlowKind
+from domain.credit_ledger import RefundTo
 from domain.rescheduling_flow import ReschedulingAlternative, ReschedulingInfo
 from services import reschedulings
 from services.flow_start import StillWorking
@@ -28,12 +29,16 @@ class AlternativeList(BaseModel):
 class AcceptBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     alternative_id: str = Field(min_length=1, max_length=40)
+    refund_to: RefundTo = Field(default="original_payment", description="with the refund alternative: where its refund "
+                                "goes, back to the original payment or into a credit (docs/settlement.md#credits)")
 
 
 class Accepted(BaseModel):
     code: str
     status: str  # accepted; processing when applying it outlasts the sync wait
     alternative_id: str | None
+    refund_to: RefundTo = "original_payment"
+    credit_id: str | None = Field(default=None, description="the credit the refund became (refund_to: credit)")
 
 
 async def _rescheduling(request: web.Request, requester: Requester) -> dict[str, Any]:
@@ -57,7 +62,10 @@ async def get_alternatives(request: web.Request, requester: Requester) -> Reply:
 @resource.route("POST", "/v1/reschedulings/{code}/accept", summary="Choose an alternative",
                 roles=("partner",), body=AcceptBody, answers={200: Accepted, 202: Accepted})
 async def accept(request: web.Request, requester: Requester, body: AcceptBody) -> Reply:
-    done = await reschedulings.accept(request.app[DEPS], requester, request.match_info["code"], body.alternative_id)
+    done = await reschedulings.accept(request.app[DEPS], requester, request.match_info["code"], body.alternative_id,
+                                      body.refund_to)
     if isinstance(done, StillWorking):
-        return Reply(202, Accepted(code=done.code, status="processing", alternative_id=body.alternative_id))
-    return Reply(200, Accepted(code=done.code, status=done.status, alternative_id=done.alternative_id))
+        return Reply(202, Accepted(code=done.code, status="processing", alternative_id=body.alternative_id,
+                                   refund_to=body.refund_to))
+    return Reply(200, Accepted(code=done.code, status=done.status, alternative_id=done.alternative_id,
+                               refund_to=done.refund_to, credit_id=done.credit_id))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from domain.credit_ledger import CREDIT_VALIDITY
 from domain.durations import parse_duration
 
 SANDBOX_ADMIN_KEY = "sandbox-admin-key"
@@ -67,6 +68,8 @@ class Settings:
     change_context_ttl: timedelta = timedelta(minutes=20)
     checkout_ttl: timedelta = timedelta(hours=24)
     rescheduling_window: timedelta = timedelta(hours=72)
+    # How long a credit issued instead of a refund may pay for changes (docs/settlement.md#credits).
+    credit_validity: timedelta = CREDIT_VALIDITY
     sandbox_supplier_delay: timedelta = timedelta(seconds=2)
     sync_wait: timedelta = timedelta(seconds=10)
     webhook_retry_for: timedelta = timedelta(hours=72)
@@ -114,6 +117,7 @@ _DURATIONS = {
     "AFTERSALES_CHANGE_CONTEXT_TTL": "change_context_ttl",
     "AFTERSALES_CHECKOUT_TTL": "checkout_ttl",
     "AFTERSALES_RESCHEDULING_WINDOW": "rescheduling_window",
+    "AFTERSALES_CREDIT_VALIDITY": "credit_validity",
     "AFTERSALES_SANDBOX_SUPPLIER_DELAY": "sandbox_supplier_delay",
     "AFTERSALES_SYNC_WAIT": "sync_wait",
     "AFTERSALES_WEBHOOK_RETRY_FOR": "webhook_retry_for",

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel
 
+from domain.credit_ledger import CREDIT_VALIDITY, RefundDestination, RefundTo
 from domain.flow_info import FlowInfo, FlowInput, Resolution
 from domain.money import Money
 
@@ -36,8 +37,9 @@ CANCELLATION_EXPIRED = "cancellation.expired"
 CANCELLATION_FAILED = "cancellation.failed"
 
 
-class CancellationInfo(FlowInfo):
-    """The flow info of a cancellation (``GET /v1/cancellations/{code}``)."""
+class CancellationInfo(FlowInfo, RefundDestination):
+    """The flow info of a cancellation (``GET /v1/cancellations/{code}``); its refund goes where
+    ``refund_to`` says (a credit: docs/settlement.md#credits)."""
 
     status: CancellationStatus
     resolution: Resolution
@@ -59,9 +61,9 @@ class CancellationInfo(FlowInfo):
             return self.decision_deadline
         return None
 
-    def repeats(self, decision: Decision) -> bool:
+    def repeats(self, decision: Decision, refund_to: RefundTo | None = None) -> bool:
         """The partner sends the decision it already made: answered like the first time."""
-        return self.decision is not None and self.decision == decision
+        return self.decision is not None and self.decision == decision and refund_to in (None, self.refund_to)
 
     def shows_quote(self, quote: AgentQuote) -> bool:
         """The flow was quoted exactly so: an agent resending that quote is answered like the first time."""
@@ -78,6 +80,10 @@ class CancellationInput(FlowInput):
     refund: Money | None = None
     agent_quote_window: timedelta
     decision_window: timedelta
+    # Where the refund goes; a manual cancellation's partner may still choose when it accepts the quote.
+    refund_to: RefundTo = "original_payment"
+    # How long a credit issued instead of the refund stays valid (AFTERSALES_CREDIT_VALIDITY when the flow started).
+    credit_validity: timedelta = CREDIT_VALIDITY
 
     def initial_info(self) -> CancellationInfo:
         """The flow info before its first transition: what the gateway indexes when it starts the
@@ -89,6 +95,7 @@ class CancellationInput(FlowInput):
             paid=self.paid,
             penalty=self.penalty,
             refund=self.refund,
+            refund_to=self.refund_to,
         )
 
 
@@ -101,3 +108,5 @@ class AgentQuote(BaseModel):
 
 class PartnerDecision(BaseModel):
     decision: Decision
+    # With ``accept``: where the refund goes; None keeps what the cancellation was started with.
+    refund_to: RefundTo | None = None

@@ -75,6 +75,8 @@ class ChangeInfo(FlowInfo):
     agent_id: str | None = None
     payment_methods: list[str] = Field(default_factory=list)
     payment_method: str | None = None
+    # The credit the partner pays with (docs/settlement.md#credits): it pays what it can when the change is recorded.
+    credit_id: str | None = None
     failure: str | None = None  # the supplier's reason when it refused
 
 
@@ -123,7 +125,8 @@ class Prebooking(BaseModel):
 
 
 class Booking(BaseModel):
-    """Context_book (``invoice_hint``) or BookCheckout (``payment_method``)."""
+    """Context_book (``invoice_hint``) or BookCheckout (``payment_method``), either paid with a credit (``credit_id``)."""
 
     invoice_hint: str | None = None
     payment_method: str | None = None
+    credit_id: str | None = None

@@ -76,7 +76,7 @@ PARTNER_ID, AGENT_ID, SUPPLIER_ID, KEY_ID = (IdShape(prefix, _HEX, 16) for prefi
 QUOTE_ID, ITINERARY_ID, SANDBOX_CHANGE_ID = (IdShape(prefix, _HEX, 20) for prefix in ("qt_", "itn_", "sbx_"))
 # Names one redelivery of an event among others (its workflow id's suffix).
 REDELIVERY_SUFFIX = IdShape("", _HEX, 16)
-EVENT_ID, PAYMENT_ID, REFUND_ID = (IdShape(prefix, _BASE32, 20) for prefix in ("evt_", "pay_", "rfd_"))
+EVENT_ID, PAYMENT_ID, REFUND_ID, CREDIT_ID = (IdShape(prefix, _BASE32, 20) for prefix in ("evt_", "pay_", "rfd_", "crd_"))
 
 class FlowKind(StrEnum):
     CANCELLATION = "cancellation"

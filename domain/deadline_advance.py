@@ -15,8 +15,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 # Each deadline is named after the setting that gives its length (docs/configuration.md): the window
 # an agent has to quote, the partner's decision window, the rescheduling window, a checkout's and a
-# change context's validity. A workflow that waits on another deadline adds its name here.
-DeadlineName = Literal["agent_quote_window", "decision_window", "rescheduling_window", "checkout_ttl", "change_context_ttl"]
+# change context's validity, a credit's validity. A workflow that waits on another deadline adds its name here.
+DeadlineName = Literal[
+    "agent_quote_window", "decision_window", "rescheduling_window", "checkout_ttl", "change_context_ttl", "credit_validity"
+]
 
 
 class AdvanceableDeadlines(BaseModel):

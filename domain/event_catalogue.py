@@ -3,7 +3,7 @@ made from: the one list the OpenAPI document's ``webhooks`` section, the feed's 
 catalogue in docs/triggers.md are built from, so none of them can drift from what is sent.
 
 An event is ``{"id", "type", "created_at", "data"}`` (``domain.flow_info.event_body``): a flow's
-events carry the flow info its ``GET`` answers, ``refund.posted`` the refund. A branch that adds an
+events carry the flow info its ``GET`` answers, ``refund.posted`` the refund, ``credit.*`` the credit. A branch that adds an
 event type adds it here, with the model of its data; a field every event carries goes on
 :class:`Event`.
 """
@@ -17,11 +17,13 @@ from pydantic import AwareDatetime, BaseModel, Field, create_model
 
 from domain import cancellation_flow as cancellation
 from domain import change_flow as change
+from domain import credit_ledger as credits
 from domain import refund_ledger as refunds
 from domain import rescheduling_flow as rescheduling
 from domain import special_request_flow as special_request
 from domain.cancellation_flow import CancellationInfo
 from domain.change_flow import ChangeInfo
+from domain.credit_ledger import Credit
 from domain.refund_ledger import Refund
 from domain.rescheduling_flow import ReschedulingInfo
 from domain.special_request_flow import SpecialRequestInfo
@@ -92,6 +94,12 @@ CATALOGUE: tuple[EventType, ...] = (
     EventType(refunds.REFUND_POSTED, "settlement", Refund,
               "a refund was posted: a flow's own, an agent's or a deposit given back",
               ("refund_id", "number", "amount", "reason", "flow_code")),
+    EventType(credits.CREDIT_ISSUED, "settlement", Credit,
+              "a refund was taken as a credit (`refund_to: credit`)", ("credit_id", "amount", "expires_at", "flow_code")),
+    EventType(credits.CREDIT_REDEEMED, "settlement", Credit,
+              "a credit paid (part of) a change or a checkout", ("credit_id", "remaining", "movements")),
+    EventType(credits.CREDIT_EXPIRED, "settlement", Credit,
+              "a credit reached `expires_at` with something left (`expired`)", ("credit_id", "expired")),
 )
 
 EVENT_TYPES: dict[str, EventType] = {entry.name: entry for entry in CATALOGUE}

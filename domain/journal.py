@@ -25,7 +25,7 @@ from domain.money import DecimalString, Money
 from domain.products import ProductSpec
 from domain.refusals import Refusal, Refused
 
-Category = Literal["fare", "deposit", "refund", "fee", "fare_difference"]
+Category = Literal["fare", "deposit", "refund", "fee", "fare_difference", "credit_redemption"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 PaymentState = Literal["to_invoice", "invoiced"]
 PAYMENT_STATES: tuple[str, ...] = get_args(PaymentState)
@@ -46,6 +46,8 @@ class JournalEntry(BaseModel):
     product_id: str | None = None
     flow_code: str | None = None
     refund_id: str | None = None
+    # The credit a ``credit_redemption`` takes from (domain.credit_ledger).
+    credit_id: str | None = None
     category: Category
     amount: Money
     vat_rate: DecimalString | None = None
@@ -60,6 +62,7 @@ class Payment(BaseModel):
     product_id: str | None
     flow_code: str | None
     refund_id: str | None
+    credit_id: str | None = None
     category: Category
     amount: Money
     vat_rate: DecimalString | None
@@ -193,10 +196,13 @@ class Account:
     """
 
     amounts: tuple[Money, ...]
+    # The credits issued from the reservation instead of refunds (domain.credit_ledger): value given
+    # back too, though no cash moved, so what is left to give back is less by them.
+    credited: tuple[Money, ...] = ()
 
     @classmethod
-    def of(cls, entries: Iterable[JournalEntry]) -> Account:
-        return cls(tuple(e.amount for e in entries))
+    def of(cls, entries: Iterable[JournalEntry], credited: Iterable[Money] = ()) -> Account:
+        return cls(tuple(e.amount for e in entries), tuple(credited))
 
     def currencies(self) -> list[str]:
         """The currencies the reservation was charged in: the only ones it can be refunded in."""
@@ -212,14 +218,25 @@ class Account:
         """What the partner pays in ``currency`` after everything booked so far (the invariant's sum)."""
         return self.charged(currency) - self.refunded(currency)
 
+    def credited_in(self, currency: str) -> Money:
+        return _sum((a for a in self.credited if a.currency == currency), currency)
+
+    def left(self, currency: str) -> Money:
+        """What may still be given back in ``currency``, as money or as a credit: the balance less the credits issued."""
+        return self.balance(currency) - self.credited_in(currency)
+
+    def _given_back(self, currency: str, refunded: str = "refunded") -> str:
+        credited = self.credited_in(currency)
+        return f"{self.refunded(currency)} {refunded}" + (f", {credited} given as credits" if credited.amount else "")
+
     def check_refund(self, amount: Money) -> None:
-        """Posted refunds never exceed what the reservation was charged in that currency."""
-        left = self.balance(amount.currency)
+        """Posted refunds (and credits issued) never exceed what the reservation was charged in that currency."""
+        left = self.left(amount.currency)
         if amount.amount > left.amount:
             raise Refused(
                 Refusal.REFUND_EXCEEDS_CHARGED,
                 f"refunding {amount} would exceed what the reservation was charged: {left} is left to refund "
-                f"({self.charged(amount.currency)} charged, {self.refunded(amount.currency)} refunded)",
+                f"({self.charged(amount.currency)} charged, {self._given_back(amount.currency)})",
             )
 
     def flow_refund(self, requested: Money) -> tuple[Money | None, str]:
@@ -229,11 +246,11 @@ class Account:
         A flow's refund cannot be refused (the product is cancelled at the supplier already), so it
         is capped instead; the note says so for the auditor.
         """
-        left = self.balance(requested.currency)
+        left = self.left(requested.currency)
         if requested.amount <= left.amount:
             return requested, ""
         note = (f"requested {requested}; capped at {left}, what was left of the charge "
-                f"({self.charged(requested.currency)} charged, {self.refunded(requested.currency)} already refunded)")
+                f"({self.charged(requested.currency)} charged, {self._given_back(requested.currency, 'already refunded')})")
         return (left if left.amount > 0 else None), note
 
 

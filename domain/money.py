@@ -189,6 +189,11 @@ class Money(BaseModel):
     def zero(cls, currency: str) -> Money:
         return cls.of(Decimal(0), currency)
 
+    @classmethod
+    def of_minor(cls, units: int, currency: str) -> Money:
+        """``units`` minor units (24000 EUR is 240.00 EUR): how a store that counts in integers reads an amount back."""
+        return cls.of(Decimal(units).scaleb(-minor_units(currency)), currency)
+
     @property
     def minor(self) -> int:
         """Amount in minor units (24000 for 240.00 EUR), e.g. for payment providers."""

@@ -61,6 +61,9 @@ class Refusal(StrEnum):
     DUPLICATE_BACK_OFFICE_CODE = "duplicate_back_office_code"
     DEPOSIT_ALREADY_REFUNDED = "deposit_already_refunded"
     NO_DEPOSIT = "no_deposit"
+    # Credits (docs/settlement.md#credits).
+    CREDIT_CURRENCY_MISMATCH = "credit_currency_mismatch"
+    CREDIT_NOT_ACTIVE = "credit_not_active"
 
 
 class Refused(Exception):

@@ -17,6 +17,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from domain.codes import FlowKind, new_flow_code
+from domain.credit_ledger import CREDIT_VALIDITY, RefundDestination, RefundTo
 from domain.deadline_advance import AdvanceableDeadlines
 from domain.flow_info import FlowInfo
 from domain.input_bounds import Instant
@@ -93,8 +94,9 @@ class ReschedulingAlternative(BaseModel):
     default: bool = False
 
 
-class ReschedulingInfo(FlowInfo):
-    """The flow info of a rescheduling (``GET /v1/reschedulings/{code}``), as its triggers carry it too."""
+class ReschedulingInfo(FlowInfo, RefundDestination):
+    """The flow info of a rescheduling (``GET /v1/reschedulings/{code}``), as its triggers carry it too.
+    Applied with the ``refund`` alternative, its refund goes where ``refund_to`` says."""
 
     status: ReschedulingStatus
     change_id: str
@@ -109,9 +111,9 @@ class ReschedulingInfo(FlowInfo):
     def alternative(self, alternative_id: str) -> ReschedulingAlternative | None:
         return next((a for a in self.alternatives if a.alternative_id == alternative_id), None)
 
-    def repeats(self, alternative_id: str) -> bool:
+    def repeats(self, alternative_id: str, refund_to: RefundTo = "original_payment") -> bool:
         """The partner sends the choice that was accepted: answered like the first time."""
-        return self.status == "accepted" and self.alternative_id == alternative_id
+        return self.status == "accepted" and self.alternative_id == alternative_id and self.refund_to == refund_to
 
     @property
     def default_alternative(self) -> ReschedulingAlternative:
@@ -126,6 +128,8 @@ class ReschedulingInput(AdvanceableDeadlines):
     webhook_retry_for: timedelta
     # The airline's own deadline, if it sent one (flows started before it existed have none).
     action_time_limit: AwareDatetime | None = None
+    # How long a credit taken instead of the refund stays valid (AFTERSALES_CREDIT_VALIDITY on receipt).
+    credit_validity: timedelta = CREDIT_VALIDITY
 
     def decision_deadline(self, now: datetime) -> datetime:
         """When the partner's choice is due, counted from ``now`` (when the flow offers its alternatives)."""
@@ -137,6 +141,8 @@ class ReschedulingInput(AdvanceableDeadlines):
 
 class AlternativeChoice(BaseModel):
     alternative_id: str
+    # Where the ``refund`` alternative's refund goes (a credit only with that alternative).
+    refund_to: RefundTo = "original_payment"
 
 
 def decision_deadline(now: datetime, window: timedelta, action_time_limit: datetime | None) -> datetime:

@@ -11,6 +11,8 @@ raising :class:`~domain.refusals.Refused` before anything is written.
 - :func:`flow_transition`: a flow moves; its charges, and its own refund (capped, never refused).
 - :func:`new_refund`, :func:`posting`, :func:`rejection`, :func:`edit`: an agent's refund.
 - :func:`deposit_refund`: a product's deposit given back.
+- :func:`credit_issue`, :func:`credit_redemption`, :func:`credit_expiry`: a credit issued instead of
+  a flow's refund, a change paid with it, what remains of it expiring (a :class:`CreditWrite`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from domain import refund_ledger
+from domain import credit_ledger, refund_ledger
+from domain.credit_ledger import CREDIT_EXPIRED, CREDIT_ISSUED, CREDIT_REDEEMED, Credit, CreditGiven, CreditMovement, CreditPayment
 from domain.journal import Account, JournalEntry, TransitionEffects, sale_entries
 from domain.money import Money
 from domain.products import ProductSpec
@@ -254,3 +257,63 @@ def duplicate_code(code: str | None) -> Refused:
 
 def _refunded_already(product_id: str) -> Refused:
     return Refused(Refusal.DEPOSIT_ALREADY_REFUNDED, f"the deposit of product {product_id} was refunded already")
+
+
+# --- credits (docs/settlement.md#credits) ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreditWrite:
+    """Everything one decision about a credit writes, in the order it is written:
+
+    - ``credit``: the credit after it, inserted once under ``credit:<flow code>`` when ``was`` is
+      None, else updated only while the stored one is still ``was`` (the state it was decided on);
+    - ``movement``: inserted once under its key (``domain.credit_ledger.movement_key``); when that key
+      is taken nothing else is written: the same transition recorded again, an expiry run again;
+    - ``entries`` (a redemption's journal entry) and ``triggers``.
+    """
+
+    credit: Credit
+    movement: CreditMovement
+    was: Credit | None = None
+    entries: tuple[JournalEntry, ...] = ()
+    triggers: tuple[Trigger, ...] = ()
+
+
+def _reported(event_type: str, credit: Credit, flow_code: str | None) -> Trigger:
+    return Trigger(event_type, credit.partner_id, flow_code, credit.model_dump(mode="json"))
+
+
+def credit_issue(given: CreditGiven, account: Account, traveller_ids: Sequence[str], at: datetime) -> CreditWrite | None:
+    """A flow's refund issued as a credit, once per flow: capped as the refund would be at what is left
+    of the reservation's charge (``domain.journal.Account.flow_refund``), none when nothing is left.
+    No journal entry: the partner paid the full fare and holds a credit instead of cash.
+    ``traveller_ids``: the reservation's, for a flow that names none."""
+    amount, note = account.flow_refund(given.amount)
+    if amount is None:
+        return None
+    credit = credit_ledger.issued(given, amount, given.traveller_ids or traveller_ids, note, at)
+    return CreditWrite(credit, credit.movements[-1], triggers=(_reported(CREDIT_ISSUED, credit, given.flow_code),))
+
+
+def credit_redemption(credit: Credit | None, payment: CreditPayment, at: datetime) -> CreditWrite | None:
+    """A change paid with a credit, decided when its ``modified`` transition is recorded (the change is
+    applied at the supplier by then): the credit pays ``min(remaining, due)``, booked as one
+    ``credit_redemption`` entry (−amount) beside the change's fees. A credit that no longer pays
+    (used or expired meanwhile; not the partner's; another currency) pays nothing, and the change is
+    due in cash as usual: it cannot be refused any more."""
+    if credit is None or credit.partner_id != payment.partner_id or not credit.payable(payment.due.currency, at):
+        return None
+    take = credit.remaining if credit.remaining.amount <= payment.due.amount else payment.due
+    after = credit_ledger.redeemed(credit, take, payment.flow_code, at)
+    return CreditWrite(after, after.movements[-1], was=credit, entries=(credit_ledger.redemption_entry(payment, take),),
+                       triggers=(_reported(CREDIT_REDEEMED, after, payment.flow_code),))
+
+
+def credit_expiry(credit: Credit | None, at: datetime) -> CreditWrite | None:
+    """What remains of an active credit expires, once; a used or already expired credit is left as it
+    is. Expiry moves no cash: no journal entry."""
+    if credit is None or credit.state != "active":
+        return None
+    after = credit_ledger.expired(credit, at)
+    return CreditWrite(after, after.movements[-1], was=credit, triggers=(_reported(CREDIT_EXPIRED, after, None),))

@@ -1,5 +1,6 @@
-"""What the activities record through: flow transitions and product locks (``FlowStore``) and trigger
-deliveries (``EventOutbox``). The worker passes the store; tests pass fakes."""
+"""What the activities record through: flow transitions and product locks (``FlowStore``), trigger
+deliveries (``EventOutbox``) and credits expiring (``CreditStore``). The worker passes the store;
+tests pass fakes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from domain.credit_ledger import CreditState
 from domain.flow_info import FlowRecord
 
 LockOutcome = Literal["acquired", "busy", "product_cancelled"]
@@ -44,3 +46,11 @@ class EventOutbox(Protocol):
     async def record_attempt(self, event_id: str, delivered: bool, detail: str) -> None: ...
 
     async def mark_failed(self, event_id: str) -> None: ...
+
+
+class CreditStore(Protocol):
+    async def expire(self, credit_id: str, at: datetime) -> CreditState | None:
+        """In one transaction, at most once per credit: what remains of an active credit expires at
+        ``at`` (its movement, its ``credit.expired`` event). The credit's state afterwards (a used or
+        already expired one is left as it is); None when there is no such credit."""
+        ...

@@ -12,6 +12,7 @@ from typing import Any
 from domain.allowance import Allowance, cancellation_allowance
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision
 from domain.codes import QUOTE_ID, FlowKind
+from domain.credit_ledger import RefundTo
 from domain.money import Money
 from domain.positions import CancellationPositions, cancellation_positions
 from domain.refund_terms import cancellation_terms
@@ -75,10 +76,13 @@ def money_of(stored: dict[str, str] | None) -> Money | None:
     return None if stored is None else Money.model_validate(stored)
 
 
-async def cancel(deps: Deps, requester: Requester, product_id: str, quote_id: str) -> CancellationInfo:
-    """Start the cancellation the quote prices. An automatic one is waited for within
-    ``AFTERSALES_SYNC_WAIT``: its final info when it ends in time; otherwise, and for a manual one,
-    the info it started with (``processing``, ``awaiting_agent_quote``)."""
+async def cancel(
+    deps: Deps, requester: Requester, product_id: str, quote_id: str, refund_to: RefundTo = "original_payment"
+) -> CancellationInfo:
+    """Start the cancellation the quote prices, its refund going where ``refund_to`` says (a credit:
+    docs/settlement.md#credits). An automatic one is waited for within ``AFTERSALES_SYNC_WAIT``: its
+    final info when it ends in time; otherwise, and for a manual one, the info it started with
+    (``processing``, ``awaiting_agent_quote``)."""
 
     async def prepare(code: str) -> NewFlow:
         found = await deps.store.quotes.quote(quote_id)
@@ -100,6 +104,8 @@ async def cancel(deps: Deps, requester: Requester, product_id: str, quote_id: st
             refund=money_of(kept.refund),
             agent_quote_window=deps.settings.agent_quote_window,
             decision_window=deps.settings.decision_window,
+            refund_to=refund_to,
+            credit_validity=deps.settings.credit_validity,
         )
         return NewFlow(FlowKind.CANCELLATION, flow_input, quote_id=kept.quote_id)
 
@@ -112,17 +118,20 @@ async def cancel(deps: Deps, requester: Requester, product_id: str, quote_id: st
     return info if final is None else final
 
 
-async def decide(deps: Deps, requester: Requester, code: str, decision: Decision) -> CancellationInfo | StillWorking:
-    """The partner accepts or rejects the agent's quote; the flow's validator decides whether it may."""
+async def decide(
+    deps: Deps, requester: Requester, code: str, decision: Decision, refund_to: RefundTo | None = None
+) -> CancellationInfo | StillWorking:
+    """The partner accepts or rejects the agent's quote (accepting, it may say where the refund goes:
+    None keeps what the cancellation was started with); the flow's validator decides whether it may."""
     info = await visible_flow(deps, requester.principal, code, FlowKind.CANCELLATION, "cancellation")
 
     def on_closed(final: CancellationInfo) -> CancellationInfo:
-        if final.repeats(decision):
+        if final.repeats(decision, refund_to):
             return final
         raise Refused(Refusal.NOT_AWAITING_DECISION, f"cancellation {final.code} is not awaiting a decision")
 
     return await _bounded(deps, info, update_flow(
-        deps, requester, info["code"], CancellationWorkflow.decide, PartnerDecision(decision=decision), on_closed,
+        deps, requester, info["code"], CancellationWorkflow.decide, PartnerDecision(decision=decision, refund_to=refund_to), on_closed,
     ))
 
 

@@ -24,10 +24,12 @@ from domain.change_flow import (
 )
 from domain.change_pricing import ChangeAlternative, ChangeSearch, DateIncompatible, SearchInvalid, fingerprint
 from domain.codes import ITINERARY_ID, FlowKind
+from domain.credit_ledger import Credit
 from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.products import FlightProduct, ProductSpec, Segment
 from domain.refusals import Refusal, Refused, invalid_field, not_found
+from services import credits
 from services.bootstrap import Deps
 from services.flow_start import NewFlow, StillWorking, flow_in_progress, opening, start_flow, update_flow
 from services.requester import Requester
@@ -48,10 +50,12 @@ class Changeability(NamedTuple):
 
 @dataclass(frozen=True)
 class ChangeBooked:
-    """A booked change: its final info, and the product as the change left it."""
+    """A booked change: its final info, the product as the change left it, and the credit it was
+    paid with, as the change left it (``Credit.paid_for`` says how much it paid)."""
 
     info: ChangeInfo
     product: dict[str, Any] | None
+    credit: Credit | None = None
 
 
 def _now() -> datetime:
@@ -137,9 +141,12 @@ async def create_context(deps: Deps, requester: Requester, itinerary_id: str) ->
     return info
 
 
-async def book_context(deps: Deps, requester: Requester, context_id: str, invoice_hint: str | None) -> ChangeBooked | StillWorking:
+async def book_context(
+    deps: Deps, requester: Requester, context_id: str, invoice_hint: str | None, credit_id: str | None = None
+) -> ChangeBooked | StillWorking:
+    """Book a change context, paid with the credit ``credit_id`` when one is named."""
     info, recorded = await _change(deps, requester, CONTEXT_PREFIX, context_id, "change context")
-    return await _book(deps, requester, info, recorded, Booking(invoice_hint=invoice_hint))
+    return await _book(deps, requester, info, recorded, Booking(invoice_hint=invoice_hint, credit_id=credit_id))
 
 
 async def issue_checkout(
@@ -196,10 +203,11 @@ async def prebook(deps: Deps, requester: Requester, checkout_id: str, transactio
 
 
 async def book_checkout(
-    deps: Deps, requester: Requester, checkout_context_id: str, payment_method: str
+    deps: Deps, requester: Requester, checkout_context_id: str, payment_method: str, credit_id: str | None = None
 ) -> ChangeBooked | StillWorking:
+    """Book (pay) a pre-booked checkout; ``payment_method`` ``credit`` pays it with the credit ``credit_id``."""
     info, recorded = await _change(deps, requester, CHECKOUT_CONTEXT_PREFIX, checkout_context_id, "checkout context")
-    return await _book(deps, requester, info, recorded, Booking(payment_method=payment_method))
+    return await _book(deps, requester, info, recorded, Booking(payment_method=payment_method, credit_id=credit_id))
 
 
 async def _change(deps: Deps, requester: Requester, prefix: str, public_id: str, what: str) -> tuple[ChangeInfo, dict[str, Any]]:
@@ -226,6 +234,9 @@ async def _book(
     deps: Deps, requester: Requester, info: ChangeInfo, recorded: dict[str, Any], booking: Booking
 ) -> ChangeBooked | StillWorking:
     """Book a change; booking the same context again answers the same."""
+    if booking.credit_id is not None and not is_terminal(info.status):
+        # Refused before the flow takes the booking; a change booked already answers as it did.
+        await credits.check_payment(deps, requester, booking.credit_id, info.total_due)
     booked = await _update(deps, requester, info, ChangeWorkflow.book, booking)
     if booked is None:
         return StillWorking(recorded)
@@ -238,4 +249,5 @@ async def _book(
     if booked.status != "modified":
         raise Refused(Refusal.NOT_AWAITING_BOOKING, f"change {booked.code} is {booked.status}")
     product = await deps.store.reservations.product(booked.product_id)
-    return ChangeBooked(booked, product.view() if product else None)
+    paid_with = None if booked.credit_id is None else await deps.store.credits.credit(booked.credit_id)
+    return ChangeBooked(booked, product.view() if product else None, paid_with)

@@ -266,6 +266,20 @@ async def update_flow(
     """
     run = FLOW_TYPES[parse_flow_code(code)].run
     handle: WorkflowHandle[Any, InfoT] = deps.temporal.get_workflow_handle_for(run, code)
+    return await update_workflow(deps, requester, handle, code, update, argument, on_closed)
+
+
+async def update_workflow(
+    deps: Deps,
+    requester: Requester,
+    handle: WorkflowHandle[Any, InfoT],
+    code: str,
+    update: UpdateMethodMultiParam[[Any, ArgT], AnswerT],
+    argument: ArgT,
+    on_closed: Callable[[InfoT], AnswerT],
+) -> AnswerT | None:
+    """:func:`update_flow` for any workflow of ours (a credit's expiry as well as a flow): ``code``
+    names it in the answers."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + deps.settings.sync_wait.total_seconds()
     try:

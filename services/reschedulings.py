@@ -12,6 +12,7 @@ from __future__ import annotations
 import structlog
 
 from domain.codes import FlowKind
+from domain.credit_ledger import RefundTo
 from domain.flow_info import is_terminal
 from domain.products import FlightProduct
 from domain.refusals import Refusal, Refused, not_found
@@ -44,7 +45,8 @@ async def receive_schedule_change(deps: Deps, change: ScheduleChange, supplier: 
         flow_input = ReschedulingInput(info=info, window=settings.rescheduling_window,
                                        webhook_retry_for=settings.webhook_retry_for,
                                        action_time_limit=change.action_time_limit,
-                                       deadlines_advanceable=settings.deadlines_advanceable)
+                                       deadlines_advanceable=settings.deadlines_advanceable,
+                                       credit_validity=settings.credit_validity)
         # Indexed before the workflow starts, so the reservation lists the flow as soon as we answer.
         await open_and_launch(deps, NewFlow(FlowKind.RESCHEDULING, flow_input, exclusive=False))
     # Else re-delivered after its flow ended: the same answer, and nothing starts again (even once
@@ -54,17 +56,20 @@ async def receive_schedule_change(deps: Deps, change: ScheduleChange, supplier: 
     return info.code
 
 
-async def accept(deps: Deps, requester: Requester, code: str, alternative_id: str) -> ReschedulingInfo | StillWorking:
-    """The partner chooses an alternative; the flow's validator decides whether it may."""
+async def accept(
+    deps: Deps, requester: Requester, code: str, alternative_id: str, refund_to: RefundTo = "original_payment"
+) -> ReschedulingInfo | StillWorking:
+    """The partner chooses an alternative (the ``refund`` one with where its refund goes); the flow's
+    validator decides whether it may."""
     recorded = await visible_flow(deps, requester.principal, code, FlowKind.RESCHEDULING, "rescheduling")
     code = recorded["code"]
 
     def on_closed(final: ReschedulingInfo) -> ReschedulingInfo:
-        if final.repeats(alternative_id):
+        if final.repeats(alternative_id, refund_to):
             return final
         raise Refused(Refusal.NOT_AWAITING_CHOICE, f"rescheduling {code} is not awaiting a choice (status {final.status})")
 
     done = await update_flow(
-        deps, requester, code, ReschedulingWorkflow.accept, AlternativeChoice(alternative_id=alternative_id), on_closed,
+        deps, requester, code, ReschedulingWorkflow.accept, AlternativeChoice(alternative_id=alternative_id, refund_to=refund_to), on_closed,
     )
     return StillWorking(recorded) if done is None else done

@@ -9,20 +9,23 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, NoReturn
 
+from temporalio.client import WorkflowHandle
+
 from domain.cancellation_flow import CancellationInfo
-from domain.codes import SANDBOX_CHANGE_ID, FlowKind, parse_flow_code
+from domain.codes import CREDIT_ID, SANDBOX_CHANGE_ID, FlowKind, parse_flow_code
 from domain.deadline_advance import AdvancedDeadline, AdvanceRequest
 from domain.flow_info import FlowInfo, is_terminal
 from domain.money import Money
 from domain.products import FlightProduct, ReservationSpec
 from domain.refusals import Refusal, Refused, not_found
 from domain.rescheduling_flow import ChangeKind, ScheduleChange, shifted
-from services import cancellations
+from services import cancellations, credits
 from services.bootstrap import Deps
-from services.flow_start import FlowUnavailable, StillWorking, update_flow
+from services.flow_start import FlowUnavailable, StillWorking, update_flow, update_workflow
 from services.requester import Requester
 from services.reschedulings import receive_schedule_change
 from services.visibility import visible_flow, visible_product, visible_reservation
+from workflows.credit_expiry import CreditExpiryWorkflow, expiry_workflow_id
 from workflows.deadlines import DeadlineWaits
 
 # Who quotes in the sandbox: the flow records its quotes by agent, and this one is nobody's key.
@@ -57,7 +60,10 @@ async def mock_schedule_change(deps: Deps, requester: Requester, product_id: str
 
 async def advance_deadline(deps: Deps, requester: Requester, code: str) -> AdvancedDeadline:
     """Make the deadline the partner's flow waits on pass now (docs/flows.md#advancing-a-deadline):
-    the flow's own ``advance_deadline`` update, which its validator refuses when none is pending."""
+    the flow's own ``advance_deadline`` update, which its validator refuses when none is pending.
+    A credit's id advances its expiry the same way."""
+    if code.startswith(CREDIT_ID.prefix):
+        return await _advance_credit_expiry(deps, requester, code)
     try:
         kind = parse_flow_code(code)
     except ValueError:
@@ -75,6 +81,23 @@ async def advance_deadline(deps: Deps, requester: Requester, code: str) -> Advan
         # Taken, but its answer was lost on the way (the handler answers in the task that accepts it):
         # a retry under the same Idempotency-Key gets it.
         raise FlowUnavailable(code, "did not answer in time")
+    return advanced
+
+
+async def _advance_credit_expiry(deps: Deps, requester: Requester, credit_id: str) -> AdvancedDeadline:
+    """A credit's validity passes now: the expiry workflow's own ``advance_deadline`` update."""
+    found = await credits.credit(deps, requester, credit_id)  # another partner's: 404
+    if found.state != "active":
+        raise _no_pending_deadline(credit_id, found.state)
+
+    def on_closed(final: FlowInfo) -> NoReturn:
+        raise _no_pending_deadline(credit_id, "expired")
+
+    handle: WorkflowHandle[Any, Any] = deps.temporal.get_workflow_handle(expiry_workflow_id(credit_id))
+    advanced = await update_workflow(deps, requester, handle, credit_id, CreditExpiryWorkflow.advance_deadline,
+                                     AdvanceRequest(requested_by=requester.opened_by), on_closed)
+    if advanced is None:
+        raise FlowUnavailable(credit_id, "did not answer in time")
     return advanced
 
 

@@ -1,5 +1,5 @@
 """What a caller may see (docs/api.md#authentication-and-roles): a partner only ever sees its own
-products, reservations, flows, refunds, payments and events; anything else answers 404
+products, reservations, flows, refunds, credits, payments and events; anything else answers 404
 (``domain.refusals.not_found``), so existence does not leak. Agents and admins see everything."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from domain.allowance import ProductState
 from domain.codes import FlowKind, parse_flow_code
+from domain.credit_ledger import Credit
 from domain.journal import Payment
 from domain.refund_ledger import Refund
 from domain.refusals import not_found
@@ -78,6 +79,13 @@ async def visible_refund(deps: Deps, who: Principal, refund_id: str) -> Refund:
     if refund is None or _hidden(who, refund.partner_id):
         raise not_found("refund")
     return refund
+
+
+async def visible_credit(deps: Deps, who: Principal, credit_id: str) -> Credit:
+    credit = await deps.store.credits.credit(credit_id)
+    if credit is None or _hidden(who, credit.partner_id):
+        raise not_found("credit")
+    return credit
 
 
 async def own_payment(deps: Deps, who: Principal, payment_id: str) -> Payment:

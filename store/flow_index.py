@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.flow_info import FlowRecord, event_body
 from ports.recording import LockOutcome
+from store.credit_records import book_credits
 from store.db import Repository, insert_once
 from store.flow_search import write_search_terms
 from store.money_effects import book_transition
@@ -236,8 +237,10 @@ class FlowIndex(Repository):
                         product_locks.c.product_id == record.product_id, product_locks.c.flow_code == record.code
                     )
                 )
-            # The money the transition moves, in its transaction and once (docs/settlement.md).
+            # The money the transition moves, in its transaction and once (docs/settlement.md), and
+            # the credit it issues or takes from (docs/settlement.md#credits).
             await book_transition(conn, record)
+            await book_credits(conn, record)
         return push
 
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:

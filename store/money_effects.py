@@ -26,6 +26,7 @@ money lands with the state it follows, or not at all.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import settlement
 from domain.codes import EVENT_ID, PAYMENT_ID, REFUND_ID
+from domain.credit_ledger import refund_taken_as_credit
 from domain.flow_info import FlowRecord, event_body
 from domain.journal import Account, JournalEntry, transition_effects
 from domain.money import Money, format_decimal
@@ -41,7 +43,7 @@ from domain.refund_ledger import Refund
 from domain.refusals import Refusal, Refused
 from domain.settlement import Counters, Ledger, LedgerWrite, SoldProduct
 from store.db import insert_once, violates_unique
-from store.schema import events, payments, products, refund_counters, refunds, reservations
+from store.schema import credits, events, payments, products, refund_counters, refunds, reservations
 
 # Statements built once, executed with parameters: SQLAlchemy then reuses their compiled form instead
 # of building bind parameters and a cache key per call (a cancellation's record_flow runs them all).
@@ -59,6 +61,10 @@ _LOCK_RESERVATION = (
 )
 _ACCOUNT = sa.select(payments.c.amount, payments.c.currency).where(
     payments.c.reservation_id == sa.bindparam("reservation_id")
+)
+# The credits issued from the reservation instead of refunds: value given back too (domain.journal.Account).
+_CREDITED = sa.select(credits.c.amount_minor, credits.c.currency).where(
+    credits.c.reservation_id == sa.bindparam("reservation_id")
 )
 # The counters' row (locked FOR UPDATE) with the reservation's journal lines joined to it: one round
 # trip, one row per line (one with no line when there is none).
@@ -97,7 +103,7 @@ async def locked_product(conn: AsyncConnection, product_id: str) -> SoldProduct 
 async def account_of(conn: AsyncConnection, reservation_id: str) -> Account:
     """The reservation's journal as it is now, unlocked: what a request is checked against before
     its refund is decided."""
-    return _account(await conn.execute(_ACCOUNT, {"reservation_id": reservation_id}))
+    return _account(await conn.execute(_ACCOUNT, {"reservation_id": reservation_id}), await _credited(conn, reservation_id))
 
 
 async def ledger_of(conn: AsyncConnection, reservation_id: str) -> Ledger:
@@ -110,12 +116,17 @@ async def ledger_of(conn: AsyncConnection, reservation_id: str) -> Ledger:
     rows = (await conn.execute(_LEDGER, {"reservation_id": reservation_id})).all()
     if not rows:
         raise RuntimeError("the refund counters' row is missing: run the migrations (revision 0007)")
-    return Ledger(_account(row for row in rows if row.amount is not None),
+    return Ledger(_account((row for row in rows if row.amount is not None), await _credited(conn, reservation_id)),
                   Counters(rows[0].last_reference, rows[0].last_number))
 
 
-def _account(rows: Iterable[Any]) -> Account:
-    return Account(tuple(Money.of(row.amount, row.currency) for row in rows))
+def _account(rows: Iterable[Any], credited: tuple[Money, ...]) -> Account:
+    return Account(tuple(Money.of(row.amount, row.currency) for row in rows), credited)
+
+
+async def _credited(conn: AsyncConnection, reservation_id: str) -> tuple[Money, ...]:
+    rows = await conn.execute(_CREDITED, {"reservation_id": reservation_id})
+    return tuple(Money.of_minor(row.amount_minor, row.currency) for row in rows)
 
 
 async def refund_written(conn: AsyncConnection, effect_key: str) -> bool:
@@ -172,6 +183,7 @@ def _payment_row(entry: JournalEntry, at: datetime) -> dict[str, Any]:
         "product_id": entry.product_id,
         "flow_code": entry.flow_code,
         "refund_id": entry.refund_id,
+        "credit_id": entry.credit_id,
         "category": entry.category,
         "amount": format_decimal(entry.amount.amount),
         "currency": entry.amount.currency,
@@ -242,6 +254,9 @@ async def book_transition(conn: AsyncConnection, record: FlowRecord) -> None:
     """The money a flow transition moves, in the caller's transaction (``record_flow``): nothing is
     read for a transition that moves none; the ledger only for one that posts the flow's refund."""
     effects = transition_effects(record)
+    if effects.refund is not None and refund_taken_as_credit(record):
+        # The partner took the refund as a credit: store.credit_records issues it, and no money moves.
+        effects = replace(effects, refund=None)
     if not effects:
         return
     product = await locked_product(conn, record.product_id)

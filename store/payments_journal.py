@@ -38,6 +38,7 @@ def _payment(row: Any) -> Payment:
         product_id=row.product_id,
         flow_code=row.flow_code,
         refund_id=row.refund_id,
+        credit_id=row.credit_id,
         category=row.category,
         amount=Money.of(row.amount, row.currency),
         vat_rate=row.vat_rate,
@@ -91,7 +92,8 @@ class PaymentsJournal(Repository):
         return [
             JournalEntry(
                 effect_key=row.effect_key, reservation_id=row.reservation_id, partner_id=row.partner_id,
-                product_id=row.product_id, flow_code=row.flow_code, refund_id=row.refund_id, category=row.category,
+                product_id=row.product_id, flow_code=row.flow_code, refund_id=row.refund_id, credit_id=row.credit_id,
+                category=row.category,
                 amount=Money.of(row.amount, row.currency), vat_rate=row.vat_rate,
             )
             for row in rows

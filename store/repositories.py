@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from store.accounts import Accounts
 from store.change_offers import ChangeOffers
+from store.credit_records import CreditRecords
 from store.db import create_engine, migrate, reader
 from store.flow_index import FlowIndex
 from store.flow_search import FlowSearch
@@ -35,6 +36,7 @@ class Store:
     change_offers: ChangeOffers
     payments: PaymentsJournal
     refunds: RefundRecords
+    credits: CreditRecords
 
     async def ping(self) -> None:
         async with reader(self.engine).connect() as conn:
@@ -66,4 +68,5 @@ def store_over(engine: AsyncEngine) -> Store:
         change_offers=ChangeOffers(engine),
         payments=PaymentsJournal(engine),
         refunds=RefundRecords(engine),
+        credits=CreditRecords(engine),
     )

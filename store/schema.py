@@ -260,6 +260,8 @@ payments = sa.Table(
     sa.Column("amount", sa.String(40), nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("vat_rate", sa.String(20)),
+    # The credit a credit_redemption takes from (docs/settlement.md#credits).
+    sa.Column("credit_id", sa.String(40)),
     sa.Column("state", sa.String(20), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False, index=True),
     sa.Column("invoiced_at", UtcDateTime),
@@ -307,4 +309,54 @@ refund_counters = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_reference", sa.Integer, nullable=False),
     sa.Column("last_number", sa.Integer, nullable=False),
+)
+
+# Credits (docs/settlement.md#credits): refunds given as vouchers. Amounts are integers in the currency's
+# minor units, so the database itself compares and adds them exactly: a redemption's UPDATE is
+# conditional on what remains, and the constraints keep every credit's books balanced whatever writes them.
+credits = sa.Table(
+    "credits",
+    metadata,
+    # seq orders the list (GET /v1/credits) and its cursor; credit_id is what partners see.
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("credit_id", sa.String(40), nullable=False, unique=True),
+    # ``credit:<flow code>``: one credit per flow, however often its transition is recorded.
+    sa.Column("effect_key", sa.String(120), nullable=False, unique=True),
+    sa.Column("partner_id", sa.String(40), nullable=False),  # first of ix_credits_partner_currency
+    sa.Column(
+        "reservation_id", sa.String(40), sa.ForeignKey("reservations.reservation_id"), nullable=False, index=True
+    ),
+    sa.Column("product_id", sa.String(40)),
+    sa.Column("flow_code", sa.String(20), nullable=False, index=True),
+    sa.Column("traveller_ids", sa.JSON, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("redeemed_minor", sa.BigInteger, nullable=False),
+    sa.Column("expired_minor", sa.BigInteger, nullable=False),
+    sa.Column("remaining_minor", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(20), nullable=False, index=True),
+    sa.Column("notes", sa.Text, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("amount_minor > 0", name="ck_credits_amount_positive"),
+    sa.CheckConstraint("remaining_minor >= 0 AND redeemed_minor >= 0 AND expired_minor >= 0",
+                       name="ck_credits_not_negative"),
+    sa.CheckConstraint("amount_minor = redeemed_minor + expired_minor + remaining_minor", name="ck_credits_balanced"),
+)
+# Finance's totals per partner and currency (store.credit_records.CreditRecords.balances).
+sa.Index("ix_credits_partner_currency", credits.c.partner_id, credits.c.currency)
+
+# Every change of a credit's value, each once by its key (domain.credit_ledger.movement_key).
+credit_movements = sa.Table(
+    "credit_movements",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("effect_key", sa.String(120), nullable=False, unique=True),
+    sa.Column("credit_id", sa.String(40), sa.ForeignKey("credits.credit_id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("flow_code", sa.String(20), index=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.CheckConstraint("amount_minor > 0", name="ck_credit_movements_amount_positive"),
 )

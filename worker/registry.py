@@ -10,17 +10,19 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.credit_expiries import CreditActivities
 from activities.supplier_calls import SupplierActivities
 from activities.transitions import FlowActivities
 from activities.webhooks import TriggerActivities
 from config.settings import Settings
 from domain.webhook_urls import WebhookPolicy
-from ports.recording import EventOutbox, FlowStore
+from ports.recording import CreditStore, EventOutbox, FlowStore
 from ports.supplier import Supplier, build_supplier
 from ports.webhook_guard import WebhookGuard
 from store.repositories import Store
 from workflows.cancellation import CancellationWorkflow
 from workflows.change import ChangeWorkflow
+from workflows.credit_expiry import CreditExpiryWorkflow
 from workflows.rescheduling import ReschedulingWorkflow
 from workflows.special_request import SpecialRequestWorkflow
 from workflows.trigger_delivery import TriggerDeliveryWorkflow
@@ -31,6 +33,7 @@ WORKFLOWS: list[type] = [
     ReschedulingWorkflow,
     SpecialRequestWorkflow,
     TriggerDeliveryWorkflow,
+    CreditExpiryWorkflow,
 ]
 
 # The workflow sandbox re-imports, for every workflow run it starts or replays, each module it
@@ -60,6 +63,7 @@ def activities_over(
     flows: FlowStore,
     supplier: Supplier,
     outbox: EventOutbox,
+    credits: CreditStore,
     http: aiohttp.ClientSession | None = None,
     guard: WebhookGuard | None = None,
 ) -> list[Callable[..., Any]]:
@@ -68,6 +72,7 @@ def activities_over(
     flow_activities = FlowActivities(flows)
     supplier_activities = SupplierActivities(supplier)
     triggers = TriggerActivities(outbox, guard or WebhookGuard(WebhookPolicy.sandbox()), http)
+    credit_activities = CreditActivities(credits)
     return [
         flow_activities.record_flow,
         flow_activities.acquire_product,
@@ -78,6 +83,7 @@ def activities_over(
         supplier_activities.ask_special_request,
         triggers.deliver_event,
         triggers.mark_failed,
+        credit_activities.expire_credit,
     ]
 
 
@@ -86,5 +92,5 @@ def build_activities(
 ) -> list[Callable[..., Any]]:
     """``http`` is the worker's long-lived session for webhook deliveries (one connection pool);
     ``guard`` checks webhook addresses at every delivery (tests pass one with a resolver of their own)."""
-    return activities_over(store.flows, build_supplier(settings, store.engine), store.events, http,
+    return activities_over(store.flows, build_supplier(settings, store.engine), store.events, store.credits, http,
                            guard or WebhookGuard.for_settings(settings))

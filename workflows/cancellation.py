@@ -27,10 +27,12 @@ from domain.cancellation_flow import (
     PartnerDecision,
 )
 from domain.codes import FlowKind
+from domain.credit_ledger import RefundTo, credit_terms
 from domain.flow_info import is_terminal
 from domain.penalty import check_agent_quote
 from domain.refusals import Refusal
 from workflows import supplier_steps
+from workflows.credit_expiry import start_expiry
 from workflows.flow_transitions import FlowWorkflow
 from workflows.patches import EXPIRE_AT_THE_DEADLINE
 from workflows.update_refusals import refusal
@@ -57,6 +59,8 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
             # that. Known from the first activation, so an advance sent as soon as the flow answered
             # its start is heard.
             self._quote_deadline = self._deadline_ahead("agent_quote_window", workflow.now() + input.agent_quote_window)
+        # Where the refund goes: as started, or as the partner says when it accepts a quote.
+        self._refund_to: RefundTo = input.refund_to
 
     @workflow.run
     async def run(self, input: CancellationInput) -> CancellationInfo:
@@ -105,7 +109,10 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
     async def _cancel_at_supplier(self) -> None:
         refused = await supplier_steps.cancel_at_supplier(self._input.product_id, self._input.code)
         if refused is None:
-            await self._move("cancelled", CANCELLATION_COMPLETED)
+            credit = credit_terms(self._input.code, self._info.refund, self._refund_to, self._input.credit_validity,
+                                  workflow.now())
+            await self._move("cancelled", CANCELLATION_COMPLETED, **credit)
+            await start_expiry(self._info, self._input.deadlines_advanceable)
         else:
             await self._move("failed", CANCELLATION_FAILED)
 
@@ -142,13 +149,14 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
     async def decide(self, decision: PartnerDecision) -> CancellationInfo:
         if self._decision is None:
             self._decision = decision.decision
+            self._refund_to = decision.refund_to or self._refund_to
         # The partner's PATCH answers with the outcome, not with "accepted for processing".
         await workflow.wait_condition(lambda: is_terminal(self._info.status))
         return self._info
 
     @decide.validator
     def _validate_decision(self, decision: PartnerDecision) -> None:
-        if self._decision is not None and decision.decision == self._decision:
+        if self._decision is not None and decision.decision == self._decision and decision.refund_to in (None, self._refund_to):
             return  # the same decision repeated: answered like the first one
         if self._decision is not None or self._awaiting != "decision":
             raise refusal(

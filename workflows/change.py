@@ -29,6 +29,7 @@ from domain.change_flow import (
     public_id,
 )
 from domain.codes import FlowKind
+from domain.credit_ledger import CREDIT_PAYMENT_METHOD
 from domain.flow_info import is_terminal
 from domain.refusals import Refusal
 from workflows import supplier_steps
@@ -87,7 +88,8 @@ class ChangeWorkflow(FlowWorkflow[ChangeInfo, ChangeStatus]):
         return self._info
 
     async def _apply(self, booking: Booking) -> None:
-        kept: dict[str, Any] = {"invoice_hint": booking.invoice_hint, "payment_method": booking.payment_method}
+        kept: dict[str, Any] = {"invoice_hint": booking.invoice_hint, "payment_method": booking.payment_method,
+                                "credit_id": booking.credit_id}
         refused = await supplier_steps.apply_change_at_supplier(
             self._input.product_id, self._input.itinerary, self._input.code
         )
@@ -149,9 +151,11 @@ class ChangeWorkflow(FlowWorkflow[ChangeInfo, ChangeStatus]):
             raise refusal(Refusal.NOT_PREBOOKED, f"checkout {self._info.code} must be pre-booked first")
         if self._awaiting != "booking":
             raise refusal(Refusal.NOT_AWAITING_BOOKING, f"change {self._info.code} is not awaiting a booking")
-        if self._manual and booking.payment_method not in self._info.payment_methods:
+        paid_with_credit = booking.payment_method == CREDIT_PAYMENT_METHOD and booking.credit_id is not None
+        if self._manual and booking.payment_method not in self._info.payment_methods and not paid_with_credit:
             raise refusal(
                 Refusal.INVALID_CHECKOUT,
                 "unknown payment method",
-                [{"field": "payment_method", "message": f"must be one of {', '.join(self._info.payment_methods)}"}],
+                [{"field": "payment_method", "message": f"must be one of {', '.join(self._info.payment_methods)}, "
+                                                         f"or {CREDIT_PAYMENT_METHOD} with a credit_id"}],
             )

@@ -14,6 +14,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 from domain.codes import FlowKind
+from domain.credit_ledger import RefundTo, credit_terms
 from domain.flow_info import is_terminal
 from domain.refusals import Refusal
 from domain.rescheduling_flow import (
@@ -29,6 +30,7 @@ from domain.rescheduling_flow import (
     ReschedulingStatus,
 )
 from workflows import supplier_steps
+from workflows.credit_expiry import start_expiry
 from workflows.flow_transitions import FlowWorkflow
 from workflows.update_refusals import refusal
 
@@ -57,6 +59,8 @@ class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
         # the default is being applied, must be refused.
         self._awaiting = False
         self._choice: str | None = None
+        # Where the refund alternative's refund goes, as the partner chose with it.
+        self._refund_to: RefundTo = "original_payment"
 
     @workflow.run
     async def run(self, input: ReschedulingInput) -> ReschedulingInfo:
@@ -106,7 +110,10 @@ class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
         else:
             refused = await supplier_steps.reschedule_at_supplier(product_id, alternative.segments, code)
         if refused is None:
-            await self._move(status, event_type, alternative_id=alternative.alternative_id)
+            refund_to: RefundTo = self._refund_to if alternative.kind == "refund" else "original_payment"
+            credit = credit_terms(code, alternative.refund, refund_to, self._input.credit_validity, workflow.now())
+            await self._move(status, event_type, alternative_id=alternative.alternative_id, **credit)
+            await start_expiry(self._info, self._input.deadlines_advanceable)
         else:
             await self._move("failed", RESCHEDULING_FAILED, alternative_id=alternative.alternative_id)
 
@@ -118,7 +125,8 @@ class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
     async def accept(self, choice: AlternativeChoice) -> ReschedulingInfo:
         if self._choice is None:
             self._choice = choice.alternative_id
-        elif self._choice != choice.alternative_id:
+            self._refund_to = choice.refund_to
+        elif self._choice != choice.alternative_id or self._refund_to != choice.refund_to:
             # Two different choices admitted in one activation: the first one won.
             raise _not_awaiting(self._info)
         # The partner's POST answers with the outcome, not with "accepted for processing".
@@ -127,15 +135,22 @@ class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
 
     @accept.validator
     def _validate_choice(self, choice: AlternativeChoice) -> None:
-        if self._choice is not None and choice.alternative_id == self._choice:
+        if self._choice is not None and choice.alternative_id == self._choice and choice.refund_to == self._refund_to:
             return  # the same choice repeated: answered like the first one
         if self._choice is not None or not self._awaiting:
             raise _not_awaiting(self._info)
-        if self._info.alternative(choice.alternative_id) is None:
+        chosen = self._info.alternative(choice.alternative_id)
+        if chosen is None:
             raise refusal(
                 Refusal.UNKNOWN_ALTERNATIVE,
                 f"rescheduling {self._info.code} has no alternative {choice.alternative_id!r}",
                 [{"field": "alternative_id", "message": "not one of this rescheduling's alternatives"}],
+            )
+        if choice.refund_to == "credit" and chosen.kind != "refund":
+            raise refusal(
+                Refusal.INVALID_FIELDS,
+                f"alternative {chosen.alternative_id!r} refunds nothing",
+                [{"field": "refund_to", "message": "credit goes only with the refund alternative"}],
             )
 
 

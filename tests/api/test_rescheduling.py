@@ -133,7 +133,8 @@ async def test_time_change_detected_then_partner_rebooks(http: TestClient, hooke
     assert unknown["errors"] == [{"field": "alternative_id", "message": "not one of this rescheduling's alternatives"}]
     response = await accept(http, partner, code, "rebook-1d")
     assert response.status == 200, await response.text()
-    assert await response.json() == {"code": code, "status": "accepted", "alternative_id": "rebook-1d"}
+    assert await response.json() == {"code": code, "status": "accepted", "alternative_id": "rebook-1d",
+                                     "refund_to": "original_payment", "credit_id": None}
 
     await problem(await accept(http, partner, code, "refund"), 409, "not_awaiting_choice")
     again = await accept(http, partner, code, "rebook-1d")  # the same choice again: the same answer

@@ -2,7 +2,10 @@
 
 Nothing lost (every flow terminal, every terminal flow's event there), nothing twice (no product
 cancelled by two flows, no event twice), nothing ahead (no event announcing a state the workflow
-does not have, the projection equal to the workflow's final state), no lock left behind.
+does not have, the projection equal to the workflow's final state), no lock left behind. The books
+balance: every reservation's journal (docs/settlement.md#the-invariant), every credit
+(amount = redeemed + expired + remaining, remaining ≥ 0, each redemption booked once), and every
+refund taken as a credit issued exactly one.
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from domain import credit_ledger
+from domain.credit_ledger import CREDIT_EXPIRED, CREDIT_ISSUED, CREDIT_REDEEMED
 from domain.flow_info import is_terminal
+from domain.journal import invariant_violations
+from store.repositories import store_over
 from store.schema import events, flows, product_locks, products, reservations
 from tests.chaos.journeys import Journey
 
@@ -44,11 +51,16 @@ EVENT_OF_STATUS: dict[str, dict[str, str]] = {
 
 
 REFUND_POSTED = "refund.posted"
+# A credit's events, one per movement, named for the flow that caused it (none for an expiry).
+CREDIT_EVENT = {"issued": CREDIT_ISSUED, "redeemed": CREDIT_REDEEMED, "expired": CREDIT_EXPIRED}
 
 
 def refunds_posted(kind: str, info: dict[str, Any]) -> int:
     """A flow posts its own refund once (docs/settlement.md): a cancellation that ends cancelled with
-    something to refund, a rescheduling applied with the refund alternative."""
+    something to refund, a rescheduling applied with the refund alternative; unless the partner took
+    it as a credit."""
+    if info.get("refund_to") == "credit":
+        return 0
     if kind == "cancellation" and info["status"] == "cancelled":
         return 1 if info.get("refund") and Decimal(info["refund"]["amount"]) > 0 else 0
     if kind == "rescheduling" and info["status"] in ("accepted", "auto_accepted"):
@@ -60,6 +72,7 @@ def refunds_posted(kind: str, info: dict[str, Any]) -> int:
 class Report:
     flows: Counter[str] = field(default_factory=Counter)
     events: int = 0
+    credits: int = 0
     problems: list[str] = field(default_factory=list)
 
     def check(self, ok: bool, problem: str) -> None:
@@ -106,8 +119,16 @@ async def audit(engine: AsyncEngine, temporal: Client, partner_id: str, journeys
             continue
         got = finals.get(journey.code, {}).get("status")
         report.check(got == journey.expected, f"{journey.name} {journey.code}: ended {got}, expected {journey.expected}")
-    report.check(len(rows) == len([j for j in journeys if j.code]),
-                 f"{len(rows)} flows in the store for {len(journeys)} journeys: a retry started a second flow")
+    started = sum(1 + len(j.more) for j in journeys if j.code)
+    report.check(len(rows) == started, f"{len(rows)} flows in the store for the {started} the journeys started: "
+                                       "a retry started a second flow")
+
+    books = store_over(engine)
+    credits = await books.credits.of_partner(partner_id)
+    credit_events: dict[str, list[str]] = {}
+    for credit in credits:
+        for movement in credit.movements:
+            credit_events.setdefault(movement.flow_code or "", []).append(CREDIT_EVENT[movement.kind])
 
     for code, info in finals.items():
         row = by_code[code]
@@ -117,13 +138,26 @@ async def audit(engine: AsyncEngine, temporal: Client, partner_id: str, journeys
                      f"{code}: the store shows {row.status}, the workflow {info['status']}")
         history = [entry["event"] for entry in info["history"]]
         expected = sorted([EVENT_OF_STATUS[row.kind][s] for s in history if s in EVENT_OF_STATUS[row.kind]]
-                          + [REFUND_POSTED] * refunds_posted(row.kind, info))
+                          + [REFUND_POSTED] * refunds_posted(row.kind, info) + credit_events.get(code, []))
         got_events = sorted(e.type for e in event_rows if e.flow_code == code)
         report.check(got_events == expected, f"{code}: events {got_events}, its workflow's history says {expected}")
-        for event in (e for e in event_rows if e.flow_code == code and e.type != REFUND_POSTED):
+        if info.get("credit_id") and row.kind != "change":  # it gave its refund as a credit: exactly that one
+            issued = [c.credit_id for c in credits if c.flow_code == code]
+            report.check(issued == [info["credit_id"]], f"{code}: took its refund as {info['credit_id']}, issued {issued}")
+        for event in (e for e in event_rows if e.flow_code == code and e.type not in (REFUND_POSTED, *CREDIT_EVENT.values())):
             report.check(event.payload["data"]["status"] in history,
                          f"{code}: event {event.type} announces {event.payload['data']['status']}, not in {history}")
     report.events = len(event_rows)
+
+    entries = []
+    for reservation_id in sorted({row.reservation_id for row in rows}):
+        booked = await books.payments.entries(reservation_id)
+        entries += booked
+        for problem in invariant_violations(booked, await books.refunds.posted(reservation_id)):
+            report.check(False, f"{reservation_id}: {problem}")
+    for problem in credit_ledger.violations(credits, entries):
+        report.check(False, problem)
+    report.credits = len(credits)
 
     report.check(not locks, f"locks left behind: {[tuple(lock) for lock in locks]}")
     def cancels(code: str, info: dict[str, Any]) -> bool:

@@ -99,12 +99,14 @@ def hotel() -> dict[str, Any]:
 
 @dataclass
 class Journey:
-    """One flow driven to its end by its actors; ``code`` and ``expected`` say what it must become."""
+    """One flow driven to its end by its actors; ``code`` and ``expected`` say what it must become.
+    ``more``: the other flows it started on the way (the cancellation whose credit pays its change)."""
 
     name: str
     kind: str
     expected: str
     code: str | None = None
+    more: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -113,8 +115,8 @@ class Actors:
     agent: Client
     started: Callable[[], None]  # called once a journey's flow has been asked for
 
-    async def book(self, journey: str, product: dict[str, Any]) -> dict[str, Any]:
-        status, body = await self.partner.call("POST", "/v1/sandbox/reservations", f"{journey}-book", {
+    async def book(self, journey: str, product: dict[str, Any], key: str = "book") -> dict[str, Any]:
+        status, body = await self.partner.call("POST", "/v1/sandbox/reservations", f"{journey}-{key}", {
             "travellers": [{"traveller_id": "T1", "name": "Ada Lovelace"}], "products": [product]})
         return _expect(status, body, 201)
 
@@ -123,11 +125,21 @@ class Actors:
                                                f"{journey}-quote", {})
         return str(_expect(status, body, 201)["quote_id"])
 
-    async def cancel(self, journey: str, product_id: str, quote_id: str) -> dict[str, Any]:
+    async def cancel(self, journey: str, product_id: str, quote_id: str, refund_to: str = "original_payment") -> dict[str, Any]:
         status, body = await self.partner.call("POST", f"/v1/products/{product_id}/cancellations",
-                                               f"{journey}-cancel", {"quote_id": quote_id})
+                                               f"{journey}-cancel", {"quote_id": quote_id, "refund_to": refund_to})
         self.started()
         return _expect(status, body, 200, 202)
+
+    async def change_context(self, journey: str, product: dict[str, Any], product_id: str) -> dict[str, Any]:
+        """Pre-book a change of the product to the next day's first alternative: the context."""
+        day = product["segments"][0]["departure"][:10]
+        status, body = await self.partner.call("POST", f"/v1/products/{product_id}/change-alternatives",
+                                               f"{journey}-search", {"departure_date": day})
+        itinerary_id = _expect(status, body, 200)["items"][0]["itinerary_id"]
+        status, body = await self.partner.call("POST", "/v1/change-contexts", f"{journey}-context",
+                                               {"itinerary_id": itinerary_id})
+        return _expect(status, body, 201)
 
 
 async def _until_accepted(who: Client, method: str, path: str, key: str, body: dict[str, Any]) -> None:
@@ -168,18 +180,34 @@ async def manual_cancellation(actors: Actors, journey: Journey) -> None:
 async def change(actors: Actors, journey: Journey) -> None:
     product = flight(changeable=True)
     reservation = await actors.book(journey.name, product)
-    product_id = reservation["products"][0]["product_id"]
-    day = product["segments"][0]["departure"][:10]
-    status, body = await actors.partner.call("POST", f"/v1/products/{product_id}/change-alternatives",
-                                             f"{journey.name}-search", {"departure_date": day})
-    itinerary_id = _expect(status, body, 200)["items"][0]["itinerary_id"]
-    status, body = await actors.partner.call("POST", "/v1/change-contexts", f"{journey.name}-context",
-                                             {"itinerary_id": itinerary_id})
+    context = await actors.change_context(journey.name, product, reservation["products"][0]["product_id"])
     actors.started()
-    context = _expect(status, body, 201)
     journey.code = context["code"]
     status, body = await actors.partner.call("POST", f"/v1/change-contexts/{context['context_id']}/book",
                                              f"{journey.name}-book-context", {})
+    _expect(status, body, 200, 202)
+
+
+async def change_paid_with_a_credit(actors: Actors, journey: Journey) -> None:
+    """A cancellation refunded into a credit, then a change of another booking paid with that credit."""
+    first = await actors.book(journey.name, flight(), key="book-cancelled")
+    product_id = first["products"][0]["product_id"]
+    cancelled = await actors.cancel(journey.name, product_id, await actors.quote(journey.name, product_id), "credit")
+    journey.more.append(cancelled["code"])
+    # The credit is there once the cancellation is recorded (its answer may have been a 202).
+    async with asyncio.timeout(STEP_S):
+        while True:
+            status, page = await actors.partner.call("GET", f"/v1/credits?flow_code={cancelled['code']}")
+            if _expect(status, page, 200)["items"]:
+                break
+            await actors.partner._after_failure()
+    credit_id = page["items"][0]["credit_id"]
+    product = flight(changeable=True)
+    second = await actors.book(journey.name, product, key="book-changed")
+    context = await actors.change_context(journey.name, product, second["products"][0]["product_id"])
+    journey.code = context["code"]
+    status, body = await actors.partner.call("POST", f"/v1/change-contexts/{context['context_id']}/book",
+                                             f"{journey.name}-book-context", {"credit_id": credit_id})
     _expect(status, body, 200, 202)
 
 
@@ -212,6 +240,7 @@ JOURNEYS: list[tuple[str, str, Callable[[Actors, Journey], Awaitable[None]]]] = 
     ("cancellation", "cancelled", manual_cancellation),
     ("cancellation", "rejected", manual_cancellation),
     ("change", "modified", change),
+    ("change", "modified", change_paid_with_a_credit),
     ("special_request", "confirmed", special_request),
     ("rescheduling", "accepted", rescheduling),
 ]

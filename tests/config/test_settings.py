@@ -24,6 +24,7 @@ def test_defaults_match_the_contract() -> None:
     assert settings.change_context_ttl == timedelta(minutes=20)
     assert settings.checkout_ttl == timedelta(hours=24)
     assert settings.rescheduling_window == timedelta(hours=72)
+    assert settings.credit_validity == timedelta(days=365)
     assert settings.sandbox_supplier_delay == timedelta(seconds=2)
     assert settings.sync_wait == timedelta(seconds=10)
     assert settings.webhook_retry_for == timedelta(hours=72)
@@ -35,11 +36,13 @@ def test_values_are_read() -> None:
     settings = load_settings({
         "AFTERSALES_ENV": "production", "AFTERSALES_ADMIN_KEY": "x" * 20, "AFTERSALES_HTTP_PORT": "9000",
         "TEMPORAL_ADDRESS": "temporal:7233", "AFTERSALES_DECISION_WINDOW": "7d", "AFTERSALES_SYNC_WAIT": "90s",
+        "AFTERSALES_CREDIT_VALIDITY": "30d",
         "AFTERSALES_DATABASE_URL": "postgresql+asyncpg://u@db/aftersales",
     })
     assert not settings.sandbox and settings.log_format == "json"
     assert settings.http_port == 9000 and settings.temporal_target == "temporal:7233"
     assert settings.decision_window == timedelta(days=7) and settings.sync_wait == timedelta(seconds=90)
+    assert settings.credit_validity == timedelta(days=30)
     assert "x" * 20 not in repr(settings)
 
 
@@ -96,6 +99,7 @@ def test_rate_limits_are_read() -> None:
         ({"AFTERSALES_TEMPORAL_PORT": "65000"}, "AFTERSALES_TEMPORAL_UI_PORT"),
         ({"AFTERSALES_WORKER_METRICS_PORT": "-1"}, "AFTERSALES_WORKER_METRICS_PORT"),
         ({"AFTERSALES_WORKER_SHUTDOWN_GRACE": "soon"}, "AFTERSALES_WORKER_SHUTDOWN_GRACE"),
+        ({"AFTERSALES_CREDIT_VALIDITY": "1y"}, "AFTERSALES_CREDIT_VALIDITY"),
         ({"AFTERSALES_WEBHOOK_ALLOW_HTTP": "yes"}, "AFTERSALES_WEBHOOK_ALLOW_HTTP"),
         ({"AFTERSALES_HTTP_HEADER_TIMEOUT": "ten"}, "AFTERSALES_HTTP_HEADER_TIMEOUT"),
         ({"AFTERSALES_HTTP_BODY_TIMEOUT": "0s"}, "AFTERSALES_HTTP_BODY_TIMEOUT"),

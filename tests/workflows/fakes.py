@@ -9,12 +9,14 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Generic, TypeVar
 
 import aiohttp
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from domain.credit_ledger import CreditState
 from domain.flow_info import FlowRecord, event_body
 from ports.recording import DeliveryTarget
 from ports.supplier import Supplier, SupplierRefused
@@ -42,6 +44,8 @@ class InMemoryStore:
     # A status whose first recording "commits" and then fails, as a worker that dies before the
     # activity's answer reaches the server: the activity is retried with the same record.
     lose_answer_once: str | None = None
+    # Every expiry recorded, in order: (credit id, at).
+    expiries: list[tuple[str, datetime]] = field(default_factory=list)
 
     async def record_flow(self, record: FlowRecord) -> bool:
         self.records.append(record)
@@ -68,6 +72,11 @@ class InMemoryStore:
 
     async def mark_failed(self, event_id: str) -> None:
         self.failed.append(event_id)
+
+    async def expire(self, credit_id: str, at: datetime) -> CreditState | None:
+        """Records each expiry asked for (every credit exists here, and is active until then)."""
+        self.expiries.append((credit_id, at))
+        return "expired"
 
     def statuses(self, code: str) -> list[str]:
         return [r.status for r in self.records if r.code == code]
@@ -122,4 +131,4 @@ def new_worker(
     http: aiohttp.ClientSession | None = None,
 ) -> Worker:
     """The production worker's workflows and activities, over in-memory ports."""
-    return workflow_worker(client, task_queue, activities_over(store, supplier, store, http))
+    return workflow_worker(client, task_queue, activities_over(store, supplier, store, store, http))

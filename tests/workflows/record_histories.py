@@ -27,6 +27,7 @@ from tests.workflows.conftest import Harness, find_test_server
 from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
 from tests.workflows.receiver import WebhookReceiver
 from tests.workflows.rescheduling_fakes import chosen, overtaken, recorded, unanswered, waited
+from workflows.credit_expiry import CreditExpiryInput, CreditExpiryWorkflow, expiry_workflow_id
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -42,6 +43,17 @@ async def automatic_recorded_twice(h: Harness) -> Handle:
     """The ``cancelled`` transition commits, its answer is lost, and the local activity runs again."""
     h.store.lose_answer_once = "cancelled"
     return await scenarios.automatic(h.client, h.task_queue, "CAN-HIST0007")
+
+
+async def credit_expired(h: Harness) -> Handle:
+    """A credit's validity passes (skipped by the time-skipping server) and its expiry is recorded."""
+    expires_at = datetime(2027, 1, 1, tzinfo=timezone.utc)
+    handle = await h.client.start_workflow(
+        CreditExpiryWorkflow.run, CreditExpiryInput(credit_id="crd_hist000000000000001", expires_at=expires_at),
+        id=expiry_workflow_id("crd_hist000000000000001"), task_queue=h.task_queue,
+    )
+    await asyncio.wait_for(handle.result(), scenarios.RESULT_WAIT)
+    return handle
 
 
 async def trigger_delivered(h: Harness) -> Handle:
@@ -61,9 +73,15 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "cancellation_manual_no_response": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0005", None),
     "cancellation_manual_expired": lambda h: scenarios.unquoted(h.client, h.task_queue, "CAN-HIST0006"),
     "cancellation_automatic_recorded_twice": automatic_recorded_twice,
+    "cancellation_automatic_credited": lambda h: scenarios.automatic(h.client, h.task_queue, "CAN-HIST0008", "credit"),
+    "cancellation_manual_accepted_as_credit": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0009", "accept",
+                                                                         "credit"),
+    "credit_expired": credit_expired,
     "trigger_delivered": trigger_delivered,
     "rescheduling_accepted": recorded(chosen, "RS-HIST0001", alternative_id="rebook-1d"),
     "rescheduling_refunded": recorded(chosen, "RS-HIST0002", alternative_id="refund", kind="flight_cancelled"),
+    "rescheduling_refunded_as_credit": recorded(chosen, "RS-HIST0006", alternative_id="refund", kind="flight_cancelled",
+                                                refund_to="credit"),
     "rescheduling_auto_accepted": recorded(unanswered, "RS-HIST0003"),
     "rescheduling_waited_for_product": recorded(waited, "RS-HIST0004"),
     "rescheduling_obsolete": recorded(overtaken, "RS-HIST0005"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
+from domain.credit_ledger import RefundTo
 from domain.flow_info import FlowRecord
 from domain.products import FlightProduct, Segment
 from domain.rescheduling_flow import (
@@ -124,11 +125,14 @@ async def finish(handle: ReschedulingHandle) -> ReschedulingInfo:
     return await asyncio.wait_for(handle.result(), RESULT_WAIT)
 
 
-async def chosen(h: ReschedulingHarness, code: str, alternative_id: str, kind: ChangeKind = "time_change") -> ReschedulingHandle:
-    """The partner picks ``alternative_id`` once the flow offers its alternatives."""
+async def chosen(
+    h: ReschedulingHarness, code: str, alternative_id: str, kind: ChangeKind = "time_change",
+    refund_to: RefundTo = "original_payment",
+) -> ReschedulingHandle:
+    """The partner picks ``alternative_id`` (the refund one maybe as a credit) once the flow offers its alternatives."""
     handle = await start_rescheduling(h, code, kind)
     await h.store.wait_for_status(code, "awaiting_partner_action")
-    await handle.execute_update(ReschedulingWorkflow.accept, AlternativeChoice(alternative_id=alternative_id))
+    await handle.execute_update(ReschedulingWorkflow.accept, AlternativeChoice(alternative_id=alternative_id, refund_to=refund_to))
     await finish(handle)
     return handle
 

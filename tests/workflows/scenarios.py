@@ -8,6 +8,7 @@ from datetime import timedelta
 from temporalio.client import Client, WorkflowHandle
 
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision
+from domain.credit_ledger import CREDIT_VALIDITY, RefundTo
 from domain.flow_info import Resolution
 from domain.money import Money
 from workflows.cancellation import CancellationWorkflow
@@ -24,7 +25,7 @@ AGENT_QUOTE = AgentQuote(
 CancellationHandle = WorkflowHandle[CancellationWorkflow, CancellationInfo]
 
 
-def cancellation_input(code: str, resolution: Resolution) -> CancellationInput:
+def cancellation_input(code: str, resolution: Resolution, refund_to: RefundTo = "original_payment") -> CancellationInput:
     automatic = resolution == "automatic"
     return CancellationInput(
         code=code,
@@ -38,12 +39,16 @@ def cancellation_input(code: str, resolution: Resolution) -> CancellationInput:
         agent_quote_window=timedelta(hours=24),
         decision_window=timedelta(hours=72),
         webhook_retry_for=timedelta(hours=72),
+        refund_to=refund_to,
+        credit_validity=CREDIT_VALIDITY,
     )
 
 
-async def start_cancellation(client: Client, task_queue: str, code: str, resolution: Resolution) -> CancellationHandle:
+async def start_cancellation(
+    client: Client, task_queue: str, code: str, resolution: Resolution, refund_to: RefundTo = "original_payment"
+) -> CancellationHandle:
     return await client.start_workflow(
-        CancellationWorkflow.run, cancellation_input(code, resolution), id=code, task_queue=task_queue
+        CancellationWorkflow.run, cancellation_input(code, resolution, refund_to), id=code, task_queue=task_queue
     )
 
 
@@ -51,18 +56,21 @@ async def finish(handle: CancellationHandle) -> CancellationInfo:
     return await asyncio.wait_for(handle.result(), RESULT_WAIT)
 
 
-async def automatic(client: Client, task_queue: str, code: str) -> CancellationHandle:
-    handle = await start_cancellation(client, task_queue, code, "automatic")
+async def automatic(client: Client, task_queue: str, code: str, refund_to: RefundTo = "original_payment") -> CancellationHandle:
+    handle = await start_cancellation(client, task_queue, code, "automatic", refund_to)
     await finish(handle)
     return handle
 
 
-async def manual(client: Client, task_queue: str, code: str, decision: Decision | None) -> CancellationHandle:
-    """Agent quotes; the partner decides, or lets the decision window pass when ``decision`` is None."""
+async def manual(
+    client: Client, task_queue: str, code: str, decision: Decision | None, refund_to: RefundTo | None = None
+) -> CancellationHandle:
+    """Agent quotes; the partner decides (accepting, maybe with where the refund goes), or lets the
+    decision window pass when ``decision`` is None."""
     handle = await start_cancellation(client, task_queue, code, "manual")
     await handle.execute_update(CancellationWorkflow.submit_quote, AGENT_QUOTE)
     if decision is not None:
-        await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision=decision))
+        await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision=decision, refund_to=refund_to))
     await finish(handle)
     return handle
 

@@ -38,6 +38,7 @@ REGISTERED_NAMES = {
     "ask_special_request",
     "deliver_event",
     "mark_event_failed",
+    "expire_credit",
 }
 
 
@@ -79,7 +80,7 @@ def test_no_workflow_calls_an_activity_by_name() -> None:
 
 def _registered_names() -> set[str]:
     store = InMemoryStore()
-    return {activity._Definition.must_from_callable(fn).name for fn in activities_over(store, FakeSupplier(), store)}
+    return {activity._Definition.must_from_callable(fn).name for fn in activities_over(store, FakeSupplier(), store, store)}
 
 
 def _names_in(history: WorkflowHistory) -> set[str]:

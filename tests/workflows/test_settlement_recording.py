@@ -86,7 +86,7 @@ async def test_a_cancellation_refund_is_posted_once_when_recording_is_retried_af
                                                      datetime.now(timezone.utc)), flow_input.model_dump(mode="json"))
     flaky = AnswerLostAfterCommit(real_store.flows, "cancelled")
     task_queue = f"settlement-{secrets.token_hex(4)}"
-    activities = activities_over(flaky, FakeSupplier(), real_store.events)
+    activities = activities_over(flaky, FakeSupplier(), real_store.events, real_store.credits)
 
     async with workflow_worker(env.client, task_queue, activities):
         handle = await env.client.start_workflow(CancellationWorkflow.run, flow_input, id=code, task_queue=task_queue)
