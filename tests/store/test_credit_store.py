@@ -10,13 +10,13 @@ import random
 import secrets
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from domain import credit_ledger
-from domain.codes import FlowKind, new_flow_code
+from domain.cancellation_flow import CancellationInfo
+from domain.codes import EVENT_ID, FlowKind, new_flow_code
 from domain.credit_ledger import CREDIT_EXPIRED, CREDIT_ISSUED, CREDIT_REDEEMED, CREDIT_VALIDITY, Credit, credit_terms
 from domain.flow_info import FlowRecord
 from domain.journal import invariant_violations
@@ -32,23 +32,17 @@ RNG = secrets.SystemRandom()
 CONCURRENT = 20
 
 
-def _json(fields: dict[str, Any]) -> dict[str, Any]:
-    return {name: value.isoformat() if isinstance(value, datetime) else value for name, value in fields.items()}
-
-
 def cancelled_to_credit(partner_id: str, reservation_id: str, product_id: str, refund: str = "240.00",
                         at: datetime = NOW, currency: str = "EUR") -> FlowRecord:
     """A cancellation's ``cancelled`` transition (of a 240.00 product) whose partner took the refund as a credit."""
     code = new_flow_code(FlowKind.CANCELLATION, RNG)
     paid, refunded = Money.of("240", currency), Money.of(refund, currency)
     terms = credit_terms(code, refunded, "credit", CREDIT_VALIDITY, at)
-    return FlowRecord(
-        code=code, kind=FlowKind.CANCELLATION, product_id=product_id, reservation_id=reservation_id, partner_id=partner_id,
-        status="cancelled", terminal=True, event_id="evt_" + secrets.token_hex(8), event_type="cancellation.completed", at=at,
-        info={"code": code, "status": "cancelled", "paid": paid.model_dump(mode="json"),
-              "penalty": (paid - refunded).model_dump(mode="json"), "refund": refunded.model_dump(mode="json"),
-              **_json(terms)},
-    )
+    # Recorded as its workflow records it: a whole CancellationInfo, so its event is one the product sends.
+    info = CancellationInfo(code=code, product_id=product_id, reservation_id=reservation_id, partner_id=partner_id,
+                            status="cancelled", resolution="automatic", paid=paid, penalty=paid - refunded, refund=refunded,
+                            **terms)
+    return FlowRecord.of(info, FlowKind.CANCELLATION, at, EVENT_ID.secure(), "cancellation.completed")
 
 
 def modified_with_credit(partner_id: str, reservation_id: str, product_id: str, credit_id: str, due: str,
