@@ -89,7 +89,7 @@ async def balanced(store: Store, partner_id: str) -> list[Credit]:
 async def events_of(store: Store, credit_id: str) -> list[str]:
     async with store.engine.connect() as conn:
         rows = (await conn.execute(sa.select(events.c.type, events.c.payload).order_by(events.c.seq))).all()
-    return [row.type for row in rows if row.payload["data"].get("credit_id") == credit_id and row.type.startswith("credit.")]
+    return [row.type for row in rows if row.type.startswith("credit.") and row.payload["data"].get("credit_id") == credit_id]
 
 
 async def test_a_credit_is_issued_once_however_often_the_transition_is_recorded(store: Store) -> None:

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from domain.codes import FlowKind
+from domain.cancellation_flow import CancellationInfo
+from domain.codes import EVENT_ID, FlowKind
 from domain.flow_info import FlowRecord
+from domain.money import Money
 from store.db import current_revision, head_revision, migrate
 from store.flow_index import FlowInProgress
 from store.repositories import Store
@@ -17,12 +19,11 @@ from store.schema import events, product_locks
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
-def record(code: str, status: str = "processing", *, terminal: bool = False, event_id: str | None = None,
-           product_id: str = "PRD-1") -> FlowRecord:
+def record(code: str, status: str = "processing", *, terminal: bool = False, product_id: str = "PRD-1") -> FlowRecord:
     return FlowRecord(
         code=code, kind=FlowKind.CANCELLATION, product_id=product_id, reservation_id="RES-1", partner_id="ptn_1",
         status=status, terminal=terminal, info={"code": code, "status": status},
-        event_id=event_id, event_type="cancellation.completed" if event_id else None, at=NOW,
+        at=NOW,
     )
 
 
@@ -51,7 +52,11 @@ async def test_a_terminal_record_releases_only_its_own_lock(store: Store) -> Non
 
 async def test_outbox_write_is_idempotent_per_event(store: Store) -> None:
     await store.flows.open(record("CAN-EEEEEEEE", product_id="PRD-3"), {})
-    final = record("CAN-EEEEEEEE", "cancelled", terminal=True, event_id="evt_1", product_id="PRD-3")
+    # Recorded as the workflow records it (a whole CancellationInfo, a real event id): the event is one we send.
+    event_id = EVENT_ID.secure()
+    info = CancellationInfo(code="CAN-EEEEEEEE", product_id="PRD-3", reservation_id="RES-1", partner_id="ptn_1",
+                            status="failed", resolution="automatic", paid=Money.of("100", "EUR"))
+    final = FlowRecord.of(info, FlowKind.CANCELLATION, NOW, event_id, "cancellation.completed")
     await store.flows.record_flow(final)
     await store.flows.record_flow(final)  # a retried activity
     async with store.engine.connect() as conn:
@@ -61,13 +66,13 @@ async def test_outbox_write_is_idempotent_per_event(store: Store) -> None:
             sa.select(sa.func.count()).select_from(product_locks).where(product_locks.c.product_id == "PRD-3"))).scalar_one()
     assert count == 1 and locks == 0
     flow = await store.flows.flow("CAN-EEEEEEEE")
-    assert flow is not None and flow.status == "cancelled" and flow.created_at == NOW
-    feed = [e for e in await store.events.feed("ptn_1", None, 10) if e["id"] == "evt_1"]
+    assert flow is not None and flow.status == "failed" and flow.created_at == NOW
+    feed = [e for e in await store.events.feed("ptn_1", None, 10) if e["id"] == event_id]
     assert len(feed) == 1 and feed[0]["delivery"] == {"status": "pending", "attempts": 0}
-    await store.events.record_attempt("evt_1", delivered=False, detail="HTTP 500")
-    await store.events.record_attempt("evt_1", delivered=True, detail="HTTP 200")
-    await store.events.mark_failed("evt_1")  # too late: delivered stays delivered
-    assert [e for e in await store.events.feed("ptn_1", None, 10) if e["id"] == "evt_1"][0]["delivery"] == {"status": "delivered", "attempts": 2}
+    await store.events.record_attempt(event_id, delivered=False, detail="HTTP 500")
+    await store.events.record_attempt(event_id, delivered=True, detail="HTTP 200")
+    await store.events.mark_failed(event_id)  # too late: delivered stays delivered
+    assert [e for e in await store.events.feed("ptn_1", None, 10) if e["id"] == event_id][0]["delivery"] == {"status": "delivered", "attempts": 2}
     assert await store.events.feed("ptn_other", None, 10) == []
 
 
