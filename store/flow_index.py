@@ -20,12 +20,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.flow_info import FlowRecord, event_body
-from ports.recording import LockOutcome
+from ports.recording import LockOutcome, RecordRefused
 from store.credit_records import book_credits
-from store.db import Repository, insert_once
+from store.db import Repository, insert_once, refused_for_good
 from store.flow_search import write_search_terms
 from store.money_effects import book_transition
 from store.schema import events, flows, partners, product_locks, products, quotes
+
+# What a refusal's reason keeps of the database's message: enough to say which constraint or value.
+REFUSAL_REASON_LENGTH = 500
 
 
 class FlowInProgress(Exception):
@@ -201,6 +204,15 @@ class FlowIndex(Repository):
     # --- the FlowStore port ---------------------------------------------------------------
 
     async def record_flow(self, record: FlowRecord) -> bool:
+        try:
+            return await self._record_flow(record)
+        except Exception as error:
+            if refused_for_good(error):
+                # The transaction rolled back: nothing of the record is written.
+                raise RecordRefused(f"{type(error).__name__}: {error}"[:REFUSAL_REASON_LENGTH]) from error
+            raise
+
+    async def _record_flow(self, record: FlowRecord) -> bool:
         push = False
         async with self._writing() as conn:
             # Never behind: a late retry of an older transition leaves the newer one in place.
