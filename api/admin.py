@@ -127,6 +127,19 @@ class FlowRecordState(BaseModel):
     )
 
 
+class ParkedFlow(BaseModel):
+    code: str
+    kind: str
+    partner_id: str
+    status: str = Field(description="the flow's status as stored: the one before the refused move")
+    reason: str = Field(description="the store's refusal")
+    since: datetime = Field(description="when the store last refused it")
+
+
+class ParkedFlows(BaseModel):
+    items: list[ParkedFlow] = Field(description="the longest parked first, at most 500")
+
+
 class SecretRotated(BaseModel):
     webhook_secret: str | None = Field(description=SHOWN_ONCE)
     previous_secret_expires_at: datetime = Field(description="Until then deliveries carry a second v1= signed with the previous secret")
@@ -180,6 +193,14 @@ async def revoke_key(request: web.Request, requester: Requester) -> Reply:
 async def revoke_all_keys(request: web.Request, requester: Requester, body: KeysOf) -> Reply:
     views = await accounts.revoke_all_keys(request.app[DEPS], body.principal_id)
     return Reply(200, KeyList(items=[_info(view) for view in views]))
+
+
+@resource.route("GET", "/v1/admin/refused-records", summary="Every flow parked on a record the store refused for good",
+                roles=("admin",), answers={200: ParkedFlows})
+async def list_refused_records(request: web.Request, requester: Requester) -> Reply:
+    rows = await record_retries.parked_flows(request.app[DEPS])
+    return Reply(200, ParkedFlows(items=[ParkedFlow(code=row.code, kind=row.kind, partner_id=row.partner_id, status=row.status,
+                                                    reason=row.reason, since=row.since) for row in rows]))
 
 
 @resource.route("GET", "/v1/admin/flows/{code}/refused-record",

@@ -17,7 +17,16 @@ from domain.refusals import Refusal, Refused, not_found
 from services.bootstrap import Deps
 from services.flow_start import FlowUnavailable, update_flow
 from services.requester import Requester
+from store.flow_index import RefusedRow
 from workflows.flow_transitions import FlowWorkflow
+
+# Parked flows are rare and each needs a person: the list is not paged beyond this.
+MOST_LISTED = 500
+
+
+async def parked_flows(deps: Deps) -> list[RefusedRow]:
+    """Every flow parked on a refused record, as the store's rows say, the longest parked first."""
+    return await deps.store.flows.refused_records(MOST_LISTED)
 
 
 async def _stored_status(deps: Deps, code: str) -> str:

@@ -34,6 +34,19 @@ async def refused(http: TestClient, code: str) -> dict[str, Any]:
             await asyncio.sleep(POLL_S)
 
 
+async def parked_codes(http: TestClient) -> set[str]:
+    response = await http.get("/v1/admin/refused-records", headers=ADMIN)
+    assert response.status == 200, await response.text()
+    return {item["code"] for item in (await response.json())["items"]}
+
+
+async def gauge(http: TestClient) -> float:
+    """The gateway's count of cancellations parked on a refused record (read from the database)."""
+    text = await (await http.get("/metrics")).text()
+    [line] = [line for line in text.splitlines() if line.startswith('aftersales_flows_record_refused{kind="cancellation"}')]
+    return float(line.split()[-1])
+
+
 async def fares(store: Store, reservation_id: str, amount: str) -> None:
     async with store.engine.begin() as conn:
         await conn.execute(payments.update().where(payments.c.reservation_id == reservation_id,
@@ -46,6 +59,7 @@ async def test_a_refused_cancellation_parks_until_an_admin_retries(  # type: ign
     reservation = await book(partner, flight(), flight())
     product_id = reservation["products"][0]["product_id"]
     await fares(store, reservation["reservation_id"], HUGE)  # as stored before the bounds
+    parked_before = await gauge(http)
 
     started = await cancel_with_a_quote(http, partner, product_id)
     assert started.status in (201, 202), await started.text()
@@ -56,8 +70,11 @@ async def test_a_refused_cancellation_parks_until_an_admin_retries(  # type: ign
     assert "10^18" in parked["reason"]
     shown = await (await http.get(f"/v1/cancellations/{code}", headers=partner.headers)).json()
     assert shown["status"] == "processing"  # the store has what it had: nothing of the refused move
+    assert code in await parked_codes(http)
+    assert await gauge(http) == parked_before + 1
     # Only an admin sees or retries it.
     await problem(await http.get(f"/v1/admin/flows/{code}/refused-record", headers=agent.headers), 403, "forbidden")
+    await problem(await http.get("/v1/admin/refused-records", headers=agent.headers), 403, "forbidden")
     await problem(await http.post(f"/v1/admin/flows/{code}/retry-record", headers=partner.headers), 403, "forbidden")
 
     refused_again = await http.post(f"/v1/admin/flows/{code}/retry-record", headers=ADMIN)  # nothing repaired yet
@@ -76,6 +93,8 @@ async def test_a_refused_cancellation_parks_until_an_admin_retries(  # type: ign
         completed = (await conn.execute(sa.select(events.c.event_id).where(
             events.c.flow_code == code, events.c.type == "cancellation.completed"))).all()
     assert len(completed) == 1
+    assert code not in await parked_codes(http)
+    assert await gauge(http) == parked_before
     state = await (await http.get(f"/v1/admin/flows/{code}/refused-record", headers=ADMIN)).json()
     assert state == {"code": code, "refused_record": None}
     await problem(await http.post(f"/v1/admin/flows/{code}/retry-record", headers=ADMIN), 409, "no_refused_record")

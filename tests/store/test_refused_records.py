@@ -1,6 +1,7 @@
 """The store tells a record it refuses for good from an outage (docs/operations.md#a-refused-record), on
-SQLite and PostgreSQL: a refused record raises ``RecordRefused`` and writes nothing of itself; a lost
-connection, a lock or a serialization conflict is not a refusal (Temporal retries it)."""
+SQLite and PostgreSQL: a refused record raises ``RecordRefused``, writes nothing of itself and marks the
+flow's row as parked until a record of it succeeds; a lost connection, a lock or a serialization
+conflict is not a refusal (Temporal retries it)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,10 @@ async def opened(store: Store, *prices: str) -> tuple[FlowRecord, FlowRecord]:
 
 
 async def nothing_written(store: Store, record: FlowRecord) -> None:
+    """Nothing of the refused record is written; the flow's row says it is parked, and why."""
+    [parked] = [row for row in await store.flows.refused_records(500) if row.code == record.code]
+    assert (parked.kind, parked.partner_id, parked.status) == ("cancellation", record.partner_id, "processing")
+    assert parked.reason and parked.since.tzinfo is not None
     async with store.engine.connect() as conn:
         status = (await conn.execute(sa.select(flows.c.status).where(flows.c.code == record.code))).scalar_one()
         stored_events = (await conn.execute(sa.select(events.c.event_id).where(events.c.flow_code == record.code))).all()
@@ -114,6 +119,11 @@ async def test_the_same_record_is_written_once_the_cause_is_repaired(store: Stor
                                                                          events.c.type == "cancellation.completed"))).all()
     assert status == "cancelled"
     assert [row.event_id for row in stored] == [final.event_id]
+    assert final.code not in {row.code for row in await store.flows.refused_records(500)}  # no longer parked
+    async with store.engine.connect() as conn:
+        marks = (await conn.execute(sa.select(flows.c.record_refused, flows.c.record_refused_at)
+                                    .where(flows.c.code == final.code))).one()
+    assert tuple(marks) == (None, None)
 
 
 class _Orig(Exception):
