@@ -11,12 +11,18 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from domain.flow_info import FlowRecord
-from ports.recording import FlowStore
+from ports.recording import FlowStore, RecordRefused
 
 log = structlog.get_logger("transitions")
 
 # Retryable on purpose: a flow that waits its turn tries again (the ApplicationError type of "busy").
 PRODUCT_BUSY = "product_busy"
+# Not retryable: the store refused the record for good (ports.recording.RecordRefused). The flow parks
+# until an operator asks it to record again (workflows.flow_transitions, docs/operations.md#a-refused-record).
+RECORD_REFUSED = "record_refused"
+# The worker's counter of those refusals, by flow kind (docs/operations.md#metrics); "_total" in the name,
+# as the SDK exporter adds no suffix.
+RECORDS_REFUSED = "aftersales_records_refused_total"
 
 
 class FlowActivities:
@@ -25,7 +31,28 @@ class FlowActivities:
 
     @activity.defn(name="record_flow")
     async def record_flow(self, record: FlowRecord) -> bool:
-        push = await self._store.record_flow(record)
+        try:
+            push = await self._store.record_flow(record)
+        except RecordRefused as refused:
+            # Loud once per refusal: an alert on the counter, the line names the flow as operators search it.
+            log.error(
+                "record_refused",
+                flow_code=record.code,
+                partner_id=record.partner_id,
+                kind=str(record.kind),
+                status=record.status,
+                event_type=record.event_type,
+                event_id=record.event_id,
+                reason=str(refused),
+            )
+            activity.metric_meter().create_counter(
+                RECORDS_REFUSED, "Flow transitions the store refused for good, by flow kind: each parks its flow"
+            ).add(1, {"kind": str(record.kind)})
+            raise ApplicationError(
+                f"the store refused flow {record.code}'s move to {record.status}: {refused}",
+                type=RECORD_REFUSED,
+                non_retryable=True,
+            ) from refused
         # One line per transition, keyed the way operators search: flow code and partner.
         log.info(
             "flow_transition",

@@ -1,4 +1,5 @@
-"""Admin (docs/api.md#admin): partners, agents and every principal's API keys (admin); a partner's own
+"""Admin (docs/api.md#admin): partners, agents and every principal's API keys, and a flow parked on a record
+the store refused (admin: docs/operations.md#a-refused-record); a partner's own
 webhook URL, key rotation and webhook secret rotation (partner); who a key belongs to (anyone).
 What each request checks and does is ``services.accounts``."""
 
@@ -12,7 +13,8 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, T
 
 from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
-from services import accounts
+from domain.record_retry import RecordRetried, RefusedRecord
+from services import accounts, record_retries
 from services.requester import Requester
 from store.accounts import KeyView
 
@@ -118,6 +120,26 @@ class KeyRotated(BaseModel):
     previous_key_expires_at: datetime = Field(description="Until then the key this call was made with keeps working")
 
 
+class FlowRecordState(BaseModel):
+    code: str
+    refused_record: RefusedRecord | None = Field(
+        description="the transition the flow is parked on, which the store refused for good; null when it is not parked"
+    )
+
+
+class ParkedFlow(BaseModel):
+    code: str
+    kind: str
+    partner_id: str
+    status: str = Field(description="the flow's status as stored: the one before the refused move")
+    reason: str = Field(description="the store's refusal")
+    since: datetime = Field(description="when the store last refused it")
+
+
+class ParkedFlows(BaseModel):
+    items: list[ParkedFlow] = Field(description="the longest parked first, at most 500")
+
+
 class SecretRotated(BaseModel):
     webhook_secret: str | None = Field(description=SHOWN_ONCE)
     previous_secret_expires_at: datetime = Field(description="Until then deliveries carry a second v1= signed with the previous secret")
@@ -171,6 +193,29 @@ async def revoke_key(request: web.Request, requester: Requester) -> Reply:
 async def revoke_all_keys(request: web.Request, requester: Requester, body: KeysOf) -> Reply:
     views = await accounts.revoke_all_keys(request.app[DEPS], body.principal_id)
     return Reply(200, KeyList(items=[_info(view) for view in views]))
+
+
+@resource.route("GET", "/v1/admin/refused-records", summary="Every flow parked on a record the store refused for good",
+                roles=("admin",), answers={200: ParkedFlows})
+async def list_refused_records(request: web.Request, requester: Requester) -> Reply:
+    rows = await record_retries.parked_flows(request.app[DEPS])
+    return Reply(200, ParkedFlows(items=[ParkedFlow(code=row.code, kind=row.kind, partner_id=row.partner_id, status=row.status,
+                                                    reason=row.reason, since=row.since) for row in rows]))
+
+
+@resource.route("GET", "/v1/admin/flows/{code}/refused-record",
+                summary="The transition a flow is parked on because the store refused it for good, if any",
+                roles=("admin",), answers={200: FlowRecordState})
+async def get_refused_record(request: web.Request, requester: Requester) -> Reply:
+    code = request.match_info["code"]
+    return Reply(200, FlowRecordState(code=code, refused_record=await record_retries.refused_record(request.app[DEPS], code)))
+
+
+@resource.route("POST", "/v1/admin/flows/{code}/retry-record",
+                summary="Record a parked flow's refused transition again, once its cause is repaired",
+                roles=("admin",), answers={200: RecordRetried})
+async def retry_record(request: web.Request, requester: Requester) -> Reply:
+    return Reply(200, await record_retries.retry_record(request.app[DEPS], requester, request.match_info["code"]))
 
 
 @resource.route("PUT", "/v1/partner/webhook", summary="Set the caller's webhook URL", roles=("partner",),

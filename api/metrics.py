@@ -67,11 +67,16 @@ def _flow_families(tally: Tally) -> Iterator[Metric]:
         (ended if is_terminal(status) else running).add_metric([kind, status], count)
     for kind, count in sorted(by_kind.items()):
         started.add_metric([kind], count)
+    parked = GaugeMetricFamily("aftersales_flows_record_refused",
+                               "Flows parked on a transition the store refused for good, by kind: each waits for an operator",
+                               labels=["kind"])
+    for kind in sorted(by_kind):
+        parked.add_metric([kind], tally.records_refused.get(kind, 0))
     depth = GaugeMetricFamily("aftersales_agent_queue_depth", "Manual cancellations awaiting an agent's quote")
     depth.add_metric([], tally.agent_queue_depth)
     oldest = GaugeMetricFamily("aftersales_agent_queue_oldest_seconds", "Age of the oldest cancellation awaiting a quote (0: none)")
     oldest.add_metric([], tally.agent_queue_oldest_s)
-    yield from (started, ended, running, depth, oldest)
+    yield from (started, ended, running, parked, depth, oldest)
 
 
 def _delivery_families(tally: Tally) -> Iterator[Metric]:

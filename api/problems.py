@@ -121,6 +121,7 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
     Refusal.INVALID_QUOTE: (INVALID, "invalid_quote"),
     Refusal.NOT_AWAITING_DECISION: (CONFLICT, "not_awaiting_decision"),
     Refusal.NO_PENDING_DEADLINE: (CONFLICT, "no_pending_deadline"),
+    Refusal.NO_REFUSED_RECORD: (CONFLICT, "no_refused_record"),
     Refusal.DEADLINE_NOT_ADVANCEABLE: (CONFLICT, "deadline_not_advanceable"),
     Refusal.CHANGE_DISALLOWED: (CONFLICT, "change_disallowed"),
     Refusal.MANUAL_CHANGE: (CONFLICT, "manual_change"),

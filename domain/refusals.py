@@ -33,6 +33,9 @@ class Refusal(StrEnum):
     # started where deadlines pass only with time.
     NO_PENDING_DEADLINE = "no_pending_deadline"
     DEADLINE_NOT_ADVANCEABLE = "deadline_not_advanceable"
+    # An operator's retry of a refused record (docs/operations.md#a-refused-record): the flow is not
+    # parked on one, or is recording it again already.
+    NO_REFUSED_RECORD = "no_refused_record"
     # Change.
     CHANGE_DISALLOWED = "change_disallowed"
     MANUAL_CHANGE = "manual_change"

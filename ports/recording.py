@@ -14,12 +14,20 @@ from domain.flow_info import FlowRecord
 LockOutcome = Literal["acquired", "busy", "product_cancelled"]
 
 
+class RecordRefused(Exception):
+    """The store refused a record for good: the database or the store's own checks said no to the
+    data itself (a constraint, a value its column cannot hold, a bound of the arithmetic), so no
+    retry of the same record succeeds until an operator repairs the cause (docs/operations.md#a-refused-record).
+    A lost connection or a lock is not this: those raise whatever they raise, and are retried."""
+
+
 class FlowStore(Protocol):
     async def record_flow(self, record: FlowRecord) -> bool:
         """In one transaction: update the flow row; insert the event row if ``record.event_type``,
         at most once per ``record.event_id`` (a retried activity calls again); release the
         product's active-flow lock when ``record.terminal``. True when the event is to be pushed:
-        the partner has a webhook URL (without one, it reads the event from the pull feed)."""
+        the partner has a webhook URL (without one, it reads the event from the pull feed).
+        :class:`RecordRefused` when the store refuses the record for good (nothing of it is written)."""
         ...
 
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:

@@ -20,6 +20,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from domain.refusals import Refused
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Marks the connections of :meth:`Repository._reading`: on SQLite they begin no transaction.
@@ -111,6 +113,33 @@ def violates_unique(error: sa.exc.IntegrityError, column: sa.Column[Any]) -> boo
         str(error.orig) == f"UNIQUE constraint failed: {table}.{column.name}"
         or getattr(getattr(error.orig, "__cause__", None), "constraint_name", None) == f"{table}_{column.name}_key"
     )
+
+
+# SQLSTATE classes of a database refusing the data itself (PostgreSQL, appendix A): 22, a data exception
+# (a number out of its column's range, a string too long); 23, an integrity constraint violated. The same
+# statement gets the same answer however often it is retried. Others (08 connection, 40 serialization
+# or deadlock, 53 resources, 57 shutdown) pass with time.
+_REFUSED_CLASSES = ("22", "23")
+
+
+def refused_for_good(error: BaseException) -> bool:
+    """Whether ``error``, raised by a write, says that no retry of the same write can succeed: the
+    database refused the data (a constraint, a value its column cannot hold), or the store's own
+    code did before sending it (a value beyond the arithmetic's bounds, a row the write needs missing,
+    a rule the books keep). A lost connection, a timeout, a lock or a serialization conflict is not:
+    the write is retried. Only an operator's fix (a migration, a data repair) changes the answer."""
+    if isinstance(error, (sa.exc.IntegrityError, sa.exc.DataError)):
+        return True
+    if isinstance(error, sa.exc.DBAPIError):
+        # asyncpg's errors reach SQLAlchemy as generic DBAPI errors: the SQLSTATE says which.
+        state = getattr(error.orig, "sqlstate", None) or getattr(getattr(error.orig, "__cause__", None), "sqlstate", None)
+        return isinstance(state, str) and state[:2] in _REFUSED_CLASSES
+    if isinstance(error, sa.exc.StatementError):
+        # A value refused on its way to the database (a bind processor: a naive datetime).
+        return error.orig is not None and refused_for_good(error.orig)
+    if isinstance(error, sa.exc.SQLAlchemyError):
+        return False
+    return isinstance(error, (ValueError, ArithmeticError, LookupError, Refused))
 
 
 def page_after(table: sa.Table, equal: dict[sa.Column[Any], object], after_seq: int | None, limit: int) -> sa.Select[Any]:

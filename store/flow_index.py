@@ -20,12 +20,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.flow_info import FlowRecord, event_body
-from ports.recording import LockOutcome
+from ports.recording import LockOutcome, RecordRefused
 from store.credit_records import book_credits
-from store.db import Repository, insert_once
+from store.db import Repository, insert_once, refused_for_good
 from store.flow_search import write_search_terms
 from store.money_effects import book_transition
 from store.schema import events, flows, partners, product_locks, products, quotes
+
+# What a refusal's reason keeps of the database's message: enough to say which constraint or value.
+REFUSAL_REASON_LENGTH = 500
 
 
 class FlowInProgress(Exception):
@@ -127,6 +130,18 @@ async def _use_quote(conn: AsyncConnection, quote_id: str, code: str) -> None:
         raise QuoteUsed(holder or "unknown")
 
 
+@dataclass(frozen=True)
+class RefusedRow:
+    """A flow parked on a refused record, as its row says: its stored status is the one before the refused move."""
+
+    code: str
+    kind: str
+    partner_id: str
+    status: str
+    reason: str
+    since: datetime
+
+
 class FlowIndex(Repository):
     # --- starting a flow ------------------------------------------------------------------
 
@@ -201,6 +216,36 @@ class FlowIndex(Repository):
     # --- the FlowStore port ---------------------------------------------------------------
 
     async def record_flow(self, record: FlowRecord) -> bool:
+        try:
+            return await self._record_flow(record)
+        except Exception as error:
+            if not refused_for_good(error):
+                raise
+            # The transaction rolled back: nothing of the record is written. The flow's row says it is
+            # parked (the admin's list, the gateway's gauge), in a transaction of its own; should that
+            # fail too, its error is raised instead, and the activity retried as after an outage.
+            reason = f"{type(error).__name__}: {error}"[:REFUSAL_REASON_LENGTH]
+            await self._mark_refused(record.code, reason)
+            raise RecordRefused(reason) from error
+
+    async def _mark_refused(self, code: str, reason: str) -> None:
+        async with self._writing() as conn:
+            await conn.execute(flows.update().where(flows.c.code == code)
+                               .values(record_refused=reason, record_refused_at=datetime.now(timezone.utc)))
+
+    async def refused_records(self, limit: int) -> list[RefusedRow]:
+        """The flows parked on a record the store refused, the longest parked first."""
+        async with self._reading() as conn:
+            rows = (await conn.execute(
+                sa.select(flows.c.code, flows.c.kind, flows.c.partner_id, flows.c.status, flows.c.record_refused,
+                          flows.c.record_refused_at)
+                .where(flows.c.record_refused_at.is_not(None))
+                .order_by(flows.c.record_refused_at, flows.c.code).limit(limit)
+            )).all()
+        return [RefusedRow(code=row.code, kind=row.kind, partner_id=row.partner_id, status=row.status,
+                           reason=row.record_refused or "", since=row.record_refused_at) for row in rows]
+
+    async def _record_flow(self, record: FlowRecord) -> bool:
         push = False
         async with self._writing() as conn:
             # Never behind: a late retry of an older transition leaves the newer one in place.
@@ -208,7 +253,7 @@ class FlowIndex(Repository):
                 flows.update()
                 .where(flows.c.code == record.code, flows.c.version <= record.version)
                 .values(status=record.status, info=record.info, updated_at=record.at, version=record.version,
-                        deadline=record.deadline)
+                        deadline=record.deadline, record_refused=None, record_refused_at=None)
             )
             if record.event_type and record.event_id:
                 push = bool(

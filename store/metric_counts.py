@@ -1,5 +1,5 @@
 """Counts an operator scrapes (docs/operations.md#metrics): flows by kind and status, the agent's queue,
-and trigger deliveries by outcome.
+trigger deliveries by outcome, and flows parked on a refused record.
 
 Read from the database at scrape time: every gateway and every worker writes these rows, so the
 database is the one place where the counts are whole, whichever process is scraped.
@@ -26,6 +26,8 @@ class Tally:
     agent_queue_oldest_s: float  # 0 when the queue is empty
     deliveries: dict[str, int]  # delivery status (pending | delivered | failed) → events
     delivery_attempts: int
+    # Flows parked on a record the store refused for good (docs/operations.md#a-refused-record), by kind.
+    records_refused: dict[str, int]
 
 
 class Tallies(Repository):
@@ -44,12 +46,17 @@ class Tallies(Repository):
                 await conn.execute(sa.select(events.c.delivery_status, sa.func.count()).group_by(events.c.delivery_status))
             ).all()
             attempts = (await conn.execute(sa.select(sa.func.coalesce(sa.func.sum(events.c.attempts), 0)))).scalar_one()
+            # Through the partial index ix_flows_record_refused: the parked flows only.
+            refused = (await conn.execute(
+                sa.select(flows.c.kind, sa.func.count()).where(flows.c.record_refused_at.is_not(None)).group_by(flows.c.kind)
+            )).all()
         return Tally(
             flows={(row[0], row[1]): int(row[2]) for row in by_status},
             agent_queue_depth=int(depth),
             agent_queue_oldest_s=_age(oldest),
             deliveries={row[0]: int(row[1]) for row in deliveries},
             delivery_attempts=int(attempts),
+            records_refused={row[0]: int(row[1]) for row in refused},
         )
 
 

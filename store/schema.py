@@ -119,6 +119,10 @@ flows = sa.Table(
     # When the flow stops waiting for a person (FlowInfo.waiting_until): the agents' queues are
     # ordered by it, nearest first (ix_flows_deadline_created). Null when it waits for nobody.
     sa.Column("deadline", UtcDateTime),
+    # Set while the flow is parked on a transition the store refused for good (the store's reason,
+    # and since when), cleared by the next transition recorded (docs/operations.md#a-refused-record).
+    sa.Column("record_refused", sa.String(500)),
+    sa.Column("record_refused_at", UtcDateTime),
 )
 
 # The agents' list orders flows by deadline (nearest first), then newest; a partner's list by newest;
@@ -130,6 +134,10 @@ sa.Index("ix_flows_undated_created", flows.c.created_at, flows.c.code,
          postgresql_where=flows.c.deadline.is_(None), sqlite_where=flows.c.deadline.is_(None))
 sa.Index("ix_flows_partner_created", flows.c.partner_id, flows.c.created_at, flows.c.code)
 sa.Index("ix_flows_status_created", flows.c.status, flows.c.created_at, flows.c.code)
+# The few flows parked on a refused record, oldest first: the admin's list and the gateway's gauge
+# read this small index instead of every flow.
+sa.Index("ix_flows_record_refused", flows.c.record_refused_at, flows.c.code,
+         postgresql_where=flows.c.record_refused_at.is_not(None), sqlite_where=flows.c.record_refused_at.is_not(None))
 
 # A search term compares byte by byte (PostgreSQL's "C" collation, SQLite's default), so the range
 # [word, next word) holds exactly the terms that start with the word, whatever the server's locale.

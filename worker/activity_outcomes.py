@@ -2,7 +2,8 @@
 and outcome, exported with the Temporal SDK's metrics on ``AFTERSALES_WORKER_METRICS_PORT``.
 
 Outcomes: ``completed``; ``refused`` (a non-retryable answer such as the supplier refusing a cancel:
-the flow turns it into its outcome); ``failed`` (an attempt Temporal retries per the activity's
+the flow turns it into its outcome; or the store refusing a record for good, ``record_refused``: the
+flow parks until an operator retries it); ``failed`` (an attempt Temporal retries per the activity's
 policy, e.g. a product busy with another flow, or an outage); ``cancelled`` (the flow or a worker
 shutdown cancelled it). ``error`` names the failure's type, a bounded set the code defines.
 """

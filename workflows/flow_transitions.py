@@ -9,18 +9,21 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 from domain.codes import EVENT_ID, FlowKind
 from domain.flow_info import FlowInfo, FlowRecord, HistoryEntry
+from domain.record_retry import RecordRetried, RecordRetryRequest, RefusedRecord
+from domain.refusals import Refusal
 from workflows.deadlines import DeadlineWaits
-from workflows.patches import INPUT_DURABLE_FIRST
+from workflows.patches import INPUT_DURABLE_FIRST, PARK_A_REFUSED_RECORD
 from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
+from workflows.update_refusals import refusal
 
 # Referenced, never called here: the sandbox takes the activity module (and what it imports) from outside.
 with workflow.unsafe.imports_passed_through():
-    from activities.transitions import FlowActivities
+    from activities.transitions import RECORD_REFUSED, FlowActivities
 
 InfoT = TypeVar("InfoT", bound=FlowInfo)
 StatusT = TypeVar("StatusT", bound=str)
@@ -40,6 +43,10 @@ class FlowWorkflow(DeadlineWaits, Generic[InfoT, StatusT]):
     one, so a query or an update's answer never shows a state the store does not have. Every flow
     waits on its deadlines through ``DeadlineWaits`` (workflows/deadlines.py), which also gives it
     the ``advance_deadline`` update.
+
+    A move the store refuses for good parks the flow where it is (``refused_record`` shows why) until
+    an operator's ``retry_record`` update records the same transition again
+    (docs/operations.md#a-refused-record).
     """
 
     kind: ClassVar[FlowKind]
@@ -48,6 +55,11 @@ class FlowWorkflow(DeadlineWaits, Generic[InfoT, StatusT]):
         super().__init__(deadlines_advanceable)
         self._info = info
         self._webhook_retry_for = webhook_retry_for
+        # Set while the flow is parked on a refused record; retries asked by operators, and answered.
+        self._refused: RefusedRecord | None = None
+        self._retries_asked = 0
+        self._retries_answered = 0
+        self._retried: RecordRetried | None = None
 
     def _carried(self) -> dict[str, Any]:
         """Fields every transition of this flow records besides its own changes (a hook: the
@@ -78,22 +90,88 @@ class FlowWorkflow(DeadlineWaits, Generic[InfoT, StatusT]):
         # Drawn from the workflow's seeded random, so a replay computes the same id.
         event_id = EVENT_ID.new(workflow.random()) if event_type else None
         record = FlowRecord.of(moved, self.kind, now, event_id, event_type)
-        push: bool
-        if after_update:
-            workflow.deprecate_patch(INPUT_DURABLE_FIRST)  # kept until no run that recorded the patch is open (workflows.patches)
-            push = await workflow.execute_activity_method(
-                FlowActivities.record_flow, record, start_to_close_timeout=RECORD_ATTEMPT_TIMEOUT, retry_policy=RECORD_RETRY
-            )
-        else:
-            # A local activity: one short database transaction needs no round trip through the server's
-            # task queues. It is idempotent, so the re-run a worker crash can cause is harmless.
-            push = await workflow.execute_local_activity_method(
-                FlowActivities.record_flow, record, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
-            )
+        push = await self._record(record, after_update)
         # A partner without a webhook reads its events from the pull feed: no delivery to run.
         if event_id is not None and push:
             await _emit_trigger(event_id, self._webhook_retry_for)
         self._info = moved
+
+    async def _record(self, record: FlowRecord, after_update: bool) -> bool:
+        """Record ``record``; while the store refuses it for good, park until an operator asks again.
+
+        The same record every time (its event id included): the store writes it, and its event, once."""
+        while True:
+            try:
+                push = await _record_once(record, after_update)
+            except (ActivityError, ApplicationError) as failed:
+                reason = _refusal_of(failed)
+                # The marker is asked for only on a refusal: a run that never met one replays as before.
+                if reason is None or not workflow.patched(PARK_A_REFUSED_RECORD):
+                    raise
+                self._answer_retry(record, reason)
+                self._refused = RefusedRecord(status=record.status, event_type=record.event_type, reason=reason,
+                                              refused_at=workflow.now(), retries=self._retries_asked)
+                await workflow.wait_condition(self._retry_asked)
+                continue
+            self._answer_retry(record, None)
+            self._refused = None
+            return push
+
+    def _retry_asked(self) -> bool:
+        """An operator asked to record the refused transition again since the flow parked on it."""
+        return self._refused is not None and self._retries_asked > self._refused.retries
+
+    def _answer_retry(self, record: FlowRecord, refused_because: str | None) -> None:
+        """What an operator's pending ``retry_record`` answers: this attempt's outcome."""
+        if self._retries_answered < self._retries_asked:
+            self._retried = RecordRetried(code=record.code, status=record.status,
+                                          outcome="refused" if refused_because else "recorded", reason=refused_because)
+            self._retries_answered = self._retries_asked
+
+    @workflow.query  # registered as "refused_record"
+    def refused_record(self) -> RefusedRecord | None:
+        """The transition the flow is parked on, and why; None when it is not parked."""
+        return self._refused
+
+    @workflow.update  # registered as "retry_record": the method's name is the update's, never to change
+    async def retry_record(self, request: RecordRetryRequest) -> RecordRetried:
+        """Record the refused transition again (after an operator's fix); answers once that attempt's
+        outcome is known: recorded (the flow goes on) or refused again (it stays parked)."""
+        self._retries_asked += 1
+        asked = self._retries_asked
+        await workflow.wait_condition(lambda: self._retries_answered >= asked)
+        assert self._retried is not None
+        return self._retried
+
+    @retry_record.validator
+    def _validate_retry_record(self, request: RecordRetryRequest) -> None:
+        if self._refused is None:
+            raise refusal(Refusal.NO_REFUSED_RECORD, f"flow {self._info.code} has no refused record to retry")
+        if self._retry_asked():
+            raise refusal(Refusal.NO_REFUSED_RECORD, f"flow {self._info.code} is recording its refused move again already")
+
+
+async def _record_once(record: FlowRecord, after_update: bool) -> bool:
+    """One ``record_flow`` activity, retried by Temporal while its failure may pass (the database away)."""
+    if after_update:
+        workflow.deprecate_patch(INPUT_DURABLE_FIRST)  # kept until no run that recorded the patch is open (workflows.patches)
+        return await workflow.execute_activity_method(
+            FlowActivities.record_flow, record, start_to_close_timeout=RECORD_ATTEMPT_TIMEOUT, retry_policy=RECORD_RETRY
+        )
+    # A local activity: one short database transaction needs no round trip through the server's
+    # task queues. It is idempotent, so the re-run a worker crash can cause is harmless.
+    return await workflow.execute_local_activity_method(
+        FlowActivities.record_flow, record, start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY
+    )
+
+
+def _refusal_of(failed: ActivityError | ApplicationError) -> str | None:
+    """The store's reason when ``failed`` is its refusal of a record for good (``RECORD_REFUSED``): the
+    cause of an activity's failure, or (a local activity's, as the SDK raises it) the failure itself."""
+    cause = failed.cause if isinstance(failed, ActivityError) else failed
+    if isinstance(cause, ApplicationError) and cause.type == RECORD_REFUSED:
+        return cause.message
+    return None
 
 
 async def _emit_trigger(event_id: str, retry_for: timedelta) -> None:

@@ -19,3 +19,7 @@ SUPPLIER_SAYS_WHEN = "supplier-says-when-it-answers"
 # A manual cancellation expires at the quote deadline it shows (cancellation); before, it waited
 # the agent-quote window from the moment its first move was recorded, a little after that deadline.
 EXPIRE_AT_THE_DEADLINE = "expire-at-the-deadline-shown"
+
+# A transition the store refuses for good parks the flow until an operator's ``retry_record``
+# (flow_transitions); before, the refusal was retried without end (or, raised, failed the flow).
+PARK_A_REFUSED_RECORD = "park-a-refused-record"

@@ -4,6 +4,7 @@ lets in-flight activities finish before the process exits."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import urllib.request
 from collections import defaultdict
@@ -13,9 +14,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
+from store.repositories import Store
+from store.schema import payments
 from tests.api.conftest import Actor, flight, new_partner, reservation_body
 from tests.e2e.conftest import free_ports
 from tests.e2e.slow_supplier import CANCEL_FINISHED, CANCEL_STARTED
@@ -136,3 +140,39 @@ async def test_sigterm_lets_an_in_flight_supplier_call_finish(
     assert activity_events[0][1] == 1
     second.process.send_signal(signal.SIGTERM)
     assert second.wait_for_exit(BOUND_S) == 0, second.output()
+
+
+async def test_a_refused_record_is_counted_and_logged_by_the_worker(
+    gateway: TestClient, settings: Settings, temporal_env: WorkflowEnvironment, app_processes: StartApp, store: Store
+) -> None:
+    """The issue's reservation (two fares stored before the input bounds) parks its cancellation: the worker
+    process counts the refusal and logs it once as an ERROR line naming the flow (docs/operations.md#a-refused-record)."""
+    [port] = free_ports(1)
+    worker = app_processes("worker", worker_env(settings, temporal_env, AFTERSALES_WORKER_METRICS_PORT=str(port)))
+    assert worker.wait_for_line("worker_started", BOUND_S), worker.output()
+    partner = await new_partner(gateway, "Refused")
+    booked = await gateway.post("/v1/sandbox/reservations", json=reservation_body(flight(), flight()), headers=partner.headers)
+    assert booked.status == 201, await booked.text()
+    reservation = await booked.json()
+    async with store.engine.begin() as conn:  # two fares of the issue's amount, as stored before the bounds
+        await conn.execute(payments.update().where(payments.c.reservation_id == reservation["reservation_id"],
+                                                   payments.c.category == "fare").values(amount="999999999999999999.99"))
+
+    code = await start_cancellation(gateway, partner, reservation["products"][0]["product_id"])
+
+    assert worker.wait_for_line('"record_refused"', BOUND_S), worker.output()
+    [line] = [json.loads(text) for text in worker.lines() if '"record_refused"' in text]
+    assert (line["level"], line["flow_code"], line["partner_id"], line["status"]) == ("error", code, partner.id, "cancelled")
+    samples = await asyncio.to_thread(scrape, port)
+    # The activity's meter adds its own labels (activity_type, namespace, task_queue).
+    refused = {dict(key)["kind"]: v for key, v in samples["aftersales_records_refused_total"].items()}
+    assert refused == {"cancellation": 1}
+    outcomes = {(dict(key)["activity"], dict(key)["outcome"], dict(key)["error"]): v
+                for key, v in samples["aftersales_activity_executions_total"].items()}
+    assert outcomes[("record_flow", "refused", "record_refused")] == 1
+    handle = temporal_env.client.get_workflow_handle(code)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING  # parked: neither failed nor retried
+
+    await handle.terminate("test over")
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.wait_for_exit(BOUND_S) == 0, worker.output()

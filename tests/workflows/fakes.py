@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 from domain.credit_ledger import CreditState
 from domain.flow_info import FlowRecord, event_body
-from ports.recording import DeliveryTarget
+from ports.recording import DeliveryTarget, RecordRefused
 from ports.supplier import Supplier, SupplierRefused
 from tests.contract.event_collector import collect
 from worker.registry import activities_over, workflow_worker
@@ -46,8 +46,16 @@ class InMemoryStore:
     lose_answer_once: str | None = None
     # Every expiry recorded, in order: (credit id, at).
     expiries: list[tuple[str, datetime]] = field(default_factory=list)
+    # Statuses whose record the store refuses for good, each as many times as counted here (as a
+    # database refuses a value its column cannot hold until a migration widens it); nothing is written.
+    refuse: Counter[str] = field(default_factory=Counter)
+    refusals: list[FlowRecord] = field(default_factory=list)
 
     async def record_flow(self, record: FlowRecord) -> bool:
+        if self.refuse[record.status] > 0:
+            self.refuse[record.status] -= 1
+            self.refusals.append(record)
+            raise RecordRefused("DataError: numeric field overflow")
         self.records.append(record)
         if record.event_id is not None and record.event_type is not None and record.event_id not in self.events:
             body = event_body(record.event_id, record.event_type, record.at, record.info)

@@ -45,6 +45,12 @@ async def automatic_recorded_twice(h: Harness) -> Handle:
     return await scenarios.automatic(h.client, h.task_queue, "CAN-HIST0007")
 
 
+async def automatic_record_retried(h: Harness) -> Handle:
+    """The store refuses the ``cancelled`` transition for good once: the flow parks, an operator retries."""
+    h.store.refuse["cancelled"] = 1
+    return await scenarios.automatic_record_retried(h.client, h.task_queue, "CAN-HIST0010")
+
+
 async def credit_expired(h: Harness) -> Handle:
     """A credit's validity passes (skipped by the time-skipping server) and its expiry is recorded."""
     expires_at = datetime(2027, 1, 1, tzinfo=timezone.utc)
@@ -73,6 +79,7 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "cancellation_manual_no_response": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0005", None),
     "cancellation_manual_expired": lambda h: scenarios.unquoted(h.client, h.task_queue, "CAN-HIST0006"),
     "cancellation_automatic_recorded_twice": automatic_recorded_twice,
+    "cancellation_automatic_record_retried": automatic_record_retried,
     "cancellation_automatic_credited": lambda h: scenarios.automatic(h.client, h.task_queue, "CAN-HIST0008", "credit"),
     "cancellation_manual_accepted_as_credit": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0009", "accept",
                                                                          "credit"),

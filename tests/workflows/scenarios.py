@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
@@ -11,7 +12,9 @@ from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationI
 from domain.credit_ledger import CREDIT_VALIDITY, RefundTo
 from domain.flow_info import Resolution
 from domain.money import Money
+from domain.record_retry import RecordRetried, RecordRetryRequest, RefusedRecord
 from workflows.cancellation import CancellationWorkflow
+from workflows.flow_transitions import FlowWorkflow
 from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow
 
 # Bounds on waiting for a result: far above what a run takes, so a hang fails instead of blocking.
@@ -92,4 +95,29 @@ async def deliver(
         task_queue=task_queue,
     )
     await asyncio.wait_for(handle.result(), RESULT_WAIT)
+    return handle
+
+
+async def parked(handle: WorkflowHandle[Any, Any]) -> RefusedRecord:
+    """The record the flow is parked on, once it is (asked of the workflow until then, within a bound)."""
+    async with asyncio.timeout(RESULT_WAIT):
+        while True:
+            refused: RefusedRecord | None = await handle.query(FlowWorkflow.refused_record)
+            if refused is not None:
+                return refused
+            await asyncio.sleep(0.05)
+
+
+async def retry_record(handle: WorkflowHandle[Any, Any], requested_by: str = "adm_ops") -> RecordRetried:
+    """An operator's retry of the refused record, answered with its outcome."""
+    return await handle.execute_update(FlowWorkflow.retry_record, RecordRetryRequest(requested_by=requested_by))
+
+
+async def automatic_record_retried(client: Client, task_queue: str, code: str) -> CancellationHandle:
+    """The store refuses the ``cancelled`` transition once (set up by the caller's store): the flow parks,
+    an operator retries, and it completes."""
+    handle = await start_cancellation(client, task_queue, code, "automatic")
+    await parked(handle)
+    await retry_record(handle)
+    await finish(handle)
     return handle
