@@ -160,3 +160,45 @@ async def test_a_partners_traceparent_is_followed_through_the_flow_to_its_webhoo
     lines = [json.loads(line) for line in traced_stack.gateway.lines() if line.startswith("{")]
     [logged] = [line for line in lines if line.get("event") == "request" and line.get("path", "").endswith("/cancellations")]
     assert logged["trace_id"] == trace_id and logged["span_id"] == request.span_id
+
+
+def _delivered_in_trace(trace: dict[str, ExportedSpan], deliveries: int) -> bool:
+    """Whether ``deliveries`` webhook POSTs have arrived with every span between them and the request."""
+    posts = [span for span in trace.values() if span.name == "webhook POST"]
+    return len(posts) == deliveries and all(
+        any(span.name == f"POST {CANCELLATIONS}" for span in _ancestors(post, trace)) for post in posts)
+
+
+async def test_a_delivery_started_later_by_the_outbox_dispatcher_joins_its_flows_trace(
+    traced_stack: TracedStack, collector: OtlpReceiver
+) -> None:
+    """The partner had no webhook when its flow ended: the events keep the trace they were written in,
+    and the worker's outbox dispatcher starts their deliveries in it once the partner sets one."""
+    http = traced_stack.http
+    partner = await new_partner(http, "Late hook")  # type: ignore[arg-type]
+    trace_id = secrets.token_hex(16)
+    booked = await http.post("/v1/sandbox/reservations", json=reservation_body(flight()), headers=partner.headers)
+    product_id = (await booked.json())["products"][0]["product_id"]
+    quote = await (await http.post(f"/v1/products/{product_id}/cancellation-quotes", json={},
+                                   headers=partner.headers)).json()
+    cancelled = await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
+                                headers={**partner.headers, "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"})
+    assert cancelled.status == 200 and (await cancelled.json())["status"] == "cancelled", await cancelled.text()
+    stored = (await (await http.get("/v1/events", headers=partner.headers)).json())["items"]
+    assert stored and all(event["delivery"]["status"] == "pending" for event in stored)
+
+    async with WebhookReceiver(secret=partner.body["webhook_secret"]) as webhook:
+        assert (await http.put("/v1/partner/webhook", json={"url": webhook.url}, headers=partner.headers)).status == 200
+        # The dispatcher sweeps every few seconds; each delivery's POST span ends before its answer is recorded.
+        await webhook.until(lambda: len(webhook.received) >= len(stored), BOUND_S)
+        await collector.until(lambda: _delivered_in_trace(collector.trace(trace_id), len(stored)), BOUND_S)
+    trace = collector.trace(trace_id)
+    request = _one(trace, f"POST {CANCELLATIONS}")
+    posts = [span for span in trace.values() if span.name == "webhook POST"]
+    for post in posts:
+        # Started by the dispatcher's client (StartWorkflow, not the flow's StartChildWorkflow), under the
+        # activity that wrote the event, under the flow the partner's request started.
+        assert [span.name for span in _ancestors(post, trace)] == [
+            "RunActivity:deliver_event", "StartActivity:deliver_event", "StartWorkflow:TriggerDeliveryWorkflow",
+            "RunActivity:record_flow", "StartActivity:record_flow", FLOW_START, request.name]
+    assert {r.headers.get("traceparent") for r in webhook.received} == {f"00-{trace_id}-{p.span_id}-01" for p in posts}
