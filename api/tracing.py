@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from api.endpoints import principal
 from api.metrics import METHODS, route_template
-from config.telemetry import PARTNER_ID, TRACER, incoming
+from config.telemetry import FLOW_CODE, PARTNER_ID, TRACER, incoming
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -31,6 +31,8 @@ async def trace_requests(request: web.Request, handler: Handler) -> web.StreamRe
         attributes={"http.request.method": method, "http.route": route, "url.path": request.path[:300]},
         record_exception=False, set_status_on_exception=False,
     ) as span:
+        if "code" in request.match_info:  # a flow's route: /v1/cancellations/{code}, …
+            span.set_attribute(FLOW_CODE, request.match_info["code"][:40])
         status = 500
         try:
             response = await handler(request)

@@ -35,7 +35,7 @@ DELIVERY_START = "StartChildWorkflow:TriggerDeliveryWorkflow"
 # The spans of the one trace, from the gateway's (the other processes' names are the Temporal
 # interceptor's: Start* where a workflow or activity is started, Run* where it runs).
 EXPECTED = {
-    f"POST {CANCELLATIONS}", FLOW_START, "RunWorkflow:CancellationWorkflow", "StartActivity:cancel_at_supplier",
+    f"POST {CANCELLATIONS}", "GET /v1/cancellations/{code}", FLOW_START, "RunWorkflow:CancellationWorkflow", "StartActivity:cancel_at_supplier",
     "RunActivity:cancel_at_supplier", "supplier cancel_product", DELIVERY_START, "RunWorkflow:TriggerDeliveryWorkflow",
     "StartActivity:deliver_event", "RunActivity:deliver_event", "webhook POST",
 }
@@ -118,7 +118,12 @@ async def test_a_partners_traceparent_is_followed_through_the_flow_to_its_webhoo
         cancelled = await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
                                     headers={**partner.headers, "traceparent": f"00-{trace_id}-{partner_span}-01"})
         assert cancelled.status == 200, await cancelled.text()
+        code = (await cancelled.json())["code"]
         assert (await cancelled.json())["status"] == "cancelled"
+        # The partner reads the flow in the same trace of its own.
+        read = await http.get(f"/v1/cancellations/{code}",
+                              headers={**partner.headers, "traceparent": f"00-{trace_id}-{partner_span}-01"})
+        assert read.status == 200
         await webhook.until(lambda: webhook.received, BOUND_S)
 
         # Exported in batches by two processes, each span when it ends: wait until all have arrived.
@@ -131,6 +136,9 @@ async def test_a_partners_traceparent_is_followed_through_the_flow_to_its_webhoo
     assert request.service == "aftersales-api"
     assert request.attributes["http.route"] == CANCELLATIONS and request.attributes["http.response.status_code"] == 200
     assert request.attributes["aftersales.partner_id"] == partner.id
+    flow_read = _one(trace, "GET /v1/cancellations/{code}")
+    assert flow_read.parent_span_id == partner_span and flow_read.attributes["aftersales.flow_code"] == code
+    assert flow_read.attributes["url.path"] == f"/v1/cancellations/{code}"
 
     # The supplier call: in its activity, in the flow's workflow, started by that request; its HTTP
     # call to the airline carries the supplier span's traceparent.
@@ -153,8 +161,8 @@ async def test_a_partners_traceparent_is_followed_through_the_flow_to_its_webhoo
     assert trace[_one(trace, "RunWorkflow:TriggerDeliveryWorkflow").parent_span_id].name == DELIVERY_START
     assert {r.headers.get("traceparent") for r in webhook.received} == {f"00-{trace_id}-{delivery.span_id}-01"}
 
-    # Every span hangs from the request: nothing of the flow started a trace of its own.
-    assert all(span is request or request in _ancestors(span, trace) for span in trace.values())
+    # Every span hangs from a request: nothing of the flow started a trace of its own.
+    assert all(span in (request, flow_read) or request in _ancestors(span, trace) for span in trace.values())
 
     # The request's log line carries the trace (and the request's own span).
     lines = [json.loads(line) for line in traced_stack.gateway.lines() if line.startswith("{")]
