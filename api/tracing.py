@@ -15,7 +15,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from api.endpoints import principal
 from api.metrics import METHODS, route_template
-from config.telemetry import FLOW_CODE, PARTNER_ID, TRACER, incoming
+from config.telemetry import FLOW_CODE, PARTNER_ID, TRACEPARENT, TRACER, incoming, tracing_enabled
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -23,6 +23,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def trace_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outside the request log, so its line is written inside the span and carries its ids."""
+    if not tracing_enabled() and TRACEPARENT not in request.headers:
+        return await handler(request)  # nothing to record and no trace id to log: no span at all
     method = request.method if request.method in METHODS else "_OTHER"
     route = route_template(request)
     # The route template, never the raw path: one span name per endpoint, not one per flow code.

@@ -35,6 +35,14 @@ EVENT_ID = "aftersales.event_id"
 TRACER = trace.get_tracer("aftersales")
 
 
+_ENABLED = False
+
+
+def tracing_enabled() -> bool:
+    """Whether :func:`configure_tracing` set an exporter up in this process."""
+    return _ENABLED
+
+
 def configure_tracing(settings: Settings, process: str) -> TracerProvider | None:
     """Export this process's spans to ``settings.otlp_endpoint`` over OTLP/HTTP (protobuf), in batches
     from a background thread; None (and nothing set up) without an endpoint. The provider flushes
@@ -59,6 +67,8 @@ def configure_tracing(settings: Settings, process: str) -> TracerProvider | None
     )
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{settings.otlp_endpoint}/v1/traces")))
     trace.set_tracer_provider(provider)
+    global _ENABLED
+    _ENABLED = True
     return provider
 
 
