@@ -36,6 +36,9 @@ TRACER = trace.get_tracer("aftersales")
 
 
 _ENABLED = False
+# How long one batch may take to reach the collector, retries included (the SDK's default is 10 s): a
+# collector that is down then delays a stopping process by this much at most, within its stop grace.
+EXPORT_TIMEOUT_S = 3.0
 
 
 def tracing_enabled() -> bool:
@@ -65,7 +68,8 @@ def configure_tracing(settings: Settings, process: str) -> TracerProvider | None
         # A caller's sampling decision is followed; traces started here are kept at the configured ratio.
         sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
     )
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{settings.otlp_endpoint}/v1/traces")))
+    exporter = OTLPSpanExporter(endpoint=f"{settings.otlp_endpoint}/v1/traces", timeout=EXPORT_TIMEOUT_S)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     global _ENABLED
     _ENABLED = True
