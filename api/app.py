@@ -87,7 +87,7 @@ def create_app(
     add_metrics(app)
 
     async def dependencies(app: web.Application) -> AsyncIterator[None]:
-        opened = store or await open_store(settings.database_url)
+        opened = store or await open_store(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_overflow)
         deps = app[DEPS] = bootstrap(settings, opened, temporal or await connect_temporal(settings), webhook_resolver)
         # Every gateway finishes the flow starts a crash interrupted (docs/flows.md#how-a-flow-starts).
         # A round finds the same unstarted flows until their workflows record something, so it never

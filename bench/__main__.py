@@ -68,8 +68,13 @@ def _rate_and_p99(f: dict[str, Any], rate: str, p99: str, min_ratio: float, max_
 
 def reads_rows(f: dict[str, Any]) -> list[Row]:
     c = f["connections"]
-    return _rate_and_p99(f, f"reads: req/s, GET reservation vs hello-world ({c} conn)", f"reads: p99 latency ({c} conn)",
+    rows = _rate_and_p99(f, f"reads: req/s, GET reservation vs hello-world ({c} conn)", f"reads: p99 latency ({c} conn)",
                          0.10, 20, decimals=0, in_seconds=False)
+    limit = f.get("limit")
+    if limit:  # PostgreSQL only: aiohttp + asyncpg doing the same database work (bench/limit_reads.py)
+        rows.append(Row(f"reads: req/s vs aiohttp + asyncpg, same work ({c} conn)", f"{f['project']['rate']:.0f}",
+                        f"{limit['rate']:.0f}", _ratio(f["limit_ratio"]), "≥ 0.50×", _met(f["limit_ratio"] >= 0.5)))
+    return rows
 
 
 def cancellations_rows(f: dict[str, Any]) -> list[Row]:

@@ -11,7 +11,11 @@ with the same load client (bench/load.py, its own process) and the same C connec
   * GET /v1/reservations/{id} with the partner's key, for D seconds (or R requests), and
   * an aiohttp hello-world (bench/hello.py, its own process) answering exactly the bytes the
     gateway answered, as application/json,
-and prints req/s, p50 and p99 of each, their ratio, and the CPU each server and the client used.
+and, on PostgreSQL, a third:
+  * bench/limit_reads.py, aiohttp + asyncpg doing the same key lookup and the same two statements
+    on the same tables and answering the same bytes: what this read costs at the least, with a
+    database (issue 21: reads at >= 0.5x of it),
+and prints req/s, p50 and p99 of each, the ratios, and the CPU each server and the client used.
 A PostgreSQL --database-url names the server: the bench runs on a throwaway database there.
 """
 
@@ -101,6 +105,17 @@ async def hello_world(parts: Stack, body: bytes) -> tuple[int, str]:
     return process.pid, base
 
 
+async def limit_server(parts: Stack, body: bytes) -> tuple[int, str]:
+    """The PostgreSQL limit (bench/limit_reads.py), its own process, on the stack's database; its pid and base URL."""
+    port = free_port()
+    process = parts.start("limit", [sys.executable, "-m", "bench.limit_reads", "--port", str(port),
+                                    "--body", str(parts.data / "reservation.json"), "--database-url", parts.database_url])
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as http:
+        await wait_healthy(http, f"{base}/healthz")
+    return process.pid, base
+
+
 async def main(connections: int, duration: float, requests: int | None, worker: bool, database_url: str | None,
                json_path: Path | None) -> None:
     async with stack(database_url, worker=worker) as parts:
@@ -116,6 +131,10 @@ async def main(connections: int, duration: float, requests: int | None, worker: 
         project = await load(f"{parts.base}{path}", partner, connections, duration, requests, parts.gateway.pid)
         hello_pid, hello_base = await hello_world(parts, body)
         reference = await load(f"{hello_base}{path}", partner, connections, duration, requests, hello_pid)
+        limit = None
+        if parts.database_url.startswith("postgresql"):
+            limit_pid, limit_base = await limit_server(parts, body)
+            limit = await load(f"{limit_base}{path}", partner, connections, duration, requests, limit_pid)
 
     ratio = project["rate"] / reference["rate"]
     print(f"\nAftersales bench: reads, {connections} connections, "
@@ -123,12 +142,17 @@ async def main(connections: int, duration: float, requests: int | None, worker: 
           f"worker {'running' if worker else 'not running'}, database={database_url or 'sqlite (data dir)'}")
     line("GET /v1/reservations/{id}", project)
     line("aiohttp hello-world", reference)
+    if limit is not None:
+        line("aiohttp + asyncpg, same work", limit)
     print(f"ratio reads / hello-world: {ratio:.3f}x")
+    if limit is not None:
+        print(f"ratio reads / aiohttp + asyncpg: {project['rate'] / limit['rate']:.3f}x")
     print(f"logs of the gateway: {parts.data}")
     write_figures(json_path, {
         "bench": "reads", "connections": connections, "duration": duration, "requests": requests,
         "body_bytes": len(body), "worker": worker, "database": database_url or "sqlite",
         "project": project, "reference": reference, "ratio": ratio,
+        "limit": limit, "limit_ratio": None if limit is None else project["rate"] / limit["rate"],
     })
 
 

@@ -83,6 +83,16 @@ class Settings:
     supplier: str = "sandbox"
     log_format: str = "console"
     task_queue: str = TASK_QUEUE
+    # PostgreSQL connections each process keeps (the gateway's and the worker's own pools), and how
+    # many more it may open for a burst (closed again when returned). The pool covers the load a
+    # process usually carries (bench/reads.py: 20 connections), so none is opened per request.
+    db_pool_size: int = 20
+    db_pool_overflow: int = 10
+    # Worker capacity (docs/operations.md#worker-and-database-settings); the defaults are the SDK's.
+    worker_max_cached_workflows: int = 1000
+    worker_workflow_task_slots: int = 100
+    worker_activity_slots: int = 100
+    worker_pollers: int = 5
     # Every account's budget, and that of requests without a valid key per client address.
     rate_limit: RateLimit = RateLimit(rate=50, burst=100)
     # Budgets set apart for a role (AFTERSALES_RATE_LIMIT_<ROLE>); a role not named here has ``rate_limit``.
@@ -154,6 +164,15 @@ def _ui_port(environ: Mapping[str, str], temporal_port: int) -> int:
             f"defaults to AFTERSALES_TEMPORAL_PORT + {UI_PORT_OFFSET} = {derived}, which is not a TCP port; set it",
         )
     return _port(environ, "AFTERSALES_TEMPORAL_UI_PORT", derived)
+
+
+def _count(environ: Mapping[str, str], name: str, default: int, lowest: int, highest: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6 or not lowest <= int(raw) <= highest:
+        raise SettingsError(name, f"expected a whole number between {lowest} and {highest}, got {raw!r}")
+    return int(raw)
 
 
 def _choice(environ: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
@@ -286,6 +305,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhook_allow_http=_flag(environ, "AFTERSALES_WEBHOOK_ALLOW_HTTP"),
         rate_limit=rate_limit,
         role_rate_limits=role_rate_limits,
+        db_pool_size=_count(environ, "AFTERSALES_DB_POOL_SIZE", Settings.db_pool_size, 1, 1000),
+        db_pool_overflow=_count(environ, "AFTERSALES_DB_POOL_OVERFLOW", Settings.db_pool_overflow, 0, 1000),
+        worker_max_cached_workflows=_count(
+            environ, "AFTERSALES_WORKER_MAX_CACHED_WORKFLOWS", Settings.worker_max_cached_workflows, 0, 1_000_000),
+        worker_workflow_task_slots=_count(
+            environ, "AFTERSALES_WORKER_WORKFLOW_TASK_SLOTS", Settings.worker_workflow_task_slots, 2, 10_000),
+        worker_activity_slots=_count(environ, "AFTERSALES_WORKER_ACTIVITY_SLOTS", Settings.worker_activity_slots, 1, 10_000),
+        worker_pollers=_count(environ, "AFTERSALES_WORKER_POLLERS", Settings.worker_pollers, 2, 100),
         otlp_endpoint=_otlp_endpoint(environ),
         otel_service_name=(environ.get("OTEL_SERVICE_NAME") or "").strip() or None,
         trace_sample_ratio=_sample_ratio(environ),

@@ -46,9 +46,10 @@ class Store:
         await self.engine.dispose()
 
 
-async def open_store(database_url: str) -> Store:
-    """Create the engine and run pending migrations before anything else touches the database."""
-    engine = create_engine(database_url)
+async def open_store(database_url: str, *, pool_size: int = 20, max_overflow: int = 10) -> Store:
+    """Create the engine (its PostgreSQL pool: ``pool_size`` kept, ``max_overflow`` more for a burst)
+    and run pending migrations before anything else touches the database."""
+    engine = create_engine(database_url, pool_size=pool_size, max_overflow=max_overflow)
     await migrate(engine)
     return store_over(engine)
 

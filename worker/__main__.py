@@ -54,7 +54,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
 
 async def run(settings: Settings) -> None:
     runtime = metrics_runtime(settings)
-    store = await open_store(settings.database_url)
+    store = await open_store(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_overflow)
     client = await connect(settings, runtime)
     interceptors: list[Interceptor] = [ActivityOutcomes(runtime.metric_meter)] if runtime is not None else []
     stop = asyncio.Event()
@@ -70,6 +70,12 @@ async def run(settings: Settings) -> None:
             # On SIGTERM in-flight activities get this long to finish before they are cancelled
             # (and retried elsewhere): a supplier call is not cut in the middle by a deploy.
             graceful_shutdown_timeout=settings.worker_shutdown_grace,
+            # Capacity (docs/operations.md#worker-and-database-settings).
+            max_cached_workflows=settings.worker_max_cached_workflows,
+            max_concurrent_workflow_tasks=settings.worker_workflow_task_slots,
+            max_concurrent_activities=settings.worker_activity_slots,
+            max_concurrent_workflow_task_polls=settings.worker_pollers,
+            max_concurrent_activity_task_polls=settings.worker_pollers,
         )
         log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_target,
                  metrics_port=settings.worker_metrics_port or None)

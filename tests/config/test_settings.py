@@ -78,6 +78,20 @@ def test_rate_limits_are_read() -> None:
     assert settings.rate_limit_for("partner") == settings.rate_limit_for("supplier") == RateLimit(rate=20, burst=40)
 
 
+def test_capacity_settings_are_read() -> None:
+    defaults = load_settings({})
+    assert (defaults.db_pool_size, defaults.db_pool_overflow) == (20, 10)
+    # The SDK's own defaults, named so an operator sees and can change them.
+    assert (defaults.worker_max_cached_workflows, defaults.worker_workflow_task_slots, defaults.worker_activity_slots,
+            defaults.worker_pollers) == (1000, 100, 100, 5)
+    settings = load_settings({"AFTERSALES_DB_POOL_SIZE": "40", "AFTERSALES_DB_POOL_OVERFLOW": "0",
+                              "AFTERSALES_WORKER_MAX_CACHED_WORKFLOWS": "0", "AFTERSALES_WORKER_WORKFLOW_TASK_SLOTS": "20",
+                              "AFTERSALES_WORKER_ACTIVITY_SLOTS": "300", "AFTERSALES_WORKER_POLLERS": "10"})
+    assert (settings.db_pool_size, settings.db_pool_overflow) == (40, 0)
+    assert (settings.worker_max_cached_workflows, settings.worker_workflow_task_slots, settings.worker_activity_slots,
+            settings.worker_pollers) == (0, 20, 300, 10)
+
+
 @pytest.mark.parametrize(
     ("environ", "variable"),
     [
@@ -111,6 +125,12 @@ def test_rate_limits_are_read() -> None:
         ({"AFTERSALES_RATE_LIMIT": "50/s;burst=100"}, "AFTERSALES_RATE_LIMIT"),
         ({"AFTERSALES_RATE_LIMIT": "9" * 40 + "/s"}, "AFTERSALES_RATE_LIMIT"),
         ({"AFTERSALES_RATE_LIMIT_AGENT": "fast"}, "AFTERSALES_RATE_LIMIT_AGENT"),
+        ({"AFTERSALES_DB_POOL_SIZE": "0"}, "AFTERSALES_DB_POOL_SIZE"),
+        ({"AFTERSALES_DB_POOL_OVERFLOW": "-1"}, "AFTERSALES_DB_POOL_OVERFLOW"),
+        ({"AFTERSALES_WORKER_MAX_CACHED_WORKFLOWS": "1e3"}, "AFTERSALES_WORKER_MAX_CACHED_WORKFLOWS"),
+        ({"AFTERSALES_WORKER_WORKFLOW_TASK_SLOTS": "1"}, "AFTERSALES_WORKER_WORKFLOW_TASK_SLOTS"),
+        ({"AFTERSALES_WORKER_ACTIVITY_SLOTS": "\uff15"}, "AFTERSALES_WORKER_ACTIVITY_SLOTS"),
+        ({"AFTERSALES_WORKER_POLLERS": "9" * 40}, "AFTERSALES_WORKER_POLLERS"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], variable: str) -> None:
