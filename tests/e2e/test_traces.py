@@ -76,7 +76,7 @@ async def traced_stack(
     gateway = app_processes("api", env)
     await asyncio.to_thread(_wait_for_line, gateway, "gateway_listening")
     async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
-        yield TracedStack(session, gateway)
+        yield TracedStack(session, gateway, worker)
     gateway.process.terminate()
     assert await asyncio.to_thread(gateway.wait_for_exit, BOUND_S) is not None
 
@@ -85,6 +85,11 @@ async def traced_stack(
 class TracedStack:
     http: aiohttp.ClientSession
     gateway: AppProcess
+    worker: AppProcess
+
+
+def _json_lines(app: AppProcess) -> list[dict[str, object]]:
+    return [json.loads(line) for line in app.lines() if line.startswith("{")]
 
 
 def _ancestors(span: ExportedSpan, trace: dict[str, ExportedSpan]) -> list[ExportedSpan]:
@@ -165,9 +170,17 @@ async def test_a_partners_traceparent_is_followed_through_the_flow_to_its_webhoo
     assert all(span in (request, flow_read) or request in _ancestors(span, trace) for span in trace.values())
 
     # The request's log line carries the trace (and the request's own span).
-    lines = [json.loads(line) for line in traced_stack.gateway.lines() if line.startswith("{")]
-    [logged] = [line for line in lines if line.get("event") == "request" and line.get("path", "").endswith("/cancellations")]
+    [logged] = [line for line in _json_lines(traced_stack.gateway)
+                if line.get("event") == "request" and str(line.get("path", "")).endswith("/cancellations")]
     assert logged["trace_id"] == trace_id and logged["span_id"] == request.span_id
+    # And so does each of the flow's transitions in the worker's log, next to its flow code and partner.
+    # (This stack's one flow: its last transition's line is the one that says cancelled.)
+    assert await asyncio.to_thread(traced_stack.worker.wait_for_line, '"status": "cancelled"', BOUND_S)
+    transitions = [line for line in _json_lines(traced_stack.worker)
+                   if line.get("event") == "flow_transition" and line.get("flow_code") == code]
+    recorded = {span.span_id for span in trace.values() if span.name == "RunActivity:record_flow"}
+    assert transitions and all(line["partner_id"] == partner.id and line["trace_id"] == trace_id for line in transitions)
+    assert {line["span_id"] for line in transitions} == recorded
 
 
 def _delivered_in_trace(trace: dict[str, ExportedSpan], deliveries: int) -> bool:
