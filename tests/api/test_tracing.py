@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 import structlog
@@ -20,7 +21,7 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 @pytest.fixture
 def json_logs(settings: Settings) -> Iterator[None]:
-    configure_logging(Settings(**{**settings.__dict__, "log_format": "json"}), "api")
+    configure_logging(replace(settings, log_format="json"), "api")
     yield
     structlog.reset_defaults()
 
