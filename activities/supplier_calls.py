@@ -12,9 +12,11 @@ from collections.abc import Awaitable
 from datetime import timedelta
 from typing import TypeVar
 
+from opentelemetry.trace import SpanKind
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from config.telemetry import TRACER
 from domain.products import ProductSpec, Segment
 from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 from ports.supplier import Supplier, SupplierRefused
@@ -29,9 +31,20 @@ HEARTBEAT_EVERY_S = 2.0
 T = TypeVar("T")
 
 
-async def _heartbeating(call: Awaitable[T]) -> T:
-    """Await the supplier's answer, heartbeating while it takes; a refusal becomes the flow's answer."""
-    answer = asyncio.ensure_future(call)
+async def _heartbeating(operation: str, call: Awaitable[T], **attributes: str) -> T:
+    """Await the supplier's answer, heartbeating while it takes; a refusal becomes the flow's answer.
+
+    The call runs in a client span ``supplier <operation>`` (docs/operations.md#traces): an adapter
+    that speaks HTTP sends it on as ``traceparent`` (``config.telemetry.outgoing_headers``)."""
+    with TRACER.start_as_current_span(f"supplier {operation}", kind=SpanKind.CLIENT, attributes={
+        f"aftersales.{name}": value for name, value in attributes.items()
+    }):
+        # Created inside the span: the call's task runs in it.
+        answer = asyncio.ensure_future(call)
+        return await _answer(answer)
+
+
+async def _answer(answer: asyncio.Future[T]) -> T:
     try:
         while True:
             done, _ = await asyncio.wait({answer}, timeout=HEARTBEAT_EVERY_S)
@@ -50,24 +63,29 @@ class SupplierActivities:
 
     @activity.defn(name="cancel_at_supplier")
     async def cancel_at_supplier(self, product_id: str, flow_code: str) -> None:
-        await _heartbeating(self._supplier.cancel_product(product_id, flow_code))
+        await _heartbeating("cancel_product", self._supplier.cancel_product(product_id, flow_code),
+                           product_id=product_id, flow_code=flow_code)
 
     @activity.defn(name="reschedule_at_supplier")
     async def reschedule_at_supplier(self, product_id: str, segments: list[Segment], flow_code: str) -> None:
-        await _heartbeating(self._supplier.reschedule_product(product_id, segments, flow_code))
+        await _heartbeating("reschedule_product", self._supplier.reschedule_product(product_id, segments, flow_code),
+                           product_id=product_id, flow_code=flow_code)
 
     @activity.defn(name="apply_change")
     async def apply_change(self, product_id: str, itinerary: ProductSpec | None, flow_code: str) -> None:
-        await _heartbeating(self._supplier.apply_change(product_id, itinerary, flow_code))
+        await _heartbeating("apply_change", self._supplier.apply_change(product_id, itinerary, flow_code),
+                           product_id=product_id, flow_code=flow_code)
 
     @activity.defn(name="submit_special_request")
     async def submit_special_request(self, ask: SpecialRequestAsk) -> timedelta:
         """How long until the airline answers: the flow asks for the answer then."""
-        return await _heartbeating(self._supplier.submit_special_request(ask))
+        return await _heartbeating("submit_special_request", self._supplier.submit_special_request(ask),
+                                  product_id=ask.product_id)
 
     @activity.defn(name="ask_special_request")
     async def ask_special_request(self, ask: SpecialRequestAsk) -> SupplierAnswer:
-        return await _heartbeating(self._supplier.answer_special_request(ask))
+        return await _heartbeating("answer_special_request", self._supplier.answer_special_request(ask),
+                                  product_id=ask.product_id)
 
 
 def _refusal(refused: SupplierRefused) -> ApplicationError:

@@ -15,10 +15,12 @@ import time
 from typing import Literal
 
 import aiohttp
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from yarl import URL
 
+from config.telemetry import EVENT_ID, TRACER, outgoing_headers
 from domain.signature import SIGNATURE_HEADER, sign
 from ports.recording import DeliveryTarget, EventOutbox
 from ports.webhook_guard import Destination, WebhookGuard, WebhookRefused
@@ -48,11 +50,18 @@ class TriggerActivities:
             await self._outbox.record_attempt(event_id, delivered=False, detail=detail)
             raise _failed(f"webhook {detail}") from None
         try:
-            if self._http is not None:
-                status = await self._post(self._http, target, destination)
-            else:
-                async with aiohttp.ClientSession() as http:
-                    status = await self._post(http, target, destination)
+            # The POST's own span (docs/operations.md#traces), sent on as the delivery's traceparent.
+            with TRACER.start_as_current_span("webhook POST", kind=SpanKind.CLIENT, attributes={
+                "http.request.method": "POST", "server.address": destination.host, EVENT_ID: event_id,
+            }) as span:
+                if self._http is not None:
+                    status = await self._post(self._http, target, destination)
+                else:
+                    async with aiohttp.ClientSession() as http:
+                        status = await self._post(http, target, destination)
+                span.set_attribute("http.response.status_code", status)
+                if not 200 <= status < 300:
+                    span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
         except (TimeoutError, aiohttp.ClientError) as exc:
             detail = f"{type(exc).__name__}: {exc}"[:500]
             await self._outbox.record_attempt(event_id, delivered=False, detail=detail)
@@ -77,6 +86,8 @@ class TriggerActivities:
             SIGNATURE_HEADER: sign(target.secret, int(time.time()), target.body, *also),
             # The connection goes to the vetted address; the partner's server still sees its own name.
             "Host": url.raw_authority.rpartition("@")[2],
+            # The partner may follow the delivery into its own trace (docs/triggers.md).
+            **outgoing_headers(),
         }
         # Redirects are not followed: a 3xx is not a delivery, and following it would
         # let a webhook URL bounce our signed request to another host.

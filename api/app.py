@@ -36,7 +36,9 @@ from api.metrics import add_metrics, measure_requests
 from api.middlewares import authenticate, idempotency, problems, read_body, request_log, security_headers
 from api.openapi import build_openapi
 from api.rate_limits import RATE_LIMITER, RateLimiter, rate_limit_headers
+from api.tracing import trace_requests
 from config.settings import Settings
+from config.telemetry import temporal_interceptors
 from ports.webhook_guard import Resolver, system_resolver
 from services.bootstrap import bootstrap
 from services.flow_start import RECONCILE_EVERY, reconcile
@@ -63,6 +65,7 @@ async def connect_temporal(settings: Settings) -> Client:
         settings.temporal_target,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        interceptors=temporal_interceptors(settings),
         lazy=True,
     )
 
@@ -75,7 +78,7 @@ def create_app(
     ``rate_limiter`` the one they use to move the clock of request budgets (api/rate_limits.py)."""
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[measure_requests, request_log, problems, authenticate, read_body, idempotency],
+        middlewares=[measure_requests, trace_requests, request_log, problems, authenticate, read_body, idempotency],
         handler_args=handler_args(settings),
     )
     app[RATE_LIMITER] = rate_limiter or RateLimiter(settings)

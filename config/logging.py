@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from config.settings import Settings
+from config.telemetry import trace_ids
 
 _SECRET_KEYS = re.compile(r"(authorization|api_key|secret|password|token)", re.IGNORECASE)
 
@@ -20,6 +21,14 @@ def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) 
     for key in list(event):
         if _SECRET_KEYS.search(key):
             event[key] = "[redacted]"
+    return event
+
+
+def add_trace_ids(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """``trace_id`` and ``span_id`` of the span the line is written in (docs/operations.md#traces), so a
+    log line leads to its trace and a trace to its log lines; nothing outside a trace."""
+    for key, value in trace_ids().items():
+        event.setdefault(key, value)
     return event
 
 
@@ -33,6 +42,7 @@ def configure_logging(settings: Settings, process: str) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,

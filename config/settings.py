@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from domain.credit_ledger import CREDIT_VALIDITY
 from domain.durations import parse_duration
@@ -96,6 +97,12 @@ class Settings:
     rate_limit: RateLimit = RateLimit(rate=50, burst=100)
     # Budgets set apart for a role (AFTERSALES_RATE_LIMIT_<ROLE>); a role not named here has ``rate_limit``.
     role_rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+    # Traces (docs/operations.md#traces): the OTLP/HTTP collector's base URL; None: nothing is traced.
+    otlp_endpoint: str | None = None
+    # OTEL_SERVICE_NAME; None: each process names itself (aftersales-api, aftersales-worker).
+    otel_service_name: str | None = None
+    # The share of traces started here that are kept; a caller's sampled traceparent is always followed.
+    trace_sample_ratio: float = 1.0
 
     def rate_limit_for(self, role: str) -> RateLimit:
         return self.role_rate_limits.get(role, self.rate_limit)
@@ -198,6 +205,37 @@ def _rate_limit(environ: Mapping[str, str], name: str, default: RateLimit) -> Ra
     return RateLimit(rate=rate, burst=int(found.group(2)) if found.group(2) else 2 * rate)
 
 
+def _otlp_endpoint(environ: Mapping[str, str]) -> str | None:
+    """The collector's base URL (the exporter adds ``/v1/traces``), checked now so a typo stops the
+    process at start-up instead of losing every span later."""
+    raw = (environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip()
+    if not raw:
+        return None
+    expectation = f"expected the collector's OTLP/HTTP base URL, like http://otel-collector:4318, got {raw!r}"
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises on a port that is not one)
+    except ValueError:
+        raise SettingsError("OTEL_EXPORTER_OTLP_ENDPOINT", expectation) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SettingsError("OTEL_EXPORTER_OTLP_ENDPOINT", expectation)
+    return raw.rstrip("/")
+
+
+def _sample_ratio(environ: Mapping[str, str]) -> float:
+    _choice(environ, "OTEL_TRACES_SAMPLER", "parentbased_traceidratio", ("parentbased_traceidratio",))
+    raw = (environ.get("OTEL_TRACES_SAMPLER_ARG") or "").strip()
+    if not raw:
+        return 1.0
+    try:
+        ratio = float(raw)
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        raise SettingsError("OTEL_TRACES_SAMPLER_ARG", f"expected the share of traces kept, from 0 to 1, got {raw!r}")
+    return ratio
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the environment; raise :class:`SettingsError` on the first bad value."""
     environ = os.environ if environ is None else environ
@@ -275,6 +313,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             environ, "AFTERSALES_WORKER_WORKFLOW_TASK_SLOTS", Settings.worker_workflow_task_slots, 2, 10_000),
         worker_activity_slots=_count(environ, "AFTERSALES_WORKER_ACTIVITY_SLOTS", Settings.worker_activity_slots, 1, 10_000),
         worker_pollers=_count(environ, "AFTERSALES_WORKER_POLLERS", Settings.worker_pollers, 2, 100),
+        otlp_endpoint=_otlp_endpoint(environ),
+        otel_service_name=(environ.get("OTEL_SERVICE_NAME") or "").strip() or None,
+        trace_sample_ratio=_sample_ratio(environ),
         **durations,
     )
 

@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from config.telemetry import current_traceparent
 from domain.flow_info import FlowRecord, event_body
 from ports.recording import LockOutcome, RecordRefused
 from store.credit_records import book_credits
@@ -275,6 +276,7 @@ class FlowIndex(Repository):
                     # The flow starts its delivery itself; without a webhook, the outbox
                     # dispatcher starts it once the partner sets one (docs/triggers.md#delivery).
                     "dispatched_at": record.at if push else None,
+                    "traceparent": current_traceparent(),
                 })
             if record.terminal:
                 await conn.execute(

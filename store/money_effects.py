@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from config.telemetry import current_traceparent
 from domain import settlement
 from domain.codes import EVENT_ID, PAYMENT_ID, REFUND_ID
 from domain.credit_ledger import refund_taken_as_credit
@@ -163,6 +164,7 @@ async def write(conn: AsyncConnection, decided: LedgerWrite, at: datetime) -> No
             "created_at": at,
             "delivery_status": "pending",
             "attempts": 0,
+            "traceparent": current_traceparent(),
         })
 
 

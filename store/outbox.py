@@ -10,6 +10,7 @@ delivery started, and answers the feed.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,6 +19,14 @@ import sqlalchemy as sa
 from ports.recording import DeliveryTarget
 from store.db import Repository
 from store.schema import events, partners
+
+
+@dataclass(frozen=True)
+class Undispatched:
+    """An event waiting for its delivery to start, and the trace it was written in (None: none)."""
+
+    event_id: str
+    traceparent: str | None
 
 
 def _now() -> datetime:
@@ -55,10 +64,10 @@ class Outbox(Repository):
 
     # --- the outbox dispatcher (worker/outbox_dispatcher.py) ----------------------------------
 
-    async def undispatched(self, limit: int) -> list[str]:
+    async def undispatched(self, limit: int) -> list[Undispatched]:
         """Pending events no delivery was ever started for, whose partner now has a webhook, oldest first."""
         query = (
-            sa.select(events.c.event_id)
+            sa.select(events.c.event_id, events.c.traceparent)
             .join(partners, partners.c.partner_id == events.c.partner_id)
             .where(events.c.dispatched_at.is_(None), events.c.delivery_status == "pending",
                    partners.c.webhook_url.is_not(None))
@@ -66,7 +75,7 @@ class Outbox(Repository):
             .limit(limit)
         )
         async with self._reading() as conn:
-            return list((await conn.execute(query)).scalars())
+            return [Undispatched(row.event_id, row.traceparent) for row in await conn.execute(query)]
 
     async def mark_dispatched(self, event_id: str) -> None:
         async with self._writing() as conn:

@@ -200,6 +200,9 @@ events = sa.Table(
     # When a delivery workflow was started for it (by its flow, or by the outbox dispatcher for an
     # event stored without one); NULL rows are all the dispatcher ever looks at.
     sa.Column("dispatched_at", UtcDateTime, index=True),
+    # The W3C traceparent of the span that wrote it (docs/operations.md#traces): a delivery the outbox
+    # dispatcher starts later continues that trace. NULL when it was written outside any trace.
+    sa.Column("traceparent", sa.String(55)),
 )
 
 idempotency_records = sa.Table(

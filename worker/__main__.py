@@ -14,6 +14,7 @@ from temporalio.worker import Interceptor
 
 from config.logging import configure_logging
 from config.settings import Settings, exit_on_bad_settings
+from config.telemetry import configure_tracing, temporal_interceptors
 from services.sweeps import sweep_forever
 from store.repositories import open_store
 from worker.activity_outcomes import ActivityOutcomes
@@ -43,7 +44,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         try:
             return await Client.connect(
                 settings.temporal_target, namespace=settings.temporal_namespace, data_converter=pydantic_data_converter,
-                runtime=runtime,
+                runtime=runtime, interceptors=temporal_interceptors(settings),
             )
         except RuntimeError as exc:
             if asyncio.get_running_loop().time() > deadline:
@@ -94,6 +95,7 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = exit_on_bad_settings()
     configure_logging(settings, "worker")
+    configure_tracing(settings, "worker")
     asyncio.run(run(settings))
 
 

@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from config.settings import Settings
+from config.telemetry import continued
 from store.outbox import Outbox
 from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
 
@@ -36,22 +37,25 @@ class OutboxDispatcher:
 
     async def sweep(self) -> int:
         """Start one delivery per undispatched event (a batch, oldest first); how many were started."""
-        event_ids = await self._outbox.undispatched(BATCH)
-        for event_id in event_ids:
+        pending = await self._outbox.undispatched(BATCH)
+        for event in pending:
+            event_id = event.event_id
             try:
-                await self._client.start_workflow(
-                    TriggerDeliveryWorkflow.run,
-                    TriggerDeliveryInput(event_id=event_id, retry_for=self._settings.webhook_retry_for),
-                    # The id its flow would have given it: a delivery already running is this one.
-                    # A finished one (it found no webhook then) may run again: the event is still pending.
-                    id=trigger_workflow_id(event_id),
-                    task_queue=self._settings.task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                )
+                # In the trace the event was written in: its delivery joins its flow's trace.
+                with continued(event.traceparent):
+                    await self._client.start_workflow(
+                        TriggerDeliveryWorkflow.run,
+                        TriggerDeliveryInput(event_id=event_id, retry_for=self._settings.webhook_retry_for),
+                        # The id its flow would have given it: a delivery already running is this one.
+                        # A finished one (it found no webhook then) may run again: the event is still pending.
+                        id=trigger_workflow_id(event_id),
+                        task_queue=self._settings.task_queue,
+                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    )
             except WorkflowAlreadyStartedError:
                 pass
             await self._outbox.mark_dispatched(event_id)
-        if event_ids:
-            log.info("outbox_dispatched", events=len(event_ids))
-        return len(event_ids)
+        if pending:
+            log.info("outbox_dispatched", events=len(pending))
+        return len(pending)

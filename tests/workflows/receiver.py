@@ -23,6 +23,8 @@ class Received:
     # The delivery byte for byte, and its signature header, as a partner's receiver gets them.
     raw: bytes = b""
     signature: str = ""
+    # Every header of the request (the traceparent a delivery sends, for the trace test).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,7 +58,8 @@ class WebhookReceiver:
         raw = await request.read()
         header = request.headers.get(SIGNATURE_HEADER, "")
         signed = verify(self.secret, header, raw, 300, time.time())
-        self.received.append(Received(json.loads(raw), signed, request.content_type, raw, header))
+        self.received.append(Received(json.loads(raw), signed, request.content_type, raw, header,
+                                      dict(request.headers)))
         async with self._arrived:
             self._arrived.notify_all()
         if not signed:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
@@ -44,5 +45,16 @@ async def test_history_replays_in_the_sdks_default_sandbox(path: Path) -> None:
     come from outside (``workflow.unsafe.imports_passed_through``): imported inside, they are refused."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=SandboxedWorkflowRunner())
+
+    await replayer.replay_workflow(history)
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[path.stem for path in RECORDED])
+async def test_history_replays_with_the_tracing_interceptor(path: Path) -> None:
+    """A traced worker (docs/operations.md#traces) runs every workflow under Temporal's TracingInterceptor:
+    it must add no command, so histories recorded without it (and with it) replay either way."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, workflow_runner=WORKFLOW_RUNNER,
+                        interceptors=[TracingInterceptor()])
 
     await replayer.replay_workflow(history)
