@@ -46,8 +46,16 @@ class InMemoryStore:
     lose_answer_once: str | None = None
     # Every expiry recorded, in order: (credit id, at).
     expiries: list[tuple[str, datetime]] = field(default_factory=list)
+    # A status whose recording is held, before it commits, until ``release`` is set; ``held`` is set
+    # once it arrives (a record being written while the flow takes another input).
+    hold: str | None = None
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def record_flow(self, record: FlowRecord) -> bool:
+        if record.status == self.hold:
+            self.held.set()
+            await self.release.wait()
         self.records.append(record)
         if record.event_id is not None and record.event_type is not None and record.event_id not in self.events:
             body = event_body(record.event_id, record.event_type, record.at, record.info)
