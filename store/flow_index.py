@@ -95,7 +95,8 @@ class FlowRow:
     created_at: datetime
 
 
-def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str | None) -> dict[str, Any]:
+def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str | None,
+               disruption_id: str | None = None) -> dict[str, Any]:
     return {
         "code": record.code,
         "kind": str(record.kind),
@@ -110,6 +111,7 @@ def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str |
         "start_input": start_input,
         "opened_by": opened_by,
         "deadline": record.deadline,
+        "disruption_id": disruption_id,
     }
 
 
@@ -160,11 +162,13 @@ class FlowIndex(Repository):
             await write_search_terms(conn, record)
             return True
 
-    async def index(self, record: FlowRecord, start_input: dict[str, Any], opened_by: str | None = None) -> bool:
+    async def index(self, record: FlowRecord, start_input: dict[str, Any], opened_by: str | None = None,
+                    disruption_id: str | None = None) -> bool:
         """Index a flow without taking the product's lock: a schedule change takes it in its workflow,
-        when its turn comes. False when the flow is indexed already (a re-delivered push)."""
+        when its turn comes. False when the flow is indexed already (a re-delivered push).
+        ``disruption_id``: the disruption whose fan-out starts it."""
         async with self._writing() as conn:
-            indexed = await insert_once(conn, flows, _index_row(record, start_input, opened_by))
+            indexed = await insert_once(conn, flows, _index_row(record, start_input, opened_by, disruption_id))
             if indexed:
                 await write_search_terms(conn, record)
             return indexed
