@@ -89,12 +89,14 @@ class NewFlow:
     special request does not, and a schedule change takes it in its workflow when its turn comes.
     Starting a non-exclusive flow again (a re-delivered push) finds the flow it started. A flow
     started from a cancellation quote uses the quote up (``quote_id``): a quote starts one flow.
+    A schedule change a disruption's fan-out starts names it (``disruption_id``).
     """
 
     kind: FlowKind
     argument: FlowStartInput
     exclusive: bool = True
     quote_id: str | None = None
+    disruption_id: str | None = None
 
     def record(self) -> FlowRecord:
         return FlowRecord.of(self.argument.initial_info(), self.kind, datetime.now(timezone.utc))
@@ -163,7 +165,7 @@ async def open_and_launch(deps: Deps, new: NewFlow, opened_by: str | None = None
     start_input = new.argument.model_dump(mode="json")
     flows = deps.store.flows
     if not new.exclusive:
-        await flows.index(record, start_input, opened_by)
+        await flows.index(record, start_input, opened_by, new.disruption_id)
     else:
         try:
             await flows.open(record, start_input, opened_by, new.quote_id)

@@ -21,6 +21,7 @@ from services.bootstrap import Deps
 from services.flow_start import NewFlow, StillWorking, open_and_launch, update_flow
 from services.requester import Requester
 from services.visibility import visible_flow
+from store.reservation_records import ProductRecord
 from store.supplier_accounts import SupplierAccount
 from workflows.rescheduling import ReschedulingWorkflow
 
@@ -38,6 +39,17 @@ async def receive_schedule_change(deps: Deps, change: ScheduleChange, supplier: 
     flight = product.spec if product is not None else None
     if product is None or not isinstance(flight, FlightProduct) or (supplier is not None and not supplier.sells(flight.carrier)):
         raise not_found("flight product of your carriers")
+    code = await start_rescheduling(deps, product, flight, change)
+    log.info("schedule_change_received", supplier_id=supplier.supplier_id if supplier else None,
+             change_id=change.change_id, product_id=change.product_id, flow_code=code)
+    return code
+
+
+async def start_rescheduling(deps: Deps, product: ProductRecord, flight: FlightProduct, change: ScheduleChange,
+                             disruption_id: str | None = None) -> str:
+    """Start the flow of ``change`` on ``product`` (a flight the sender may change), unless it was
+    started already; its code. The one way a schedule change starts, one product's push or a
+    disruption's fan-out (which names itself: ``disruption_id``)."""
     info = new_rescheduling(change, flight, product.reservation_id, product.partner_id)
     existing = await deps.store.flows.flow(info.code)
     if existing is None or not is_terminal(existing.status):
@@ -48,11 +60,9 @@ async def receive_schedule_change(deps: Deps, change: ScheduleChange, supplier: 
                                        deadlines_advanceable=settings.deadlines_advanceable,
                                        credit_validity=settings.credit_validity)
         # Indexed before the workflow starts, so the reservation lists the flow as soon as we answer.
-        await open_and_launch(deps, NewFlow(FlowKind.RESCHEDULING, flow_input, exclusive=False))
+        await open_and_launch(deps, NewFlow(FlowKind.RESCHEDULING, flow_input, exclusive=False, disruption_id=disruption_id))
     # Else re-delivered after its flow ended: the same answer, and nothing starts again (even once
     # Temporal no longer remembers the finished workflow).
-    log.info("schedule_change_received", supplier_id=supplier.supplier_id if supplier else None,
-             change_id=change.change_id, product_id=change.product_id, flow_code=info.code)
     return info.code
 
 
