@@ -54,7 +54,7 @@ class AgentFlowsQuery(_Query):
         "traveller's name; case and accents do not matter"))
     partner_id: str | None = ID
     deadline_before: Instant | None = Field(default=None, description="only flows waiting for someone until before this")
-    disruption_id: str | None = Field(default=None, min_length=1, max_length=40,
+    disruption_id: str | None = Field(default=None, pattern=r"^dsr_[a-z2-7]{20}$",
                                       description="only the flows a disruption started (docs/rescheduling.md#disruptions)")
 
     @field_validator("q")

@@ -25,6 +25,7 @@ from domain.rescheduling_flow import ChangeKind, ChangeNotice, ScheduleChange
 # through before it continues as new (its history stays a few hundred events, whatever the flight).
 FAN_OUT_BATCH = 100
 BATCHES_PER_RUN = 50
+ONE_SEGMENT = "a flight's time_change proposes that flight's one new segment"
 
 
 class FlightRef(BaseModel):
@@ -65,7 +66,7 @@ class FlightScheduleChange(ChangeNotice):
     @model_validator(mode="after")
     def _one_flight_proposed(self) -> FlightScheduleChange:
         if len(self.proposed_segments) > 1:
-            raise ValueError("a flight's time_change proposes that flight's one new segment")
+            raise ValueError(ONE_SEGMENT)
         return self
 
     def for_product(self, product_id: str, segments: list[Segment]) -> ScheduleChange:
@@ -104,6 +105,8 @@ class SchedulePush(ChangeNotice):
     def _product_or_flight(self) -> SchedulePush:
         if (self.product_id is None) == (self.flight is None):
             raise ValueError("name either product_id or flight")
+        if self.flight is not None and len(self.proposed_segments) > 1:
+            raise ValueError(ONE_SEGMENT)
         return self
 
     def of_product(self) -> ScheduleChange | None:
