@@ -11,7 +11,6 @@ died between recording it and starting its workflow.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -27,16 +26,13 @@ from domain.refusals import not_found
 from services.bootstrap import Deps, bootstrap
 from services.flow_start import reconcile
 from services.requester import Requester
-from services.reschedulings import start_rescheduling
+from services.reschedulings import start_reschedulings
 from store.repositories import Store
-from store.reservation_records import ProductRecord
 from store.supplier_accounts import SupplierAccount
 from workflows.disruption import DisruptionFanOutWorkflow
 
 log = structlog.get_logger("services.disruptions")
 
-# Flows a batch starts at the same time: each is a database write and a start request.
-STARTS_IN_PARALLEL = 10
 # A disruption recorded this long ago whose fan-out is not known to be started may never have been.
 UNLAUNCHED_AFTER = timedelta(seconds=10)
 RECONCILE_BATCH = 100
@@ -101,20 +97,9 @@ async def start_batch(deps: Deps, page: FanOutPage) -> FanOutBatch:
         return FanOutBatch(found=0, last_product_id=None)
     push = disruption.change
     found = await deps.store.flights.products_on(push.flight, page.after_product_id, page.limit)
-    gate = asyncio.Semaphore(STARTS_IN_PARALLEL)
-
-    async def start_one(product: ProductRecord) -> None:
-        spec = product.spec
-        if not isinstance(spec, FlightProduct):
-            return
-        async with gate:
-            await start_rescheduling(deps, product, spec, push.for_product(product.product_id, spec.segments),
-                                     disruption.disruption_id)
-
-    # One failure fails the batch (its activity retries it; the flows started meanwhile are found then).
-    async with asyncio.TaskGroup() as starts:
-        for product in found:
-            starts.create_task(start_one(product))
+    changes = [(product, spec, push.for_product(product.product_id, spec.segments))
+               for product in found if isinstance(spec := product.spec, FlightProduct)]
+    await start_reschedulings(deps, changes, disruption.disruption_id)
     return FanOutBatch(found=len(found), last_product_id=found[-1].product_id if found else None)
 
 

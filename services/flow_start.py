@@ -89,14 +89,12 @@ class NewFlow:
     special request does not, and a schedule change takes it in its workflow when its turn comes.
     Starting a non-exclusive flow again (a re-delivered push) finds the flow it started. A flow
     started from a cancellation quote uses the quote up (``quote_id``): a quote starts one flow.
-    A schedule change a disruption's fan-out starts names it (``disruption_id``).
     """
 
     kind: FlowKind
     argument: FlowStartInput
     exclusive: bool = True
     quote_id: str | None = None
-    disruption_id: str | None = None
 
     def record(self) -> FlowRecord:
         return FlowRecord.of(self.argument.initial_info(), self.kind, datetime.now(timezone.utc))
@@ -165,7 +163,7 @@ async def open_and_launch(deps: Deps, new: NewFlow, opened_by: str | None = None
     start_input = new.argument.model_dump(mode="json")
     flows = deps.store.flows
     if not new.exclusive:
-        await flows.index(record, start_input, opened_by, new.disruption_id)
+        await flows.index(record, start_input, opened_by)
     else:
         try:
             await flows.open(record, start_input, opened_by, new.quote_id)
@@ -175,6 +173,24 @@ async def open_and_launch(deps: Deps, new: NewFlow, opened_by: str | None = None
             raise Refused(Refusal.QUOTE_USED, f"this quote was used by {used.used_by}: ask for a new one") from None
     # If this fails (Temporal away, the gateway dying), the flow stays opened and the reconciler starts it.
     return await _launch(deps, new.kind, record.code, new.argument)
+
+
+async def open_and_launch_many(deps: Deps, news: list[NewFlow], disruption_id: str | None = None, at_once: int = 10) -> None:
+    """:func:`open_and_launch` for many non-exclusive flows (a disruption's batch): indexed in one
+    transaction, then their workflows started, ``at_once`` at a time. Idempotent as one by one is:
+    a flow indexed or started already is found, not opened again."""
+    assert all(not new.exclusive for new in news), "only flows that take no lock are opened in bulk"
+    await deps.store.flows.index_many([(new.record(), new.argument.model_dump(mode="json")) for new in news], disruption_id)
+    gate = asyncio.Semaphore(at_once)
+
+    async def launch(new: NewFlow) -> None:
+        async with gate:
+            await _launch(deps, new.kind, new.argument.initial_info().code, new.argument)
+
+    # One failure fails them all (the caller retries; what was started is found then).
+    async with asyncio.TaskGroup() as starts:
+        for new in news:
+            starts.create_task(launch(new))
 
 
 async def resume(deps: Deps, kind: FlowKind, code: str, opened_by: str) -> Started | None:

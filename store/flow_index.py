@@ -162,16 +162,32 @@ class FlowIndex(Repository):
             await write_search_terms(conn, record)
             return True
 
-    async def index(self, record: FlowRecord, start_input: dict[str, Any], opened_by: str | None = None,
-                    disruption_id: str | None = None) -> bool:
+    async def index(self, record: FlowRecord, start_input: dict[str, Any], opened_by: str | None = None) -> bool:
         """Index a flow without taking the product's lock: a schedule change takes it in its workflow,
-        when its turn comes. False when the flow is indexed already (a re-delivered push).
-        ``disruption_id``: the disruption whose fan-out starts it."""
+        when its turn comes. False when the flow is indexed already (a re-delivered push)."""
         async with self._writing() as conn:
-            indexed = await insert_once(conn, flows, _index_row(record, start_input, opened_by, disruption_id))
+            indexed = await insert_once(conn, flows, _index_row(record, start_input, opened_by))
             if indexed:
                 await write_search_terms(conn, record)
             return indexed
+
+    async def index_many(self, opened: list[tuple[FlowRecord, dict[str, Any]]], disruption_id: str | None = None) -> int:
+        """:meth:`index` for many flows at once, in one transaction (a disruption's batch: one commit, not
+        one per flow), each marked with the disruption that starts it; flows indexed already are left as
+        they are. How many were new."""
+        new = 0
+        async with self._writing() as conn:
+            for record, start_input in opened:
+                if await insert_once(conn, flows, _index_row(record, start_input, None, disruption_id)):
+                    await write_search_terms(conn, record)
+                    new += 1
+        return new
+
+    async def statuses(self, codes: list[str]) -> dict[str, str]:
+        """The status of each of ``codes`` that is indexed."""
+        async with self._reading() as conn:
+            rows = (await conn.execute(sa.select(flows.c.code, flows.c.status).where(flows.c.code.in_(codes)))).all()
+        return {row.code: row.status for row in rows}
 
     async def start_input(self, code: str, opened_by: str) -> dict[str, Any] | None:
         """The workflow input of the flow ``code`` if ``opened_by`` opened it; None otherwise."""
