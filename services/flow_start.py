@@ -175,7 +175,7 @@ async def open_and_launch(deps: Deps, new: NewFlow, opened_by: str | None = None
     return await _launch(deps, new.kind, record.code, new.argument)
 
 
-async def open_and_launch_many(deps: Deps, news: list[NewFlow], disruption_id: str | None = None, at_once: int = 10) -> None:
+async def open_and_launch_many(deps: Deps, news: list[NewFlow], disruption_id: str | None = None, at_once: int = 50) -> None:
     """:func:`open_and_launch` for many non-exclusive flows (a disruption's batch): indexed in one
     transaction, then their workflows started, ``at_once`` at a time. Idempotent as one by one is:
     a flow indexed or started already is found, not opened again."""
