@@ -11,7 +11,7 @@ from typing import Any
 
 from temporalio.worker import Worker
 
-from domain.disruptions import FanOutPage, FlightRef, FlightScheduleChange
+from domain.disruptions import Disruption, FanOutPage, FlightRef, FlightScheduleChange, disruption_id_for
 from domain.products import Segment
 from domain.refusals import Refusal
 from domain.rescheduling_flow import rescheduling_code
@@ -105,3 +105,21 @@ async def test_progress_is_its_suppliers_and_the_agents_only(deps: Deps, worker:
 async def test_a_flight_of_another_carrier_is_not_the_suppliers(deps: Deps) -> None:
     supplier = (await accounts.register_supplier(deps, "AB Air", ["AB"])).account
     await refused(disruptions.receive_disruption(deps, delayed("ZZ101", "x"), supplier), Refusal.NOT_FOUND)
+
+
+async def test_the_reconciler_starts_a_fan_out_an_intake_left_unstarted(deps: Deps, worker: Worker, book: Book,
+                                                                        partner: Requester) -> None:
+    number = f"ZZ{random.randrange(1000, 10000)}"
+    [product_id] = [p["product_id"] for p in (await book(partner, on_flight(number)))["products"]]
+    supplier = (await accounts.register_supplier(deps, "ZZ Air", ["ZZ"])).account
+    push = delayed(number, "delay-3")
+    # The intake recorded the disruption and died before starting its workflow.
+    recorded = await deps.store.disruptions.record(Disruption(
+        disruption_id=disruption_id_for(supplier.supplier_id, push.change_id), supplier_id=supplier.supplier_id,
+        change=push, affected=1, created_at=datetime.now(timezone.utc) - disruptions.UNLAUNCHED_AFTER * 2))
+    assert recorded.disruption_id in await deps.store.disruptions.unlaunched(datetime.now(timezone.utc), 1000)
+    assert await disruptions.reconcile_launches(deps) >= 1
+    assert sum((await until_started(deps, recorded.disruption_id, 1)).values()) == 1
+    assert recorded.disruption_id not in await deps.store.disruptions.unlaunched(datetime.now(timezone.utc), 1000)
+    flow = await deps.store.flows.flow(rescheduling_code(product_id, "delay-3"))
+    assert flow is not None
