@@ -95,6 +95,16 @@ class Outbox(Repository):
                 await conn.execute(sa.select(events.c.partner_id).where(events.c.event_id == event_id))
             ).scalar_one_or_none()
 
+    async def delivery_state(self, event_id: str) -> tuple[str, int]:
+        """The event's delivery status and attempts so far, as the feed shows them."""
+        async with self._reading() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(events.c.delivery_status, events.c.attempts).where(events.c.event_id == event_id)
+                )
+            ).one()
+        return row.delivery_status, row.attempts
+
     async def record_attempt(self, event_id: str, delivered: bool, detail: str) -> None:
         values: dict[str, Any] = {"attempts": events.c.attempts + 1, "last_error": None if delivered else detail[:500]}
         if delivered:

@@ -13,7 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.credit_expiries import CreditActivities
 from activities.supplier_calls import SupplierActivities
 from activities.transitions import FlowActivities
-from activities.webhooks import TriggerActivities
+from activities.webhooks import PER_RECEIVER, TriggerActivities
 from config.settings import Settings
 from domain.webhook_urls import WebhookPolicy
 from ports.recording import CreditStore, EventOutbox, FlowStore
@@ -66,12 +66,14 @@ def activities_over(
     credits: CreditStore,
     http: aiohttp.ClientSession | None = None,
     guard: WebhookGuard | None = None,
+    per_receiver: int = PER_RECEIVER,
 ) -> list[Callable[..., Any]]:
     """Every activity, over the given ports: the worker passes the real ones, tests pass fakes
-    (and, without a ``guard``, the sandbox's rules for webhook addresses: loopback receivers)."""
+    (and, without a ``guard``, the sandbox's rules for webhook addresses: loopback receivers).
+    ``per_receiver``: deliveries in flight to one webhook URL at most."""
     flow_activities = FlowActivities(flows)
     supplier_activities = SupplierActivities(supplier)
-    triggers = TriggerActivities(outbox, guard or WebhookGuard(WebhookPolicy.sandbox()), http)
+    triggers = TriggerActivities(outbox, guard or WebhookGuard(WebhookPolicy.sandbox()), http, per_receiver)
     credit_activities = CreditActivities(credits)
     return [
         flow_activities.record_flow,
@@ -93,4 +95,4 @@ def build_activities(
     """``http`` is the worker's long-lived session for webhook deliveries (one connection pool);
     ``guard`` checks webhook addresses at every delivery (tests pass one with a resolver of their own)."""
     return activities_over(store.flows, build_supplier(settings, store.engine), store.events, store.credits, http,
-                           guard or WebhookGuard.for_settings(settings))
+                           guard or WebhookGuard.for_settings(settings), settings.webhook_receiver_concurrency)

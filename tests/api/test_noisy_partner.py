@@ -1,0 +1,166 @@
+"""One partner's hanging webhook does not slow the others (docs/triggers.md#one-receiver-cannot-slow-the-others),
+on SQLite and PostgreSQL, over HTTP with a real worker: a receiver that never answers, and a flood of
+redeliveries its partner asks for, hold only that receiver's few slots; another partner's cancellations
+still answer synchronously and its events are all delivered while the hanging receiver's wait; the flood
+is one redelivery. Figures (latencies with and without the noisy partner) are bench/noisy_webhook.py's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from temporalio.testing import WorkflowEnvironment
+
+from config.settings import Settings
+from services.sweeps import sweep_forever
+from store.repositories import Store
+from tests.api.conftest import Actor, cancel_with_a_quote, flight, new_partner
+from tests.api.test_keys_and_deliveries import BOUND_S, Receiver
+from worker.outbox_dispatcher import BATCH, OutboxDispatcher
+from workflows.trigger_delivery import trigger_workflow_id
+
+NOISY_FLOWS = 6  # twelve events (each cancellation's completion and its refund) for the hanging receiver
+QUIET_FLOWS = 5
+REDELIVERIES = 150
+AT_ONCE = 25  # redeliver calls in flight together
+
+
+@dataclass
+class HangingReceiver:
+    """A partner's webhook on 127.0.0.1 that reads each delivery and never answers (until the test ends).
+    A request whose client gave up (its attempt timed out) stops counting as in flight."""
+
+    arrived: Counter[str] = field(default_factory=Counter)  # requests per event id
+    in_flight: int = 0
+    most_in_flight: int = 0
+    url: str = ""
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> HangingReceiver:
+        app = web.Application()
+        app.router.add_post("/hooks", self._hang)
+        # Cancel a handler whose client went away, so in_flight counts only requests still waiting.
+        self._runner = web.AppRunner(app, handler_cancellation=True)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hooks"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._release.set()
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def _hang(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.arrived[body["id"]] += 1
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await self._notify()
+        try:
+            await self._release.wait()
+        finally:
+            self.in_flight -= 1
+        return web.Response(status=503)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def until(self, holds: Callable[[], bool]) -> None:
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(holds), BOUND_S)
+
+
+async def automatic_cancellation(http: TestClient, who: Actor, book) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    product_id = (await book(who, flight()))["products"][0]["product_id"]
+    answer = await cancel_with_a_quote(http, who, product_id)
+    return {"status": answer.status, "body": await answer.json()}
+
+
+async def feed_of(http: TestClient, who: Actor) -> list[dict[str, Any]]:
+    return list((await (await http.get("/v1/events?limit=200", headers=who.headers)).json())["items"])
+
+
+@pytest_asyncio.fixture
+async def dispatcher(store: Store, settings: Settings, temporal_env: WorkflowEnvironment) -> AsyncIterator[None]:
+    """The worker's outbox dispatcher, as ``python -m worker`` runs it: it starts the deliveries of the
+    events a transition writes beside its own (each cancellation's refund.posted)."""
+    stop = asyncio.Event()
+    sweeping = asyncio.create_task(sweep_forever(
+        OutboxDispatcher(store.events, temporal_env.client, settings).sweep, name="outbox_dispatcher",
+        every=timedelta(milliseconds=200), stop=stop, full_batch=BATCH,
+    ))
+    yield
+    stop.set()
+    await sweeping
+
+
+@pytest.mark.usefixtures("dispatcher")
+async def test_a_hanging_receiver_and_a_redelivery_flood_leave_other_partners_untouched(
+    http: TestClient, settings: Settings, temporal_env: WorkflowEnvironment, book  # type: ignore[no-untyped-def]
+) -> None:
+    async with HangingReceiver() as hanging, Receiver() as quiet_receiver:
+        noisy = await new_partner(http, "Noisy", webhook_url=hanging.url)
+        quiet = await new_partner(http, "Quiet", webhook_url=quiet_receiver.url)
+
+        noisy_flows = [await automatic_cancellation(http, noisy, book) for _ in range(NOISY_FLOWS)]
+        assert [(f["status"], f["body"]["status"]) for f in noisy_flows] == [(200, "cancelled")] * NOISY_FLOWS
+        noisy_events = [item["id"] for item in await feed_of(http, noisy)]
+        assert len(noisy_events) == 2 * NOISY_FLOWS
+        # The hanging receiver holds every slot a worker gives one receiver.
+        await hanging.until(lambda: hanging.in_flight == settings.webhook_receiver_concurrency)
+        flooded = noisy_events[0]
+
+        gate = asyncio.Semaphore(AT_ONCE)
+
+        async def redeliver() -> dict[str, Any]:
+            async with gate:
+                answer = await http.post(f"/v1/events/{flooded}/redeliver", headers=noisy.headers)
+                assert answer.status == 202, await answer.text()
+                return dict(await answer.json())
+
+        # The flood and the other partner's flows at the same time.
+        flood = asyncio.gather(*(redeliver() for _ in range(REDELIVERIES)))
+        quiet_flows = await asyncio.gather(*(automatic_cancellation(http, quiet, book) for _ in range(QUIET_FLOWS)))
+        redeliveries = await flood
+
+        # The other partner's cancellations answered synchronously, cancelled, and its events all arrived.
+        assert [(f["status"], f["body"]["status"]) for f in quiet_flows] == [(200, "cancelled")] * QUIET_FLOWS
+        quiet_events = [item["id"] for item in await feed_of(http, quiet)]
+        assert len(quiet_events) == 2 * QUIET_FLOWS
+        await quiet_receiver.until(lambda: {d.body["id"] for d in quiet_receiver.received} == set(quiet_events))
+        for event_id in quiet_events:
+            handle = temporal_env.client.get_workflow_handle(trigger_workflow_id(event_id))
+            assert await asyncio.wait_for(handle.result(), BOUND_S) == "delivered"
+        assert {item["delivery"]["status"] for item in await feed_of(http, quiet)} == {"delivered"}
+
+        # ...while the hanging receiver's are still waiting, and it never had more than its share.
+        assert {item["delivery"]["status"] for item in await feed_of(http, noisy)} == {"pending"}
+        assert hanging.most_in_flight == settings.webhook_receiver_concurrency
+        # The flood was one redelivery: the first call started it, the others joined it.
+        outcomes = Counter(r["redelivery"] for r in redeliveries)
+        assert outcomes == {"scheduled": 1, "in_progress": REDELIVERIES - 1}
+        # At most the first delivery and the one redelivery have reached the receiver with it.
+        assert hanging.arrived[flooded] <= 2
+
+        # The feed's cursor over HTTP: a page at a time, following ``next``, is the whole feed in its order.
+        paged: list[str] = []
+        cursor = ""
+        while True:
+            page = await (await http.get(f"/v1/events?limit=3{cursor}", headers=quiet.headers)).json()
+            paged += [item["id"] for item in page["items"]]
+            if page["next"] is None:
+                break
+            cursor = f"&cursor={page['next']}"
+        assert paged == quiet_events
