@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from temporalio.testing import WorkflowEnvironment
 
@@ -25,6 +23,7 @@ from services.sweeps import sweep_forever
 from store.repositories import Store
 from tests.api.conftest import Actor, cancel_with_a_quote, flight, new_partner
 from tests.api.test_keys_and_deliveries import BOUND_S, Receiver
+from tests.workflows.receiver import HangingReceiver
 from worker.outbox_dispatcher import BATCH, OutboxDispatcher
 from workflows.trigger_delivery import trigger_workflow_id
 
@@ -32,57 +31,6 @@ NOISY_FLOWS = 6  # twelve events (each cancellation's completion and its refund)
 QUIET_FLOWS = 5
 REDELIVERIES = 150
 AT_ONCE = 25  # redeliver calls in flight together
-
-
-@dataclass
-class HangingReceiver:
-    """A partner's webhook on 127.0.0.1 that reads each delivery and never answers (until the test ends).
-    A request whose client gave up (its attempt timed out) stops counting as in flight."""
-
-    arrived: Counter[str] = field(default_factory=Counter)  # requests per event id
-    first_arrival: dict[str, float] = field(default_factory=dict)  # event id -> loop time of its first request
-    in_flight: int = 0
-    most_in_flight: int = 0
-    url: str = ""
-    _release: asyncio.Event = field(default_factory=asyncio.Event)
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _runner: web.AppRunner | None = None
-
-    async def __aenter__(self) -> HangingReceiver:
-        app = web.Application()
-        app.router.add_post("/hooks", self._hang)
-        # Cancel a handler whose client went away, so in_flight counts only requests still waiting.
-        self._runner = web.AppRunner(app, handler_cancellation=True)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hooks"
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._release.set()
-        assert self._runner is not None
-        await self._runner.cleanup()
-
-    async def _hang(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        self.arrived[body["id"]] += 1
-        self.first_arrival.setdefault(body["id"], asyncio.get_running_loop().time())
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        await self._notify()
-        try:
-            await self._release.wait()
-        finally:
-            self.in_flight -= 1
-        return web.Response(status=503)
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
-
-    async def until(self, holds: Callable[[], bool]) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(holds), BOUND_S)
 
 
 async def automatic_cancellation(http: TestClient, who: Actor, book) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -122,7 +70,7 @@ async def test_a_hanging_receiver_and_a_redelivery_flood_leave_other_partners_un
         noisy_events = [item["id"] for item in await feed_of(http, noisy)]
         assert len(noisy_events) == 2 * NOISY_FLOWS
         # The hanging receiver holds every slot a worker gives one receiver.
-        await hanging.until(lambda: hanging.in_flight == settings.webhook_receiver_concurrency)
+        await hanging.until(lambda: hanging.in_flight == settings.webhook_receiver_concurrency, BOUND_S)
         flooded = noisy_events[0]
 
         gate = asyncio.Semaphore(AT_ONCE)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from temporalio.client import WorkflowHandle
+from temporalio.exceptions import ApplicationError
 
+from activities.webhooks import RECEIVER_BUSY, TriggerActivities
 from domain.cancellation_flow import PartnerDecision
 from domain.flow_info import event_body
+from domain.webhook_urls import WebhookPolicy
+from ports.webhook_guard import WebhookGuard
 from tests.workflows.conftest import Harness
-from tests.workflows.receiver import WebhookReceiver
+from tests.workflows.fakes import InMemoryStore
+from tests.workflows.receiver import HangingReceiver, WebhookReceiver
 from tests.workflows.scenarios import AGENT_QUOTE, RESULT_WAIT, deliver, finish, start_cancellation
 from workflows.cancellation import CancellationWorkflow
 from workflows.trigger_delivery import trigger_workflow_id
@@ -93,3 +99,28 @@ async def test_flow_triggers_reach_the_partner_signed(harness: Harness) -> None:
     completed = next(r.body for r in receiver.received if r.body["type"] == "cancellation.completed")
     assert completed["data"]["status"] == "cancelled"
     assert completed["data"]["penalty"] == {"amount": "40.00", "currency": "EUR"}
+
+
+async def test_a_receivers_taken_slots_turn_more_deliveries_away_without_a_request() -> None:
+    # The activity itself, without Temporal: its workflow retries a turned-away delivery with its backoff.
+    store = InMemoryStore()
+    triggers = TriggerActivities(store, WebhookGuard(WebhookPolicy.sandbox()), per_receiver=2)
+    ids = [f"evt_test00000000000000{i:02d}" for i in range(3)]
+    async with HangingReceiver() as receiver:
+        store.webhook_url = receiver.url
+        for event_id in ids:
+            store.add_event(event_id, event_body(event_id, "cancellation.completed", datetime.now(timezone.utc),
+                                                 {"code": "CAN-TEST0001", "status": "cancelled"}))
+        held = [asyncio.create_task(triggers.deliver_event(event_id)) for event_id in ids[:2]]
+        await receiver.until(lambda: receiver.in_flight == 2, RESULT_WAIT)
+
+        with pytest.raises(ApplicationError) as turned_away:
+            await triggers.deliver_event(ids[2])
+        assert turned_away.value.type == RECEIVER_BUSY and not turned_away.value.non_retryable
+        assert ids[2] not in receiver.arrived and store.attempts == []  # no request, no attempt
+
+        receiver.release(200)
+        assert await asyncio.wait_for(asyncio.gather(*held), RESULT_WAIT) == ["delivered", "delivered"]
+        assert await triggers.deliver_event(ids[2]) == "delivered"  # a slot is free again
+    assert sorted((a.event_id, a.delivered) for a in store.attempts) == [(event_id, True) for event_id in ids]
+    assert receiver.most_in_flight == 2
