@@ -9,7 +9,7 @@ One partner's receiver cannot slow the others (docs/triggers.md#one-receiver-can
 at most ``per_receiver`` deliveries are in flight to one webhook URL in a worker. A delivery that
 finds its receiver's slots taken does not wait for one (a waiting activity would hold one of the
 worker's slots, which every flow shares): it makes no request, records no attempt, and is retried
-by its workflow's backoff like a failed one.
+at its turn in the receiver's line (:class:`ReceiverSlots`).
 
 ``TriggerDeliveryWorkflow`` calls these methods by reference; the names they are registered under
 are what histories and scheduled activities carry, so they never change.
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Literal
 
 import aiohttp
@@ -38,32 +39,59 @@ DELIVERY_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5, sock_connect=3)
 WEBHOOK_FAILED = "webhook_failed"
 RECEIVER_BUSY = "webhook_receiver_busy"
 PER_RECEIVER = 4  # Settings.webhook_receiver_concurrency's default
+MAX_TURN_S = 3600.0  # as the delivery's longest backoff (workflows.trigger_delivery.MAX_RETRY_INTERVAL)
+# What an attempt to a receiver is guessed to take before one has been timed.
+FIRST_GUESS_S = 1.0
 
 
 class ReceiverBusy(Exception):
-    pass
+    def __init__(self, come_back_in_s: float) -> None:
+        super().__init__(come_back_in_s)
+        self.come_back_in_s = come_back_in_s
 
 
 class ReceiverSlots:
-    """At most ``per_receiver`` deliveries in flight to one webhook URL. One event loop owns it, and
-    a slot is taken with no await between the check and the count, so no lock is needed."""
+    """At most ``per_receiver`` deliveries in flight to one webhook URL, and a line for the others.
 
-    def __init__(self, per_receiver: int) -> None:
+    A delivery that finds the slots taken is told when to come back: one slot's share of an attempt
+    (the receiver's attempts, timed, averaged) after the last one told. So a burst of a thousand
+    events to a receiver answering in 50 ms comes back spread over some 12 s, as fast as its slots
+    turn over, instead of all at once and then again with growing backoff; and a receiver that hangs
+    10 s sees its waiting deliveries return at 4 every 10 s, not all of them every second.
+
+    One event loop owns it, and nothing awaits between a check and its count, so no lock is needed.
+    """
+
+    def __init__(self, per_receiver: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_receiver = per_receiver
+        self._clock = clock
         self._in_flight: Counter[str] = Counter()
+        self._attempt_s: dict[str, float] = {}  # per receiver: its attempts' duration, a moving average
+        self._last_turn: dict[str, float] = {}  # per receiver: when the last delivery turned away comes back
 
     @contextmanager
     def slot(self, url: str) -> Iterator[None]:
         """Hold one of ``url``'s slots for the block; :class:`ReceiverBusy` at once when none is free."""
         if self._in_flight[url] >= self.per_receiver:
-            raise ReceiverBusy(url)
+            raise ReceiverBusy(self._turn_of_next(url))
         self._in_flight[url] += 1
+        started = self._clock()
         try:
             yield
         finally:
+            took = self._clock() - started
+            self._attempt_s[url] = 0.8 * self._attempt_s.get(url, took) + 0.2 * took
             self._in_flight[url] -= 1
             if not self._in_flight[url]:
                 del self._in_flight[url]
+
+    def _turn_of_next(self, url: str) -> float:
+        """Seconds until the delivery turned away now should come back: its place in the receiver's line."""
+        now = self._clock()
+        turn = max(now, self._last_turn.get(url, now)) + self._attempt_s.get(url, FIRST_GUESS_S) / self.per_receiver
+        self._last_turn[url] = turn
+        return turn - now
+
 
 DeliveryOutcome = Literal["delivered", "no_webhook"]
 
@@ -85,10 +113,12 @@ class TriggerActivities:
         try:
             with self._slots.slot(target.url):
                 return await self._attempt(event_id, target)
-        except ReceiverBusy:
+        except ReceiverBusy as busy:
             raise ApplicationError(
                 f"{self._slots.per_receiver} deliveries in flight to this webhook already: no request made",
                 type=RECEIVER_BUSY, category=ApplicationErrorCategory.BENIGN,
+                # Its turn in the receiver's line, not the retry policy's growing backoff.
+                next_retry_delay=timedelta(seconds=min(busy.come_back_in_s, MAX_TURN_S)),
             ) from None
 
     async def _attempt(self, event_id: str, target: DeliveryTarget) -> DeliveryOutcome:
