@@ -41,7 +41,7 @@ RECEIVER_BUSY = "webhook_receiver_busy"
 PER_RECEIVER = 4  # Settings.webhook_receiver_concurrency's default
 MAX_TURN_S = 3600.0  # as the delivery's longest backoff (workflows.trigger_delivery.MAX_RETRY_INTERVAL)
 # What an attempt to a receiver is guessed to take before one has been timed.
-FIRST_GUESS_S = 1.0
+FIRST_GUESS_S = 0.2
 
 
 class ReceiverBusy(Exception):

@@ -17,6 +17,10 @@ For each: the quiet partner's cancellation latency (its POST, sync answer) and h
 (the rest 202, past the sync wait), and the delivery latency of its ``cancellation.completed`` events
 (from the event's ``created_at`` to its arrival at the webhook; ``refund.posted`` goes through the outbox
 dispatcher's 5 s sweep, so it is left out); and what reached the hanging webhook.
+
+Then two more stacks (unless --burst 0): a partner stores --burst cancellations' events without a webhook,
+then sets one that answers in 50 ms; the outbox dispatcher starts their deliveries (100 a sweep) and
+the figure is how long until all have arrived, with the per-receiver bound and without.
 """
 
 from __future__ import annotations
@@ -35,13 +39,17 @@ from aiohttp import web
 from bench.stack import ADMIN, arguments, book, flight, percentile, run, stack, write_figures
 
 DELIVERED_WITHIN_S = 120.0
+BURST_ANSWER_S = 0.05  # how long the burst's receiver takes to answer
 
 
 class Webhook:
-    """A webhook on 127.0.0.1: answers 204 and notes each event's arrival, or (hanging) never answers."""
+    """A webhook on 127.0.0.1: answers 204 (after ``answer_in_s``) and notes each event's arrival, or
+    (hanging) never answers."""
 
-    def __init__(self, hanging: bool) -> None:
+    def __init__(self, hanging: bool, answer_in_s: float = 0.0) -> None:
         self.hanging = hanging
+        self.answer_in_s = answer_in_s
+        self.last_arrival = 0.0
         self.arrived: dict[str, float] = {}  # event id -> arrival (time.time()), first arrival
         self.requests: Counter[str] = Counter()
         self.in_flight = 0
@@ -68,10 +76,12 @@ class Webhook:
     async def _receive(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.arrived.setdefault(body["id"], time.time())
+        self.last_arrival = time.time()
         self.requests[body["id"]] += 1
         async with self._changed:
             self._changed.notify_all()
         if not self.hanging:
+            await asyncio.sleep(self.answer_in_s)  # the receiver's own work
             return web.Response(status=204)
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -177,7 +187,33 @@ async def one_run(name: str, n: int, concurrency: int, noisy_flows: int, redeliv
     return figures
 
 
-async def main(n: int, concurrency: int, noisy_flows: int, redeliveries: int, database_url: str | None,
+async def burst_run(name: str, flows: int, concurrency: int, answer_in_s: float, database_url: str | None,
+                    **settings: str) -> dict[str, Any]:
+    """A partner stores ``flows`` cancellations' events without a webhook, then sets one that answers in
+    ``answer_in_s``: how long until the outbox dispatcher's burst has all arrived."""
+    async with stack(database_url, **settings) as parts, Webhook(hanging=False, answer_in_s=answer_in_s) as hook, \
+            aiohttp.ClientSession() as http:
+        base = parts.base
+        async with http.post(f"{base}/v1/admin/partners", json={"name": "Late"}, headers=ADMIN) as r:
+            partner = {"Authorization": f"Bearer {(await r.json())['api_key']}"}
+        await cancellations(http, base, partner, flows, concurrency)
+        stored = {e["id"] for e in await events_of(http, base, partner)}
+        started = time.time()
+        async with http.put(f"{base}/v1/partner/webhook", json={"url": hook.url}, headers=partner) as r:
+            r.raise_for_status()
+        await hook.until(stored)
+        figures = {"run": name, "settings": settings, "events": len(stored), "answer_in_ms": answer_in_s * 1000,
+                   "all_arrived_s": hook.last_arrival - started,
+                   "first_to_last_s": hook.last_arrival - min(hook.arrived.values()),
+                   "requests": sum(hook.requests.values())}
+    print(f"{name:<20} {figures['events']} events stored without a webhook, receiver answering in "
+          f"{answer_in_s * 1000:.0f} ms: all arrived {figures['all_arrived_s']:.1f} s after the webhook was set "
+          f"(the dispatcher sweeps every 5 s), {figures['first_to_last_s']:.1f} s from the first to the last; "
+          f"{figures['requests']} requests", flush=True)
+    return figures
+
+
+async def main(n: int, concurrency: int, noisy_flows: int, redeliveries: int, burst: int, database_url: str | None,
                json_path: Path | None) -> None:
     print(f"Aftersales bench: the quiet partner's {n} automatic cancellations, {concurrency} at a time; noisy partner: "
           f"{noisy_flows} cancellations to a webhook that never answers, {redeliveries} redeliver calls; "
@@ -188,8 +224,14 @@ async def main(n: int, concurrency: int, noisy_flows: int, redeliveries: int, da
         await one_run("noisy, unbounded", n, concurrency, noisy_flows, redeliveries, database_url,
                       AFTERSALES_WEBHOOK_RECEIVER_CONCURRENCY="1000"),
     ]
+    bursts = [
+        await burst_run("burst", burst, concurrency, BURST_ANSWER_S, database_url),
+        await burst_run("burst, unbounded", burst, concurrency, BURST_ANSWER_S, database_url,
+                        AFTERSALES_WEBHOOK_RECEIVER_CONCURRENCY="1000"),
+    ] if burst else []
     write_figures(json_path, {"bench": "noisy_webhook", "n": n, "concurrency": concurrency, "noisy_flows": noisy_flows,
-                              "redeliveries": redeliveries, "database": database_url or "sqlite", "runs": runs})
+                              "redeliveries": redeliveries, "database": database_url or "sqlite", "runs": runs,
+                              "bursts": bursts})
 
 
 if __name__ == "__main__":
@@ -198,5 +240,7 @@ if __name__ == "__main__":
     parser.add_argument("-c", "--concurrency", type=int, default=8, help="cancellations at a time")
     parser.add_argument("--noisy", type=int, default=60, help="the noisy partner's cancellations (two events each)")
     parser.add_argument("--redeliveries", type=int, default=150, help="redeliver calls on one of its events")
+    parser.add_argument("--burst", type=int, default=50,
+                        help="cancellations (two events each) stored before their partner sets a webhook; 0: no burst run")
     args = parser.parse_args()
-    run(main(args.n, args.concurrency, args.noisy, args.redeliveries, args.database_url, args.json))
+    run(main(args.n, args.concurrency, args.noisy, args.redeliveries, args.burst, args.database_url, args.json))

@@ -140,7 +140,7 @@ def test_deliveries_turned_away_line_up_at_the_pace_of_their_receivers_attempts(
                 held.enter_context(slots.slot("https://a.example/hooks"))
             turns.append(busy.value.come_back_in_s)
         # Untimed yet: each comes back one slot's share of the first guess after the one before.
-        assert turns == [FIRST_GUESS_S / 2, FIRST_GUESS_S, 1.5 * FIRST_GUESS_S]
+        assert turns == pytest.approx([FIRST_GUESS_S / 2, FIRST_GUESS_S, 1.5 * FIRST_GUESS_S])
         with slots.slot("https://b.example/hooks"):  # another receiver has its own slots
             pass
         now[0] += 10.0  # the held attempts took 10 s (a receiver that hangs)
