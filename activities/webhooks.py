@@ -18,7 +18,6 @@ are what histories and scheduled activities carry, so they never change.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -57,7 +56,8 @@ class ReceiverSlots:
     (the receiver's attempts, timed, averaged) after the last one told. So a burst of a thousand
     events to a receiver answering in 50 ms comes back spread over some 12 s, as fast as its slots
     turn over, instead of all at once and then again with growing backoff; and a receiver that hangs
-    10 s sees its waiting deliveries return at 4 every 10 s, not all of them every second.
+    10 s sees its waiting deliveries return at 4 every 10 s (an attempt still running counts for as long
+    as it has run), not all of them every second.
 
     One event loop owns it, and nothing awaits between a check and its count, so no lock is needed.
     """
@@ -65,30 +65,34 @@ class ReceiverSlots:
     def __init__(self, per_receiver: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_receiver = per_receiver
         self._clock = clock
-        self._in_flight: Counter[str] = Counter()
+        self._in_flight: dict[str, list[float]] = {}  # per receiver: when each attempt in flight started
         self._attempt_s: dict[str, float] = {}  # per receiver: its attempts' duration, a moving average
         self._last_turn: dict[str, float] = {}  # per receiver: when the last delivery turned away comes back
 
     @contextmanager
     def slot(self, url: str) -> Iterator[None]:
         """Hold one of ``url``'s slots for the block; :class:`ReceiverBusy` at once when none is free."""
-        if self._in_flight[url] >= self.per_receiver:
-            raise ReceiverBusy(self._turn_of_next(url))
-        self._in_flight[url] += 1
+        in_flight = self._in_flight.setdefault(url, [])
+        if len(in_flight) >= self.per_receiver:
+            raise ReceiverBusy(self._turn_of_next(url, in_flight))
         started = self._clock()
+        in_flight.append(started)
         try:
             yield
         finally:
             took = self._clock() - started
             self._attempt_s[url] = 0.8 * self._attempt_s.get(url, took) + 0.2 * took
-            self._in_flight[url] -= 1
-            if not self._in_flight[url]:
+            in_flight.remove(started)
+            if not in_flight:
                 del self._in_flight[url]
 
-    def _turn_of_next(self, url: str) -> float:
-        """Seconds until the delivery turned away now should come back: its place in the receiver's line."""
+    def _turn_of_next(self, url: str, in_flight: list[float]) -> float:
+        """Seconds until the delivery turned away now should come back: its place in the receiver's line.
+        An attempt still running counts for as long as it has run: a receiver that starts hanging
+        stretches its line at once, before any of its slow attempts has ended."""
         now = self._clock()
-        turn = max(now, self._last_turn.get(url, now)) + self._attempt_s.get(url, FIRST_GUESS_S) / self.per_receiver
+        attempt_s = max(self._attempt_s.get(url, FIRST_GUESS_S), now - min(in_flight))
+        turn = max(now, self._last_turn.get(url, now)) + attempt_s / self.per_receiver
         self._last_turn[url] = turn
         return turn - now
 

@@ -143,7 +143,10 @@ def test_deliveries_turned_away_line_up_at_the_pace_of_their_receivers_attempts(
         assert turns == pytest.approx([FIRST_GUESS_S / 2, FIRST_GUESS_S, 1.5 * FIRST_GUESS_S])
         with slots.slot("https://b.example/hooks"):  # another receiver has its own slots
             pass
-        now[0] += 10.0  # the held attempts took 10 s (a receiver that hangs)
+        now[0] += 10.0  # the held attempts have run 10 s (a receiver that hangs)...
+        with pytest.raises(ReceiverBusy) as busy:
+            held.enter_context(slots.slot("https://a.example/hooks"))
+        assert busy.value.come_back_in_s == pytest.approx(10.0 / 2)  # ...and count so before they end
     now[0] += 5.0  # the line told so far is over
     with ExitStack() as held:
         for _ in range(2):
