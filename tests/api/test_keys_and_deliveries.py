@@ -27,6 +27,7 @@ from store.schema import api_keys, events, partners
 from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, new_partner
 from tests.api.test_foundation import problem
 from tests.conftest import GatewayTestServer
+from tests.local_server import serve_locally
 from worker.outbox_dispatcher import BATCH, OutboxDispatcher
 from workflows.trigger_delivery import redelivery_workflow_id, trigger_workflow_id
 
@@ -52,10 +53,8 @@ class Receiver:
     async def __aenter__(self) -> Receiver:
         app = web.Application()
         app.router.add_post("/hooks", self._receive)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hooks"
+        self._runner, base = await serve_locally(app)
+        self.url = f"{base}/hooks"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
