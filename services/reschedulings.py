@@ -19,6 +19,7 @@ from domain.refusals import Refusal, Refused, not_found
 from domain.rescheduling_flow import AlternativeChoice, ReschedulingInfo, ReschedulingInput, ScheduleChange, new_rescheduling
 from services.bootstrap import Deps
 from services.flow_start import NewFlow, StillWorking, open_and_launch, update_flow
+from services.involuntary import tell_cancellation
 from services.requester import Requester
 from services.visibility import visible_flow
 from store.supplier_accounts import SupplierAccount
@@ -49,6 +50,9 @@ async def receive_schedule_change(deps: Deps, change: ScheduleChange, supplier: 
                                        credit_validity=settings.credit_validity)
         # Indexed before the workflow starts, so the reservation lists the flow as soon as we answer.
         await open_and_launch(deps, NewFlow(FlowKind.RESCHEDULING, flow_input, exclusive=False))
+        # A cancellation of the product open now becomes involuntary (docs/flows.md#involuntary-cancellations);
+        # told on every delivery until one is answered 202, so a crash before this line is made good.
+        await tell_cancellation(deps, change.product_id, info.code)
     # Else re-delivered after its flow ended: the same answer, and nothing starts again (even once
     # Temporal no longer remembers the finished workflow).
     log.info("schedule_change_received", supplier_id=supplier.supplier_id if supplier else None,
