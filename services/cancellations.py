@@ -216,4 +216,5 @@ async def positions(deps: Deps, requester: Requester, code: str) -> Cancellation
     return cancellation_positions(
         code=info.code, product_id=info.product_id, reservation_id=info.reservation_id, product=product.spec,
         paid=info.paid, penalty=penalty, cancelled_at=info.history[0].at if info.history else product.start,
+        waiver=info.waiver,
     )
