@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from domain.change_pricing import ChangeAlternative
 from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.refund_terms import CancellationTerms
@@ -61,3 +62,11 @@ def involuntary_cancellation_terms(terms: CancellationTerms) -> CancellationTerm
         return terms
     penalty, refund = involuntary_terms(terms.paid)
     return CancellationTerms("allowed", [], terms.paid, penalty, refund)
+
+
+def without_change_fee(alternative: ChangeAlternative) -> ChangeAlternative:
+    """A change booked while the product's rescheduling is unfinished: the fare difference only."""
+    charges = alternative.charges
+    zero = Money.zero(charges.change_fee.currency)
+    return alternative.model_copy(update={"charges": charges.model_copy(update={
+        "change_fee": zero, "total_due": charges.total_due - charges.change_fee})})
