@@ -14,15 +14,14 @@ from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationI
 from domain.codes import QUOTE_ID, FlowKind
 from domain.credit_ledger import RefundTo
 from domain.flow_info import Resolution
-from domain.involuntary import involuntary_cancellation_terms, schedule_change_waiver
+from domain.involuntary import schedule_change_waiver
 from domain.money import Money
 from domain.positions import CancellationPositions, cancellation_positions
-from domain.refund_terms import cancellation_terms
 from domain.refusals import Refusal, Refused, not_found
 from domain.waivers import WaiverRequest, policy_penalty
 from services.bootstrap import Deps
 from services.flow_start import NewFlow, StillWorking, flow_in_progress, opening, start_flow, update_flow, within_sync_wait
-from services.involuntary import changing_rescheduling, tell_cancellation
+from services.involuntary import changing_rescheduling, tell_cancellation, terms_now
 from services.requester import Requester
 from services.visibility import product_state, visible_flow, visible_product
 from store.flow_index import QueuePosition
@@ -64,15 +63,13 @@ async def quote(deps: Deps, requester: Requester, product_id: str, waiver_reques
     product = await visible_product(deps, requester.principal, product_id)
     now = _now()
     # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure).
-    terms = cancellation_terms(await product_state(deps, product), product.spec, now)
+    terms, involuntary = await terms_now(deps, product, now)
     if terms.resolution is None:
         # A busy product included: a quote is refused for the allowance's reasons (docs/api.md#errors).
         raise Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(terms.reasons)}")
     policy = policy_penalty(product.spec.cancellation_policy, terms.paid, product.start - now)
-    involuntary = await changing_rescheduling(deps, product.product_id) is not None
     waiver = None
     if involuntary:
-        terms = involuntary_cancellation_terms(terms)
         waiver = schedule_change_waiver(policy, terms.paid).model_dump(mode="json")
         waiver_request = None
     resolution: Resolution = "manual" if waiver_request is not None or terms.resolution == "manual" else "automatic"

@@ -9,13 +9,18 @@ indexed meanwhile. Whichever is indexed second sees the first.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import structlog
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.cancellation_flow import ScheduleChanged
 from domain.codes import FlowKind, parse_flow_code
-from domain.involuntary import change_unfinished, is_involuntary
+from domain.involuntary import change_unfinished, involuntary_cancellation_terms, is_involuntary
+from domain.refund_terms import CancellationTerms, cancellation_terms
 from services.bootstrap import Deps
+from services.visibility import product_state
+from store.reservation_records import ProductRecord
 from workflows.cancellation import CancellationWorkflow
 
 log = structlog.get_logger("services.involuntary")
@@ -30,6 +35,15 @@ async def changing_rescheduling(deps: Deps, product_id: str) -> str | None:
     """The code of a rescheduling that makes the product's cancellation involuntary, if any."""
     found = await deps.store.flows.statuses(product_id, FlowKind.RESCHEDULING.value)
     return next((code for code, status in found.items() if is_involuntary([status])), None)
+
+
+async def terms_now(deps: Deps, product: ProductRecord, now: datetime) -> tuple[CancellationTerms, bool]:
+    """What cancelling the product costs now, and whether that is involuntary: the quote and the refund
+    procedure both ask here (docs/settlement.md#the-refund-procedure answers what a quote would)."""
+    terms = cancellation_terms(await product_state(deps, product), product.spec, now)
+    if await changing_rescheduling(deps, product.product_id) is None:
+        return terms, False
+    return involuntary_cancellation_terms(terms), True
 
 
 async def rescheduling_open(deps: Deps, product_id: str) -> bool:

@@ -84,6 +84,11 @@ async def test_quote_after_the_airline_moved_the_flight_is_automatic_at_zero(  #
             ("automatic", ZERO, PAID, True)
         assert given["waiver"]["code"] == "SCHEDULE_CHANGE" and given["waiver"]["note"] is None
     assert given["waiver"]["penalty_waived"] is None  # a manual policy states no penalty to give up
+    # The refund procedure answers what a quote would.
+    procedure = await (await http.get(f"/v1/reservations/{booked['reservation_id']}/refund-procedure",
+                                      headers=partner.headers)).json()
+    assert [(i["resolution"], i["penalty"], i["difference"]) for i in procedure["items"]] == \
+        [("automatic", ZERO, PAID)] * 2
     # A waiver asked for on an involuntary cancellation changes nothing: it is free already.
     asked = await quote(http, partner, automatic_id, waiver_request={"code": "MEDICAL", "note": "broken leg"})
     assert (asked["resolution"], asked["penalty"], asked["waiver_request"]) == ("automatic", ZERO, None)
