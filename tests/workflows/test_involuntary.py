@@ -3,6 +3,7 @@ on the time-skipping server over in-memory ports: the traveller never pays a pen
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -79,3 +80,15 @@ async def test_change_without_decision_still_ends_no_response_at_the_deadline(h:
     quoted_at = next(e.at for e in final.history if e.event == "awaiting_partner_decision")
     assert final.history[-1].at - quoted_at >= timedelta(hours=72)
     assert h.supplier.cancels == {}
+
+
+async def test_change_while_an_automatic_cancellation_is_processing_charges_nothing(h: ReschedulingHarness) -> None:
+    gate = h.supplier.gate = asyncio.Event()
+    handle = await scenarios.start_cancellation(h.client, h.task_queue, CODE, "automatic")
+    await handle.signal(CancellationWorkflow.schedule_changed, CHANGE)
+    await involuntary_paths.signal_handled(handle)
+    gate.set()
+
+    final = await scenarios.finish(handle)
+    assert (final.status, final.penalty, final.refund, final.involuntary) == ("cancelled", ZERO, PAID, True)
+    assert final.waiver is not None and final.waiver.penalty_waived == Money.of("120", "EUR")
