@@ -28,12 +28,12 @@ log = structlog.get_logger("services.involuntary")
 
 async def involuntary(deps: Deps, product_id: str) -> bool:
     """The supplier changed the product: cancelling it costs no penalty."""
-    return is_involuntary((await deps.store.flows.statuses(product_id, FlowKind.RESCHEDULING.value)).values())
+    return is_involuntary((await deps.store.flows.product_flows(product_id, FlowKind.RESCHEDULING.value)).values())
 
 
 async def changing_rescheduling(deps: Deps, product_id: str) -> str | None:
     """The code of a rescheduling that makes the product's cancellation involuntary, if any."""
-    found = await deps.store.flows.statuses(product_id, FlowKind.RESCHEDULING.value)
+    found = await deps.store.flows.product_flows(product_id, FlowKind.RESCHEDULING.value)
     return next((code for code, status in found.items() if is_involuntary([status])), None)
 
 
@@ -48,7 +48,15 @@ async def terms_now(deps: Deps, product: ProductRecord, now: datetime) -> tuple[
 
 async def rescheduling_open(deps: Deps, product_id: str) -> bool:
     """A rescheduling of the product is not finished: a change booked now carries no fee."""
-    return change_unfinished((await deps.store.flows.statuses(product_id, FlowKind.RESCHEDULING.value)).values())
+    return change_unfinished((await deps.store.flows.product_flows(product_id, FlowKind.RESCHEDULING.value)).values())
+
+
+async def tell_cancellations(deps: Deps, started: dict[str, str]) -> None:
+    """Signal ``schedule_changed`` to each product's open cancellation: ``started`` maps each product
+    to the rescheduling just started on it (one push, or a batch of a disruption's fan-out)."""
+    holders = await deps.store.flows.lock_holders(list(started))
+    for product_id, holder in holders.items():
+        await tell_cancellation(deps, product_id, started[product_id], holder)
 
 
 async def tell_cancellation(deps: Deps, product_id: str, rescheduling_code: str, cancellation_code: str | None = None) -> None:

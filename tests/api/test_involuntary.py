@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from random import randrange
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import Actor, flight
+from tests.api.conftest import ADMIN, Actor, flight
+from tests.api.test_disruptions import book as book_flights
+from tests.api.test_disruptions import fanned_out, flight_push, on_flight
 from tests.api.test_foundation import problem
 from tests.api.test_rescheduling import BOUND_S, Hooked, accept, hooked, mock  # noqa: F401 (the fixture)
+from tests.api.test_supplier_intake import new_supplier, push
 
 EUR = "EUR"
 ZERO = {"amount": "0.00", "currency": EUR}
@@ -173,3 +178,28 @@ async def test_change_awaiting_the_partner_requotes_at_zero(  # type: ignore[no-
     positions = await (await http.get(f"/v1/cancellations/{code}/positions", headers=partner.headers)).json()
     assert positions["cancellation_fee_position"]["amount"] == ZERO
     assert positions["cancellation_fee_position"]["waiver_code"] == "SCHEDULE_CHANGE"
+
+
+async def test_a_disruption_makes_the_cancellations_on_its_flight_involuntary(  # type: ignore[no-untyped-def]
+    http: TestClient, hooked: Hooked, agent: Actor, temporal_env,  # noqa: F811
+) -> None:
+    """A push naming a flight fans out in a workflow: each product's open cancellation is told too."""
+    partner = hooked.partner
+    number = f"ZZ{randrange(1000, 10000)}"
+    departure = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=20)
+    manual = on_flight(number, departure)
+    manual["cancellation_policy"] = {"mode": "manual"}
+    product_id, other_id = await book_flights(http, partner, manual, on_flight(number, departure))
+    code = (await start(http, partner, product_id, (await quote(http, partner, product_id))["quote_id"]))["code"]
+
+    supplier = await new_supplier(http, ADMIN, ["ZZ"])
+    pushed = await push(http, supplier, flight_push(number, departure, f"dsr-{number}"))
+    assert pushed.status == 202, await pushed.text()
+    assert await fanned_out(temporal_env.client, (await pushed.json())["disruption_id"]) == 2
+
+    shown = await until(http, agent, f"/v1/cancellations/{code}", lambda b: b["involuntary"])
+    assert shown["status"] == "awaiting_agent_quote"
+    await problem(await agent_quote(http, agent, code, "40.00"), 422, "involuntary_no_penalty")
+    # The other product on the flight had no cancellation: its rescheduling offers its alternatives as before.
+    flows = await (await http.get(f"/v1/flows?product_id={other_id}", headers=partner.headers)).json()
+    assert [f["kind"] for f in flows["items"]] == ["rescheduling"]

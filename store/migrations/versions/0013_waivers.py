@@ -2,7 +2,7 @@
 and the penalty the policy gave (docs/flows.md#waivers)
 
 Revision ID: 0013
-Revises: 0011 (written before the travellers branch's 0012 landed: the integrator chains it after 0012)
+Revises: 0012 (main's disruptions; the travellers branch's migration, not yet on main, is chained by the integrator)
 
 Quotes given before this revision are voluntary, with no waiver.
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
