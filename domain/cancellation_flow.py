@@ -74,7 +74,8 @@ class CancellationInfo(FlowInfo, RefundDestination):
     def shows_quote(self, quote: AgentQuote) -> bool:
         """The flow was quoted exactly so: an agent resending that quote is answered like the first time."""
         return (self.penalty, self.refund, self.agent_note) == (quote.penalty, quote.refund, quote.note or None) \
-            and (self.waiver.code if self.waiver else None) == (quote.waiver.code if quote.waiver else None) \
+            and (quote.waiver is None and (self.waiver is None or self.involuntary)
+                 or quote.waiver is not None and self.waiver is not None and self.waiver.code == quote.waiver.code) \
             and self.decision_deadline is not None
 
 

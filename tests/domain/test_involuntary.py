@@ -93,3 +93,23 @@ def test_a_change_during_a_rescheduling_carries_no_fee() -> None:
     waived = without_change_fee(ChangeAlternative(itinerary=FLIGHT, charges=charges)).charges
     assert (waived.fare_difference, waived.change_fee, waived.total_due) == \
         (Money.of("15", EUR), Money.zero(EUR), Money.of("15", EUR))
+
+
+def test_an_agents_quote_resent_after_the_flow_ended_is_recognised_with_its_waiver() -> None:
+    from datetime import datetime, timezone
+
+    from domain.cancellation_flow import AgentQuote, CancellationInfo
+    from domain.waivers import Waiver
+
+    zero, paid = Money.zero(EUR), Money.of("240", EUR)
+    info = CancellationInfo(code="CAN-TEST0001", product_id="prd_1", reservation_id="res_1", partner_id="ptn_1",
+                            status="cancelled", resolution="manual", paid=paid, penalty=zero, refund=paid,
+                            decision_deadline=datetime(2027, 1, 1, tzinfo=timezone.utc))
+    plain = AgentQuote(penalty=zero, refund=paid, agent_id="agt_1")
+    waived = plain.model_copy(update={"waiver": WaiverRequest(code="MEDICAL")})
+    assert info.shows_quote(plain) and not info.shows_quote(waived)
+    granted = info.model_copy(update={"waiver": Waiver(code="MEDICAL", granted_by="agt_1")})
+    assert granted.shows_quote(waived) and not granted.shows_quote(plain)
+    # The schedule change's waiver is the rule's: the agent's quote at 0 without one is the same quote.
+    involuntary = info.model_copy(update={"involuntary": True, "waiver": Waiver(code="SCHEDULE_CHANGE")})
+    assert involuntary.shows_quote(plain)
