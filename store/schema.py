@@ -228,7 +228,7 @@ events = sa.Table(
     # seq orders the pull feed; id is what partners see and deduplicate on.
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("event_id", sa.String(60), nullable=False, unique=True),
-    sa.Column("partner_id", sa.String(40), nullable=False, index=True),
+    sa.Column("partner_id", sa.String(40), nullable=False),  # first of ix_events_partner_feed
     sa.Column("type", sa.String(60), nullable=False),
     sa.Column("flow_code", sa.String(20), index=True),
     sa.Column("payload", sa.JSON, nullable=False),
@@ -243,7 +243,15 @@ events = sa.Table(
     # The W3C traceparent of the span that wrote it (docs/operations.md#traces): a delivery the outbox
     # dispatcher starts later continues that trace. NULL when it was written outside any trace.
     sa.Column("traceparent", sa.String(55)),
+    # The transaction that stored it (docs/triggers.md#the-feeds-order): on PostgreSQL the migration
+    # makes its default ``pg_current_xact_id()`` (as a bigint), so every writer fills it without naming
+    # it; 0 on SQLite, whose writers commit one at a time in seq order, and for events stored before
+    # revision 0013. The feed serves events in (xid, seq) order, and only those whose transaction is
+    # over for every reader (store.outbox.Outbox.feed).
+    sa.Column("xid", sa.BigInteger, nullable=False, server_default="0"),
 )
+# The pull feed: one partner's events in (xid, seq) order.
+sa.Index("ix_events_partner_feed", events.c.partner_id, events.c.xid, events.c.seq)
 
 idempotency_records = sa.Table(
     "idempotency_records",

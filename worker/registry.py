@@ -14,7 +14,7 @@ from activities.credit_expiries import CreditActivities
 from activities.disruptions import DisruptionActivities
 from activities.supplier_calls import SupplierActivities
 from activities.transitions import FlowActivities
-from activities.webhooks import TriggerActivities
+from activities.webhooks import PER_RECEIVER, TriggerActivities
 from config.settings import Settings
 from domain.disruptions import FanOutBatch, FanOutPage
 from domain.webhook_urls import WebhookPolicy
@@ -80,12 +80,14 @@ def activities_over(
     http: aiohttp.ClientSession | None = None,
     guard: WebhookGuard | None = None,
     fan_out: DisruptionFanOut | None = None,
+    per_receiver: int = PER_RECEIVER,
 ) -> list[Callable[..., Any]]:
     """Every activity, over the given ports: the worker passes the real ones, tests pass fakes
-    (and, without a ``guard``, the sandbox's rules for webhook addresses: loopback receivers)."""
+    (and, without a ``guard``, the sandbox's rules for webhook addresses: loopback receivers).
+    ``per_receiver``: deliveries in flight to one webhook URL at most."""
     flow_activities = FlowActivities(flows)
     supplier_activities = SupplierActivities(supplier)
-    triggers = TriggerActivities(outbox, guard or WebhookGuard(WebhookPolicy.sandbox()), http)
+    triggers = TriggerActivities(outbox, guard or WebhookGuard(WebhookPolicy.sandbox()), http, per_receiver)
     credit_activities = CreditActivities(credits)
     disruption_activities = DisruptionActivities(fan_out or _NoFlightProducts())
     return [
@@ -109,4 +111,5 @@ def build_activities(
     """``http`` is the worker's long-lived session for webhook deliveries (one connection pool);
     ``guard`` checks webhook addresses at every delivery (tests pass one with a resolver of their own)."""
     return activities_over(store.flows, build_supplier(settings, store.engine), store.events, store.credits, http,
-                           guard or WebhookGuard.for_settings(settings), FanOut(settings, store))
+                           guard or WebhookGuard.for_settings(settings), FanOut(settings, store),
+                           per_receiver=settings.webhook_receiver_concurrency)

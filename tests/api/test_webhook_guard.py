@@ -28,6 +28,7 @@ from store.repositories import Store
 from store.schema import events, partners
 from tests.api.test_foundation import problem
 from tests.conftest import GatewayTestServer
+from tests.local_server import serve_locally
 
 ADMIN_KEY = "a-production-admin-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -128,9 +129,7 @@ class Receiver:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", receive)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._runner, _ = await serve_locally(app)
         self.port = self._runner.addresses[0][1]
         return self
 
