@@ -1,8 +1,8 @@
 """waivers: a quote says whether it is involuntary, the waiver it carries, the waiver the partner asked for
 and the penalty the policy gave (docs/flows.md#waivers)
 
-Revision ID: 0013
-Revises: 0012 (main's disruptions; the travellers branch's migration, not yet on main, is chained by the integrator)
+Revision ID: 0014
+Revises: 0013 (main's feed; the travellers branch's migration, not yet on main, is chained by the integrator)
 
 Quotes given before this revision are voluntary, with no waiver.
 """
@@ -10,8 +10,8 @@ Quotes given before this revision are voluntary, with no waiver.
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0013'
-down_revision = '0012'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
