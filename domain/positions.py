@@ -18,6 +18,7 @@ from domain.money import DecimalString, Money
 from domain.penalty import refund_for
 from domain.products import FlightProduct, HotelProduct, ProductSpec
 from domain.vat import vat_included
+from domain.waivers import Waiver, WaiverCode
 
 
 class Position(BaseModel):
@@ -33,6 +34,13 @@ class Position(BaseModel):
     net_amount: Money
 
 
+class FeePosition(Position):
+    """The cancellation fee; with a waiver, its code and the penalty it gave up (docs/settlement.md#waivers)."""
+
+    waiver_code: WaiverCode | None = None
+    penalty_waived: Money | None = None
+
+
 class CancellationPositions(BaseModel):
     """``GET /v1/cancellations/{code}/positions``."""
 
@@ -40,7 +48,7 @@ class CancellationPositions(BaseModel):
     product_id: str
     reservation_id: str
     original_position: Position
-    cancellation_fee_position: Position
+    cancellation_fee_position: FeePosition
     refund: Money
 
 
@@ -82,11 +90,13 @@ def cancellation_positions(
     paid: Money,
     penalty: Money,
     cancelled_at: datetime,
+    waiver: Waiver | None = None,
 ) -> CancellationPositions:
     """The original sale of ``paid`` reversed and the fee of ``penalty``, both at the product's VAT rate."""
     sale = position(product_title(product), paid, product.vat_rate)
     original = reversal(sale)
-    fee = position(fee_title(product.start, cancelled_at), penalty, product.vat_rate)
+    fee = FeePosition(**position(fee_title(product.start, cancelled_at), penalty, product.vat_rate).model_dump(),
+                      waiver_code=waiver.code if waiver else None, penalty_waived=waiver.penalty_waived if waiver else None)
     return CancellationPositions(
         code=code, product_id=product_id, reservation_id=reservation_id, original_position=original,
         cancellation_fee_position=fee, refund=refund_for(paid, penalty),

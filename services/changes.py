@@ -26,12 +26,14 @@ from domain.change_pricing import ChangeAlternative, ChangeSearch, DateIncompati
 from domain.codes import ITINERARY_ID, FlowKind
 from domain.credit_ledger import Credit
 from domain.flow_info import is_terminal
+from domain.involuntary import without_change_fee
 from domain.money import Money
 from domain.products import FlightProduct, ProductSpec, Segment
 from domain.refusals import Refusal, Refused, invalid_field, not_found
 from services import credits
 from services.bootstrap import Deps
 from services.flow_start import NewFlow, StillWorking, flow_in_progress, opening, start_flow, update_flow
+from services.involuntary import rescheduling_open
 from services.requester import Requester
 from services.visibility import product_state, visible_flow, visible_product
 from store.change_offers import ChangeOffer
@@ -96,6 +98,9 @@ async def search_alternatives(
         raise Refused(Refusal.DATE_INCOMPATIBLE, str(exc)) from None
     except SearchInvalid as exc:
         raise invalid_field(exc.field, exc.message) from None
+    if await rescheduling_open(deps, product.product_id):
+        # The airline is changing the flight: a change now carries no fee (docs/flows.md#involuntary-cancellations).
+        found = [without_change_fee(alternative) for alternative in found]
     expires_at = now + deps.settings.quote_ttl
     base = fingerprint(product.details)
     offers = [

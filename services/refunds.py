@@ -15,11 +15,12 @@ from typing import Any, Literal
 
 from domain.money import Money
 from domain.refund_ledger import Refund, amount_problems
-from domain.refund_terms import ProcedureItem, ProductProcedure, RefundProcedure, cancellation_terms, procedure_item, refund_procedure
+from domain.refund_terms import ProcedureItem, ProductProcedure, RefundProcedure, procedure_item, refund_procedure
 from domain.refusals import invalid_field, invalid_fields
 from services.bootstrap import Deps
+from services.involuntary import terms_now
 from services.requester import Requester
-from services.visibility import partner_rows, product_state, visible_product, visible_refund, visible_reservation
+from services.visibility import partner_rows, visible_product, visible_refund, visible_reservation
 from store.accounts import Principal
 from store.refund_records import RefundFilter
 from store.reservation_records import ProductRecord
@@ -100,7 +101,7 @@ async def refund_deposit(deps: Deps, requester: Requester, product_id: str) -> R
 
 
 async def _procedure_item(deps: Deps, product: ProductRecord, now: datetime) -> ProcedureItem:
-    terms = cancellation_terms(await product_state(deps, product), product.spec, now)
+    terms, _involuntary = await terms_now(deps, product, now)
     return procedure_item(product.product_id, terms)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -24,6 +25,10 @@ class Quote:
     refund: dict[str, str] | None
     created_at: datetime
     expires_at: datetime
+    involuntary: bool = False
+    waiver: dict[str, Any] | None = None
+    waiver_request: dict[str, Any] | None = None
+    policy_penalty: dict[str, str] | None = None
 
 
 class Quotes(Repository):

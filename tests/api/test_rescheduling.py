@@ -226,9 +226,11 @@ async def test_change_on_a_busy_product_waits_for_the_cancellation_then_proceeds
     assert info["status"] == "waiting_for_product" and info["decision_deadline"] is None
     await problem(await accept(http, partner, code, "proposed"), 409, "not_awaiting_choice")
 
+    # The change made the cancellation involuntary: the agent may quote no penalty (tests/api/test_involuntary.py).
     quoted = await http.post(f"/v1/agent/cancellations/{cancellation}/quote", headers=agent.headers, json={
-        "penalty": {"amount": "40.00", "currency": "EUR"}, "refund": {"amount": "200.00", "currency": "EUR"}})
+        "penalty": {"amount": "0.00", "currency": "EUR"}, "refund": {"amount": "240.00", "currency": "EUR"}})
     assert quoted.status == 200, await quoted.text()
+    assert (await quoted.json())["involuntary"] is True
     rejected = await http.patch(f"/v1/cancellations/{cancellation}", json={"decision": "reject"},
                                 headers=partner.headers)
     assert rejected.status == 200 and (await rejected.json())["status"] == "rejected"
