@@ -24,7 +24,7 @@ from domain.signature import SIGNATURE_HEADER, verify
 from services.sweeps import sweep_forever
 from store.repositories import Store, open_store
 from store.schema import api_keys, events, partners
-from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, new_partner
+from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, feed_of, flight, new_partner
 from tests.api.test_foundation import problem
 from tests.conftest import GatewayTestServer
 from tests.local_server import serve_locally
@@ -237,16 +237,6 @@ async def test_redelivery_is_for_the_partners_own_events_with_a_webhook(
 # --- late delivery: the outbox dispatcher ----------------------------------------------------------
 
 
-async def feed_showing(http: TestClient, partner: Actor, ids: set[str]) -> list[dict[str, Any]]:
-    """The partner's feed once it shows every event of ``ids`` (bounded)."""
-    async with asyncio.timeout(BOUND_S):
-        while True:
-            items: list[dict[str, Any]] = (await (await http.get("/v1/events?limit=200", headers=partner.headers)).json())["items"]
-            if ids <= {e["id"] for e in items}:
-                return items
-            await asyncio.sleep(0.05)
-
-
 async def test_events_stored_without_a_webhook_are_delivered_once_one_is_set(
     http: TestClient, store: Store, receiver: Receiver, partner: Actor, settings: Settings,
     temporal_env: WorkflowEnvironment, book  # type: ignore[no-untyped-def]
@@ -267,7 +257,8 @@ async def test_events_stored_without_a_webhook_are_delivered_once_one_is_set(
 
     # The feed shows an event once every transaction older than it is over, on the whole PostgreSQL
     # server (docs/triggers.md#the-feeds-order): wait (bounded) until it shows both.
-    stored = await feed_showing(http, partner, {event_id, written})
+    stored = (await feed_of(http, partner.headers, 3, "?limit=200"))["items"]
+    assert {event_id, written} <= {e["id"] for e in stored}
     assert (await http.put("/v1/partner/webhook", json={"url": receiver.url}, headers=partner.headers)).status == 200
     stop = asyncio.Event()
     running = asyncio.create_task(sweep_forever(dispatcher.sweep, name="outbox_dispatcher", every=timedelta(milliseconds=200),
