@@ -257,6 +257,12 @@ async def insert_once(conn: AsyncConnection, table: sa.Table, values: dict[str, 
     return bool(result.rowcount == 1)
 
 
+async def insert_many_once(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]], key: tuple[str, ...] = ()) -> None:
+    """:func:`insert_once` for many rows in one statement execution (the rows whose key exists are left)."""
+    if rows:
+        await conn.execute(_insert_or_nothing(conn.dialect.name, table, key), rows)
+
+
 def violates_unique(error: sa.exc.IntegrityError, column: sa.Column[Any]) -> bool:
     """Whether ``error`` is ``column``'s unique constraint refusing a value, and not another
     constraint: SQLite names the column, PostgreSQL the constraint (``<table>_<column>_key``, the
