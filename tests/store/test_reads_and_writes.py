@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 
-from store.db import Repository
+from store.db import Repository, _writers
 from store.repositories import Store, open_store
 from store.schema import partners
 
@@ -130,3 +130,46 @@ async def test_a_group_whose_first_write_fails_lets_the_others_commit(sqlite_sto
         kept = (await conn.execute(sa.select(partners.c.partner_id).where(
             partners.c.partner_id.in_(["ptn_first", "ptn_later_0", "ptn_later_1", "ptn_later_2"])))).scalars().all()
     assert sorted(kept) == ["ptn_later_0", "ptn_later_1", "ptn_later_2"]
+
+
+async def test_two_processes_on_one_file_take_turns_and_a_waiter_given_up_leaves_no_lock(tmp_path: Path) -> None:
+    """The worker and the gateway each have their engine on the file: their writers take turns on the
+    lock beside it. A writer cancelled while it waits for that lock does not keep it once it comes."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'two.db'}"
+    worker, gateway = await open_store(url), await open_store(url)
+    try:
+        one, other = Probe(worker.engine), Probe(gateway.engine)
+        holding = asyncio.Event()
+        let_go = asyncio.Event()
+
+        async def hold() -> None:
+            async with one._writing():
+                holding.set()
+                await let_go.wait()
+
+        held = asyncio.create_task(hold())
+        await asyncio.wait_for(holding.wait(), 5)
+        waiting = asyncio.create_task(other._writing().__aenter__())
+        async with asyncio.timeout(5):  # past its own process's turn: waiting for the other's, in a thread
+            while not _writers(gateway.engine).turn.locked():
+                await asyncio.sleep(0)
+        assert not waiting.done()
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        let_go.set()
+        await asyncio.wait_for(held, 5)
+
+        async def write(probe: Probe, n: int) -> None:
+            async with probe._writing() as conn:
+                await conn.execute(partners.insert().values(partner_id=f"ptn_two_{n}", name=f"two {n}",
+                                                            webhook_secret="s", created_at=NOW))
+
+        # The lock the cancelled waiter got after giving up was given back: the first engine writes again
+        # while the second stays idle (its next write would release it too), then both do.
+        await asyncio.wait_for(write(one, 100), 5)
+        await asyncio.wait_for(asyncio.gather(*(write(one if n % 2 else other, n) for n in range(20))), 30)
+        assert await one.count() >= 20
+    finally:
+        await worker.close()
+        await gateway.close()
