@@ -203,6 +203,15 @@ class Stack:
 # A request budget out of reach: the benches measure what one key can get through the gateway, so
 # budgets apply only where a bench sets one (bench/noisy_partner.py measures them).
 NO_BUDGET = "100000/s"
+# BENCH_PROFILE=1 runs the worker and the gateway under cProfile: each writes <data>/<part>.prof when
+# it stops (read with `python -m pstats`). A profiled process is slower: figures from such a run are
+# for where the time goes, not for the rates.
+PROFILE = os.environ.get("BENCH_PROFILE") == "1"
+
+
+def _python_m(module: str, data: Path) -> list[str]:
+    profiled = ["-m", "cProfile", "-o", str(data / f"{module}.prof")] if PROFILE else []
+    return [sys.executable, *profiled, "-m", module]
 
 
 @asynccontextmanager
@@ -229,8 +238,8 @@ async def stack(database_url: str | None, *, worker: bool = True, **settings: st
         running: Stack | None = None
         try:
             if worker:
-                worker_process = start_process([sys.executable, "-m", "worker"], process_env, data / "worker.log")
-            gateway = start_process([sys.executable, "-m", "api"], process_env, data / "api.log")
+                worker_process = start_process(_python_m("worker", data), process_env, data / "worker.log")
+            gateway = start_process(_python_m("api", data), process_env, data / "api.log")
             running = Stack(env, data, f"http://127.0.0.1:{http_port}",
                             url or f"sqlite+aiosqlite:///{(data / 'aftersales.db').resolve()}", process_env, gateway,
                             worker_process, temporal[0] if len(temporal) == 1 else None)

@@ -4,6 +4,8 @@ the one way repositories read and write (:class:`Repository`)."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,32 +63,183 @@ class Repository:
             # The turn is not re-entrant: a second write transaction opened inside one would wait
             # for itself forever (on SQLite it could never commit before the first anyway).
             raise RuntimeError("a write transaction opened inside another: pass the open connection instead")
-        async with _write_turn(self._engine), self._engine.begin() as conn:
-            token = _WRITING.set(True)
-            try:
+        writers = _writers(self._engine)
+        while True:
+            group = writers.group
+            if group is None or not group.open or group.joined >= GROUP_MOST:
+                break
+            # Group commit: a transaction is open, so this write runs in it, after the writes queued
+            # before it, each in a savepoint of its own, and commits with them.
+            outcome = await group.run_member()
+            if outcome is _RETRY:
+                continue  # the group's first write failed and rolled it all back: take a turn afresh
+            async with group.run_body() as conn:
                 yield conn
-            finally:
-                _WRITING.reset(token)
+            await asyncio.shield(group.committed)
+            return
+        # A new group, open to the writes that come while it waits for its turn and while it runs.
+        group = writers.group = _Group(writers)
+        # Held from the start: the writes joining meanwhile run only after this first one.
+        await group.body.acquire()
+        try:
+            async with writers.turn, writers.across_processes(), self._engine.begin() as conn:
+                group.conn = conn
+                # The first write needs no savepoint: if it fails, the transaction rolls back whole
+                # before any other write ran in it, and the writes waiting take a turn afresh.
+                token = _WRITING.set(True)
+                try:
+                    yield conn
+                finally:
+                    _WRITING.reset(token)
+                group.body.release()
+                await group.drain()
+        except BaseException as error:
+            group.close(failed=True)
+            if group.body.locked() and not group.drained:
+                group.body.release()  # the first write's own hold
+            if not group.committed.done():
+                group.committed.set_exception(error)
+                group.committed.exception()  # retrieved: a group with no member must not warn
+            raise
+        finally:
+            if writers.group is group:
+                writers.group = None
+        group.committed.set_result(None)
+
+
+# A group commit takes at most this many writes: the ones queued behind it wait at most that long.
+GROUP_MOST = 32
+_RETRY = object()
+
+
+class _Writers:
+    """The writers of one engine in one event loop: whose turn it is, and the transaction open now.
+
+    Between processes (the worker and the gateway on one file) the turn is an advisory lock on a file
+    beside the database (``flock``), waited for in a thread: the waiter wakes as soon as the other
+    process lets go, where SQLite's busy handler polls with sleeps growing to 100 ms. The busy handler
+    stays, for writers that take no such lock (migrations, another tool)."""
+
+    def __init__(self, database: str | None) -> None:
+        self.turn = asyncio.Lock()
+        self.group: _Group | None = None
+        self._lock_path = f"{database}-writers.lock" if database and database != ":memory:" else None
+        self._fd: int | None = None
+
+    @asynccontextmanager
+    async def across_processes(self) -> AsyncIterator[None]:
+        if self._lock_path is None:
+            yield
+            return
+        if self._fd is None:
+            self._fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            weakref.finalize(self, os.close, self._fd)
+        fd = self._fd
+        taking = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
+        try:
+            await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            # The thread still waits for the lock: whenever it gets it, it is given back at once.
+            taking.add_done_callback(lambda taken: _give_back(fd, taken))
+            raise
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _give_back(fd: int, taken: asyncio.Future[None]) -> None:
+    if not taken.cancelled() and taken.exception() is None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+class _Group:
+    """One SQLite write transaction shared by the writes queued while it is open (group commit).
+
+    Its first write opens it; the writes that arrive while it is open run in it one after the other,
+    in order, each in a savepoint (a failing one takes back only its own changes and raises to its
+    caller alone), and all of them commit together, each caller answered once the commit is done.
+    Serial writes, one commit: under a burst SQLite's BEGIN and COMMIT (a thread hop each, and the
+    other process's turn) are paid once per group, not once per write.
+    """
+
+    def __init__(self, writers: _Writers) -> None:
+        self.conn: AsyncConnection | None = None
+        self.body = asyncio.Lock()  # one write's statements at a time, in the order they came
+        self.open = True
+        self.failed = False
+        self.drained = False  # the first write let go of the body lock: drain() holds it only inside
+        self.joined = 0
+        self.waiting = 0
+        self.committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def close(self, *, failed: bool) -> None:
+        self.open = False
+        self.failed = self.failed or failed
+
+    async def run_member(self) -> object:
+        """Wait for this write's turn inside the group; _RETRY when the group failed before it ran."""
+        self.joined += 1
+        self.waiting += 1
+        try:
+            await self.body.acquire()
+        finally:
+            self.waiting -= 1
+        if self.failed:
+            self.body.release()
+            return _RETRY
+        return None
+
+    @asynccontextmanager
+    async def run_body(self) -> AsyncIterator[AsyncConnection]:
+        """This write's statements in a savepoint of the group's transaction (the body lock held)."""
+        assert self.conn is not None
+        token = _WRITING.set(True)
+        try:
+            async with self.conn.begin_nested():
+                yield self.conn
+        finally:
+            _WRITING.reset(token)
+            self.body.release()
+
+    async def drain(self) -> None:
+        """Until every write that joined has run its statements; then no more join. Cancelled, it still
+        waits for the write running now to finish before the transaction is rolled back under it."""
+        self.drained = True
+        drained = asyncio.ensure_future(self._drain())
+        try:
+            await asyncio.shield(drained)
+        except asyncio.CancelledError:
+            self.close(failed=True)  # the writes still waiting re-queue
+            await drained
+            raise
+
+    async def _drain(self) -> None:
+        while True:
+            async with self.body:
+                if self.waiting == 0 or self.failed:
+                    self.close(failed=self.failed)
+                    return
+
+
+def _writers(engine: AsyncEngine) -> _Writers:
+    per_loop = _TURNS.get(engine.sync_engine)
+    if per_loop is None:
+        per_loop = _TURNS[engine.sync_engine] = weakref.WeakKeyDictionary()
+    loop = asyncio.get_running_loop()
+    writers = per_loop.get(loop)
+    if writers is None:
+        writers = per_loop[loop] = _Writers(engine.url.database)
+    return writers
 
 
 # Set while this task is inside a write transaction (each task has its own value).
 _WRITING: ContextVar[bool] = ContextVar("aftersales_writing", default=False)
 
-# One turn lock per engine and event loop (tests run several loops over one process).
-_TURNS: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]] = (
+# The writers per engine and event loop (tests run several loops over one process).
+_TURNS: weakref.WeakKeyDictionary[sa.Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Writers]] = (
     weakref.WeakKeyDictionary()
 )
-
-
-def _write_turn(engine: AsyncEngine) -> asyncio.Lock:
-    per_loop = _TURNS.get(engine.sync_engine)
-    if per_loop is None:
-        per_loop = _TURNS[engine.sync_engine] = weakref.WeakKeyDictionary()
-    loop = asyncio.get_running_loop()
-    turn = per_loop.get(loop)
-    if turn is None:
-        turn = per_loop[loop] = asyncio.Lock()
-    return turn
 
 
 @cache
@@ -102,6 +255,12 @@ async def insert_once(conn: AsyncConnection, table: sa.Table, values: dict[str, 
     integrity error still raises."""
     result = await conn.execute(_insert_or_nothing(conn.dialect.name, table, key), values)
     return bool(result.rowcount == 1)
+
+
+async def insert_many_once(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]], key: tuple[str, ...] = ()) -> None:
+    """:func:`insert_once` for many rows in one statement execution (the rows whose key exists are left)."""
+    if rows:
+        await conn.execute(_insert_or_nothing(conn.dialect.name, table, key), rows)
 
 
 def violates_unique(error: sa.exc.IntegrityError, column: sa.Column[Any]) -> bool:

@@ -23,8 +23,8 @@ from config.telemetry import current_traceparent
 from domain.flow_info import FlowRecord, event_body
 from ports.recording import LockOutcome, RecordRefused
 from store.credit_records import book_credits
-from store.db import Repository, insert_once, refused_for_good
-from store.flow_search import write_search_terms
+from store.db import Repository, insert_many_once, insert_once, refused_for_good
+from store.flow_search import write_search_terms, write_search_terms_many
 from store.money_effects import book_transition
 from store.schema import events, flows, partners, product_locks, products, quotes
 
@@ -191,13 +191,15 @@ class FlowIndex(Repository):
         """:meth:`index` for many flows at once, in one transaction (a disruption's batch: one commit, not
         one per flow), each marked with the disruption that starts it; flows indexed already are left as
         they are. How many were new."""
-        new = 0
         async with self._writing() as conn:
-            for record, start_input in opened:
-                if await insert_once(conn, flows, _index_row(record, start_input, None, disruption_id)):
-                    await write_search_terms(conn, record)
-                    new += 1
-        return new
+            # Three statements and a bulk insert, not three statements per flow.
+            known = set((await conn.execute(sa.select(flows.c.code).where(
+                flows.c.code.in_([record.code for record, _input in opened])))).scalars().all())
+            fresh = [(record, start_input) for record, start_input in opened if record.code not in known]
+            await insert_many_once(conn, flows, [_index_row(record, start_input, None, disruption_id)
+                                                 for record, start_input in fresh])
+            await write_search_terms_many(conn, [record for record, _input in fresh])
+        return len(fresh)
 
     async def statuses(self, codes: list[str]) -> dict[str, str]:
         """The status of each of ``codes`` that is indexed."""

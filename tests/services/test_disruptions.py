@@ -69,6 +69,12 @@ async def test_one_push_starts_one_flow_per_product_of_every_partner(deps: Deps,
     expected = sorted(mine + [p["product_id"] for p in theirs])
     found, _end = await deps.store.flow_search.agents_page(FlowFilter(disruption_id=received.disruption_id), 50, None)
     assert sorted(f.product_id for f in found) == expected
+    # Indexed in bulk, each found by its words as a flow started alone is: its partner's name, its product.
+    by_name, _end = await deps.store.flow_search.agents_page(
+        FlowFilter(words=("acme",), disruption_id=received.disruption_id), 50, None)
+    assert sorted(f.product_id for f in by_name) == sorted(mine)
+    by_product, _end = await deps.store.flow_search.agents_page(FlowFilter(words=(theirs[0]["product_id"].lower(),)), 50, None)
+    assert [f.product_id for f in by_product] == [theirs[0]["product_id"]]
     # Each under the code a one-product push of the same change names: the same time shift proposed.
     assert sorted(f.code for f in found) == sorted(rescheduling_code(p, "delay-1") for p in expected)
     flow = await deps.store.flows.flow(rescheduling_code(mine[0], "delay-1"))
