@@ -5,7 +5,7 @@ partner's decision and the agent's quote and queue. What each request checks and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -40,13 +40,16 @@ class CancellationAllowance(BaseModel):
 
 
 class NewQuote(_Body):
-    pass
+    traveller_ids: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=20,
+        description="the travellers to cancel (docs/api.md#partial-cancellation); absent or empty: every traveller still confirmed")
 
 
 class CancellationQuote(BaseModel):
     quote_id: str
     product_id: str
     resolution: Literal["automatic", "manual"]
+    traveller_ids: list[str] = Field(description="the travellers it cancels; `paid` is the sum of their fares")
     paid: Money
     penalty: Money | None
     refund: Money | None
@@ -116,9 +119,10 @@ async def get_allowance(request: web.Request, requester: Requester) -> Reply:
 @resource.route("POST", "/v1/products/{product_id}/cancellation-quotes", summary="Quote a cancellation",
                 roles=("partner",), body=NewQuote, answers={201: CancellationQuote})
 async def create_quote(request: web.Request, requester: Requester, body: NewQuote) -> Reply:
-    kept = await cancellations.quote(request.app[DEPS], requester, request.match_info["product_id"])
+    kept = await cancellations.quote(request.app[DEPS], requester, request.match_info["product_id"], body.traveller_ids)
     return Reply(201, CancellationQuote(
         quote_id=kept.quote_id, product_id=kept.product_id, resolution=kept.resolution,
+        traveller_ids=kept.traveller_ids or [],
         paid=Money.model_validate(kept.paid), penalty=cancellations.money_of(kept.penalty),
         refund=cancellations.money_of(kept.refund), expires_at=kept.expires_at,
     ))

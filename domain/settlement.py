@@ -176,7 +176,7 @@ def flow_transition(
     refund = refund_ledger.draft(
         refund_id=refund_id, reference_number=counters.last_reference, reservation_id=flow.reservation_id,
         partner_id=flow.partner_id, product_id=flow.product_id, flow_code=flow.flow_code, amount=amount or flow.amount,
-        reason=flow.reason, notes=note, created_by=by, at=at,
+        reason=flow.reason, notes=note, created_by=by, at=at, traveller_ids=flow.traveller_ids,
     )
     once = InsertOnce(flow_refund_key(flow.flow_code), taken=None)
     if amount is None:

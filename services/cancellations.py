@@ -5,7 +5,7 @@ a cancelled product's positions. The flow itself is ``workflows.cancellation``; 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -14,6 +14,7 @@ from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationI
 from domain.codes import QUOTE_ID, FlowKind
 from domain.credit_ledger import RefundTo
 from domain.money import Money
+from domain.partial_cancellation import Share, cancellation_share
 from domain.positions import CancellationPositions, cancellation_positions
 from domain.refund_terms import cancellation_terms
 from domain.refusals import Refusal, Refused, not_found
@@ -50,21 +51,32 @@ def _disallowed(reasons: list[str]) -> Refused:
     return Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
 
 
-async def quote(deps: Deps, requester: Requester, product_id: str) -> Quote:
-    """A quote for cancelling the product now, kept until ``AFTERSALES_QUOTE_TTL``; a retry under the
-    same Idempotency-Key gets the quote its first attempt kept."""
+async def quote(deps: Deps, requester: Requester, product_id: str, traveller_ids: Sequence[str] = ()) -> Quote:
+    """A quote for cancelling ``traveller_ids`` of the product now (none: every traveller still
+    confirmed), kept until ``AFTERSALES_QUOTE_TTL``; a retry under the same Idempotency-Key gets the
+    quote its first attempt kept."""
     product = await visible_product(deps, requester.principal, product_id)
     now = _now()
-    # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure).
-    terms = cancellation_terms(await product_state(deps, product), product.spec, now)
-    if terms.resolution is None:
+    state = await product_state(deps, product)
+    allowed = cancellation_terms(state, product.spec, now)
+    if allowed.resolution is None:
         # A busy product included: a quote is refused for the allowance's reasons (docs/api.md#errors).
-        raise Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(terms.reasons)}")
+        raise Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(allowed.reasons)}")
+    share = _share(product, traveller_ids)
+    # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure), on the share.
+    terms = cancellation_terms(state, product.spec, now, share.paid)
+    assert terms.resolution is not None  # the allowance does not depend on the share
     return await deps.store.quotes.save(Quote(
         quote_id=requester.new_id(QUOTE_ID), product_id=product.product_id, partner_id=requester.principal.principal_id,
         resolution=terms.resolution, paid=terms.paid.model_dump(mode="json"), penalty=_stored(terms.penalty),
         refund=_stored(terms.refund), created_at=now, expires_at=now + deps.settings.quote_ttl,
+        traveller_ids=list(share.traveller_ids),
     ))
+
+
+def _share(product: ProductRecord, traveller_ids: Sequence[str]) -> Share:
+    """The share cancelling ``traveller_ids`` of the product covers, or the refusal (docs/api.md#partial-cancellation)."""
+    return cancellation_share(product.spec, product.fares(), product.cancelled_travellers or {}, traveller_ids)
 
 
 def _stored(money: Money | None) -> dict[str, str] | None:
@@ -96,9 +108,13 @@ async def cancel(
             raise Refused(Refusal.QUOTE_EXPIRED, "the quote has expired: ask for a new one")
         if allowed == "disallowed":
             raise _disallowed(reasons)
+        if kept.traveller_ids:
+            # Still every one of them confirmed, and the policy still allows the subset.
+            _share(product, kept.traveller_ids)
         flow_input = CancellationInput(
             **opening(deps, code, product),
             resolution=kept.resolution,
+            traveller_ids=kept.traveller_ids,
             paid=Money.model_validate(kept.paid),
             penalty=money_of(kept.penalty),
             refund=money_of(kept.refund),
@@ -185,4 +201,5 @@ async def positions(deps: Deps, requester: Requester, code: str) -> Cancellation
     return cancellation_positions(
         code=info.code, product_id=info.product_id, reservation_id=info.reservation_id, product=product.spec,
         paid=info.paid, penalty=penalty, cancelled_at=info.history[0].at if info.history else product.start,
+        traveller_ids=info.traveller_ids,
     )

@@ -14,9 +14,19 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from domain.money import Money
+from domain.partial_cancellation import PARTIAL_NOT_ALLOWED, confirmed
 from domain.refund_ledger import Refund, amount_problems
-from domain.refund_terms import ProcedureItem, ProductProcedure, RefundProcedure, cancellation_terms, procedure_item, refund_procedure
+from domain.refund_terms import (
+    CancellationTerms,
+    ProcedureItem,
+    ProductProcedure,
+    RefundProcedure,
+    cancellation_terms,
+    procedure_item,
+    refund_procedure,
+)
 from domain.refusals import invalid_field, invalid_fields
+from domain.travellers import total
 from services.bootstrap import Deps
 from services.requester import Requester
 from services.visibility import partner_rows, product_state, visible_product, visible_refund, visible_reservation
@@ -100,8 +110,17 @@ async def refund_deposit(deps: Deps, requester: Requester, product_id: str) -> R
 
 
 async def _procedure_item(deps: Deps, product: ProductRecord, now: datetime) -> ProcedureItem:
-    terms = cancellation_terms(await product_state(deps, product), product.spec, now)
-    return procedure_item(product.product_id, terms)
+    """Terms of cancelling every traveller still confirmed, and of cancelling each alone (docs/api.md#partial-cancellation)."""
+    state = await product_state(deps, product)
+    spec = product.spec
+    remaining = confirmed(product.fares(), product.cancelled_travellers or {})
+    if not remaining or product.status == "cancelled":
+        return procedure_item(product.product_id, cancellation_terms(state, spec, now))
+    terms = cancellation_terms(state, spec, now, total(fare.amount for fare in remaining))
+    # A policy that cancels whole products only shows each traveller's fare, with no terms of its own.
+    alone = [(fare.traveller_id, cancellation_terms(state, spec, now, fare.amount) if spec.partial_cancellation()
+              else CancellationTerms("disallowed", [PARTIAL_NOT_ALLOWED], fare.amount)) for fare in remaining]
+    return procedure_item(product.product_id, terms, alone)
 
 
 async def reservation_procedure(deps: Deps, requester: Requester, reservation_id: str) -> RefundProcedure:

@@ -223,6 +223,7 @@ async def _insert_refund_once(conn: AsyncConnection, refund: Refund, effect_key:
         "partner_id": refund.partner_id,
         "product_id": refund.product_id,
         "flow_code": refund.flow_code,
+        "traveller_ids": refund.traveller_ids,
         "category": refund.category,
         "created_by": refund.created_by,
         "created_at": refund.created_at,

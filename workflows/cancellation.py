@@ -107,7 +107,7 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
             await self._cancel_at_supplier()
 
     async def _cancel_at_supplier(self) -> None:
-        refused = await supplier_steps.cancel_at_supplier(self._input.product_id, self._input.code)
+        refused = await supplier_steps.cancel_at_supplier(self._input.product_id, self._input.code, self._input.traveller_ids)
         if refused is None:
             credit = credit_terms(self._input.code, self._info.refund, self._refund_to, self._input.credit_validity,
                                   workflow.now())

@@ -101,7 +101,7 @@ class FakeSupplier:
     gate: asyncio.Event | None = None
     cancels: Counter[str] = field(default_factory=Counter)
 
-    async def cancel_product(self, product_id: str, flow_code: str) -> None:
+    async def cancel_product(self, product_id: str, flow_code: str, traveller_ids: list[str] | None = None) -> None:
         if self.gate is not None:
             await self.gate.wait()
         self.cancels[flow_code] += 1
