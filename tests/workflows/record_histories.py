@@ -83,6 +83,11 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "cancellation_automatic_credited": lambda h: scenarios.automatic(h.client, h.task_queue, "CAN-HIST0008", "credit"),
     "cancellation_manual_accepted_as_credit": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0009", "accept",
                                                                          "credit"),
+    # Partial cancellations (docs/flows.md#partial-cancellation): the supplier is asked for the travellers named.
+    "cancellation_automatic_partial": lambda h: scenarios.automatic(h.client, h.task_queue, "CAN-HIST0011",
+                                                                    traveller_ids=["T2"]),
+    "cancellation_manual_partial_accepted": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0012", "accept",
+                                                                       traveller_ids=["T1", "T3"]),
     "credit_expired": credit_expired,
     "trigger_delivered": trigger_delivered,
     "rescheduling_accepted": recorded(chosen, "RS-HIST0001", alternative_id="rebook-1d"),
