@@ -101,8 +101,9 @@ def outage(exc: BaseException) -> Problem | None:
 
 
 def _answer(problem: Problem) -> web.Response:
-    # A 503 is always worth retrying, and says when.
-    return problem.response(headers={"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None)
+    # A 503 is always worth retrying, and says when; so does a refusal for now only.
+    retry_after = problem.retry_after or (RETRY_AFTER_S if problem.status == 503 else None)
+    return problem.response(headers={"Retry-After": str(retry_after)} if retry_after is not None else None)
 
 
 @web.middleware
@@ -306,7 +307,10 @@ async def _run_claimed(request: web.Request, handler: Handler, owner: str, key: 
             log.warning("idempotent_request_cut_off", method=request.method, path=request.path)
             response = _answer(Problem(503, "request_too_long", "the request took too long; retry with the same "
                                        "Idempotency-Key"))
-        if isinstance(response, web.Response) and response.status < 500 and response.text is not None:
+        # Not stored: a 5xx, nor an answer that says to retry later (a refusal for now only, with
+        # Retry-After): the retry runs again and gets the answer of that later moment.
+        final = response.status < 500 and "Retry-After" not in response.headers
+        if isinstance(response, web.Response) and final and response.text is not None:
             saved = await records.save(owner, key, claim, response.status, _storable(response.text))
         return response
     finally:

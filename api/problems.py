@@ -49,6 +49,7 @@ class Problem(Exception):
         *,
         errors: list[dict[str, str]] | None = None,
         title: str | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {detail}")
         self.status = status
@@ -56,6 +57,9 @@ class Problem(Exception):
         self.detail = detail
         self.errors = errors
         self.title = title or _TITLES.get(status, "Error")
+        # Seconds after which a retry may succeed: a refusal for now only (never stored under an
+        # Idempotency-Key), or an outage (a 503: the middleware adds its default).
+        self.retry_after = retry_after
 
     def response(self, headers: dict[str, str] | None = None) -> web.Response:
         body: dict[str, Any] = {
@@ -154,11 +158,15 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
 # What a handler may raise and be answered with a problem document.
 ANSWERED = (Problem, Refused, FlowUnavailable)
 
+# How long a caller refused for now (``Refused.not_yet``) waits before asking again.
+NOT_YET_RETRY_AFTER_S = 5
+
 
 def as_problem(raised: Problem | Refused | FlowUnavailable) -> Problem:
     if isinstance(raised, Refused):
         status, code = REFUSALS[raised.refusal]
-        return Problem(status, code, raised.detail, errors=raised.errors)
+        retry_after = NOT_YET_RETRY_AFTER_S if raised.not_yet else None
+        return Problem(status, code, raised.detail, errors=raised.errors, retry_after=retry_after)
     if isinstance(raised, FlowUnavailable):
         return Problem(503, "flow_unavailable", str(raised))
     return raised

@@ -72,13 +72,18 @@ class Refusal(StrEnum):
 class Refused(Exception):
     """A rule said no outside a workflow (a service checking a request, the settlement rules, the
     store applying them): the gateway answers it as the refusal's problem (``api.problems``), with
-    ``errors`` as its field errors."""
+    ``errors`` as its field errors. ``not_yet``: the request is refused for now, not for good (the flow
+    has not reached the step it is for): answered with ``Retry-After`` and never stored under an
+    Idempotency-Key, so a retry asks again."""
 
-    def __init__(self, refusal: Refusal, detail: str, errors: list[FieldError] | None = None) -> None:
+    def __init__(
+        self, refusal: Refusal, detail: str, errors: list[FieldError] | None = None, *, not_yet: bool = False
+    ) -> None:
         super().__init__(f"{refusal.value}: {detail}")
         self.refusal = refusal
         self.detail = detail
         self.errors = errors
+        self.not_yet = not_yet
 
 
 def not_found(what: str) -> Refused:

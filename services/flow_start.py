@@ -324,5 +324,6 @@ def refusal_of(cause: BaseException | None) -> Exception:
     """The refusal an update validator raised; anything else is not a refusal and stays an error."""
     if isinstance(cause, ApplicationError) and cause.type in _REFUSAL_TYPES:
         errors = list(cause.details[0]) if cause.details else None
-        return Refused(Refusal(cause.type), cause.message, errors)
+        # A validator marks a refusal that holds only until the flow gets further as retryable.
+        return Refused(Refusal(cause.type), cause.message, errors, not_yet=not cause.non_retryable)
     return RuntimeError(f"the flow's update failed: {cause!r}")

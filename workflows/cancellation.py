@@ -77,14 +77,20 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
         await self._move("awaiting_agent_quote", quote_deadline=self._quote_deadline.at)
         workflow.deprecate_patch(EXPIRE_AT_THE_DEADLINE)  # kept until no run that recorded the patch is open (workflows.patches)
         await self._quote_deadline.wait(lambda: self._quote is not None)
-        self._awaiting = None
         # Read after the wait, not from its result: a quote accepted by the validator in the
         # same activation as the timer firing is still honoured.
         quote = self._quote
         if quote is None:
+            self._awaiting = None
             await self._move("expired", CANCELLATION_EXPIRED)
             return
 
+        # Listening for the decision from the moment the quote is taken, not only once the move
+        # below is recorded: the store (and the partner, told by its trigger) shows the quote as
+        # soon as that move commits, while the workflow learns that the move is done a task or two
+        # later (much later after a worker restart). A decision arriving meanwhile is accepted and
+        # takes effect once the move is done (the decision wait below ends at once).
+        self._awaiting = "decision"
         deadline = self._deadline_ahead("decision_window", workflow.now() + self._input.decision_window)
         await self._move(
             "awaiting_partner_decision",
@@ -95,7 +101,6 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
             agent_note=quote.note or None,
             decision_deadline=deadline.at,
         )
-        self._awaiting = "decision"
         await deadline.wait(lambda: self._decision is not None)
         self._awaiting = None
         if self._decision is None:
@@ -145,6 +150,12 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
                 [{"field": field, "message": message} for field, message in problems],
             )
 
+    def _quote_taken(self) -> bool:
+        """The flow has taken the agent's quote and its decision window has not closed: a decision
+        counts. True from the quote update's acceptance on, before its move is recorded (the run
+        sets ``_awaiting`` to "decision" once it wakes, in the same activation)."""
+        return self._awaiting == "decision" or (self._awaiting == "quote" and self._quote is not None)
+
     @workflow.update
     async def decide(self, decision: PartnerDecision) -> CancellationInfo:
         if self._decision is None:
@@ -158,7 +169,14 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
     def _validate_decision(self, decision: PartnerDecision) -> None:
         if self._decision is not None and decision.decision == self._decision and decision.refund_to in (None, self._refund_to):
             return  # the same decision repeated: answered like the first one
-        if self._decision is not None or self._awaiting != "decision":
+        if self._decision is None and self._awaiting == "quote" and self._quote is None:
+            # No quote yet, but one may come: refused for now, and the partner may ask again.
+            raise refusal(
+                Refusal.NOT_AWAITING_DECISION,
+                f"cancellation {self._info.code} is not awaiting a decision yet: no agent has quoted",
+                not_yet=True,
+            )
+        if self._decision is not None or not self._quote_taken():
             raise refusal(
                 Refusal.NOT_AWAITING_DECISION,
                 f"cancellation {self._info.code} is not awaiting a decision (status {self._info.status})",

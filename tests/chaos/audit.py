@@ -2,7 +2,9 @@
 
 Nothing lost (every flow terminal, every terminal flow's event there), nothing twice (no product
 cancelled by two flows, no event twice), nothing ahead (no event announcing a state the workflow
-does not have, the projection equal to the workflow's final state), no lock left behind. The books
+does not have, the projection equal to the workflow's final state), no lock left behind, no
+partner's decision lost (every one taken or answered "retry later", the flow ending as the last one
+taken says, never ``no_response`` after one: issue 24, finding 4). The books
 balance: every reservation's journal (docs/settlement.md#the-invariant), every credit
 (amount = redeemed + expired + remaining, remaining ≥ 0, each redemption booked once), and every
 refund taken as a credit issued exactly one.
@@ -50,6 +52,29 @@ EVENT_OF_STATUS: dict[str, dict[str, str]] = {
 }
 
 
+# What a manual cancellation ends as once the partner's decision is taken (failed: the supplier refused).
+OUTCOMES_OF_DECISION = {"accept": ("cancelled", "failed"), "reject": ("rejected",)}
+
+
+def decision_problems(journey: Journey, final: dict[str, Any]) -> list[str]:
+    """What went wrong with the partner's decisions of ``journey``, whose flow ended as ``final``: a
+    decision refused for good (a final 409: the client had to give it up), none taken, or a flow whose
+    outcome or recorded decision is not the last decision taken (``no_response`` after one)."""
+    if not journey.decisions:
+        return []
+    name = f"{journey.name} {journey.code}"
+    problems = [f"{name}: decision {decision} refused for good (409), it must be taken or answered retry later"
+                for decision, status in journey.decisions if status == 409]
+    taken = [decision for decision, status in journey.decisions if status in (200, 202)]
+    if not taken:
+        return [*problems, f"{name}: no decision taken, answers {journey.decisions}"]
+    last, status = taken[-1], final.get("status")
+    if status not in OUTCOMES_OF_DECISION[last] or final.get("decision") != last:
+        problems.append(f"{name}: ended {status} with decision {final.get('decision')} after the partner's "
+                        f"{last} was taken (answers {journey.decisions})")
+    return problems
+
+
 REFUND_POSTED = "refund.posted"
 # A credit's events, one per movement, named for the flow that caused it (none for an expiry).
 CREDIT_EVENT = {"issued": CREDIT_ISSUED, "redeemed": CREDIT_REDEEMED, "expired": CREDIT_EXPIRED}
@@ -73,6 +98,8 @@ class Report:
     flows: Counter[str] = field(default_factory=Counter)
     events: int = 0
     credits: int = 0
+    # The partners' decisions by final answer ("accept 200", "reject 202", ...).
+    decisions: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
 
     def check(self, ok: bool, problem: str) -> None:
@@ -119,6 +146,8 @@ async def audit(engine: AsyncEngine, temporal: Client, partner_id: str, journeys
             continue
         got = finals.get(journey.code, {}).get("status")
         report.check(got == journey.expected, f"{journey.name} {journey.code}: ended {got}, expected {journey.expected}")
+        report.problems += decision_problems(journey, finals.get(journey.code, {}))
+        report.decisions.update(f"{decision} {status}" for decision, status in journey.decisions)
     started = sum(1 + len(j.more) for j in journeys if j.code)
     report.check(len(rows) == started, f"{len(rows)} flows in the store for the {started} the journeys started: "
                                        "a retry started a second flow")

@@ -1,6 +1,6 @@
 """What partners, agents and clients do while the stack is being killed: every kind of flow, each
 step sent with its own Idempotency-Key and retried, as a careful client would, until it gets an
-answer that is not a server error.
+answer that is not a server error nor a refusal for now only (409 with Retry-After).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class GaveUp(Exception):
 
 @dataclass
 class Client:
-    """A caller with its key; ``call`` retries a request until it gets a non-5xx answer."""
+    """A caller with its key; ``call`` retries a request, with the same Idempotency-Key, until it gets
+    a final answer: not a 5xx, not "still running", not a refusal for now only (409 with Retry-After)."""
 
     stack: Stack
     http: aiohttp.ClientSession
@@ -48,23 +49,26 @@ class Client:
                         answer = await response.json(content_type=None)
                         # "Still running" (its first attempt may have died with a gateway): ask again later.
                         in_use = response.status == 409 and answer.get("code") == "idempotency_key_in_use"
-                        if response.status < 500 and not in_use:
+                        # Refused for now only (the flow is not at that step yet): ask again when it says.
+                        not_yet = response.status == 409 and "Retry-After" in response.headers
+                        if response.status < 500 and not in_use and not not_yet:
                             return response.status, answer
-                        outcome = str(response.status) if not in_use else "409 in use"
+                        outcome = "409 in use" if in_use else "409 not yet" if not_yet else str(response.status)
+                        wait_s = float(response.headers.get("Retry-After", BACKOFF_S)) if not_yet else BACKOFF_S
                 except (aiohttp.ClientError, TimeoutError) as error:
-                    outcome = type(error).__name__
+                    outcome, wait_s = type(error).__name__, BACKOFF_S
                 self.retries[outcome] += 1
-                await self._after_failure()
+                await self._after_failure(wait_s)
 
-    async def _after_failure(self) -> None:
+    async def _after_failure(self, wait_s: float = BACKOFF_S) -> None:
         """Wait until the stack is up again; when it is (a part still warming up, a flow still
-        starting), until the stack next changes, at most a short back-off."""
+        starting), until the stack next changes, at most ``wait_s`` (a short back-off)."""
         if not self.stack.up.is_set():
             await self.stack.up.wait()
             return
         async with self.stack.changed:
             try:
-                await asyncio.wait_for(self.stack.changed.wait(), BACKOFF_S)
+                await asyncio.wait_for(self.stack.changed.wait(), wait_s)
             except TimeoutError:
                 pass
 
@@ -100,13 +104,16 @@ def hotel() -> dict[str, Any]:
 @dataclass
 class Journey:
     """One flow driven to its end by its actors; ``code`` and ``expected`` say what it must become.
-    ``more``: the other flows it started on the way (the cancellation whose credit pays its change)."""
+    ``more``: the other flows it started on the way (the cancellation whose credit pays its change).
+    ``decisions``: each partner's decision sent (a manual cancellation) and its final answer's status,
+    in order: what the audit holds the flow's outcome to."""
 
     name: str
     kind: str
     expected: str
     code: str | None = None
     more: list[str] = field(default_factory=list)
+    decisions: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -142,13 +149,17 @@ class Actors:
         return _expect(status, body, 201)
 
 
-async def _until_accepted(who: Client, method: str, path: str, key: str, body: dict[str, Any]) -> None:
-    """Send an input to a running flow until it takes it: 409 means the flow is not at that step
-    yet (still starting after a crash, or its previous step not recorded yet)."""
+async def _until_accepted(who: Client, method: str, path: str, key: str, body: dict[str, Any],
+                          answers: list[int] | None = None) -> None:
+    """Send an input to a running flow until it takes it: a final 409 means the flow is not at that
+    step (still starting after a crash, or its previous step not recorded yet). ``answers``: where
+    each final answer's status goes."""
     async with asyncio.timeout(STEP_S):
         for attempt in itertools.count():
-            # A 409 is that request's final answer (and replayed for its key): try again as a new request.
+            # A final 409 is that request's answer (and replayed for its key): try again as a new request.
             status, answer = await who.call(method, path, f"{key}-{attempt}", body)
+            if answers is not None:
+                answers.append(status)
             if status in (200, 202):
                 return
             _expect(status, answer, 409)
@@ -173,8 +184,12 @@ async def manual_cancellation(actors: Actors, journey: Journey) -> None:
         "note": "hotel fee"})
     # The partner decides once told of the quote: a quote answered 202 may not be recorded yet.
     decision = "accept" if journey.expected == "cancelled" else "reject"
-    await _until_accepted(actors.partner, "PATCH", f"/v1/cancellations/{code}", f"{journey.name}-decide",
-                          {"decision": decision})
+    answers: list[int] = []
+    try:
+        await _until_accepted(actors.partner, "PATCH", f"/v1/cancellations/{code}", f"{journey.name}-decide",
+                              {"decision": decision}, answers)
+    finally:
+        journey.decisions += [(decision, status) for status in answers]
 
 
 async def change(actors: Actors, journey: Journey) -> None:

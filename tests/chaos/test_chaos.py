@@ -2,7 +2,8 @@
 starts), the worker, the dev server and then everything at once are SIGKILLed and started again on
 the same data, on SQLite and on PostgreSQL. Partners, agents and clients retry what they were doing
 with the same Idempotency-Keys; some refunds are taken as credits that then pay for changes.
-Afterwards every flow has finished exactly once and the books and credits balance (tests/chaos/audit.py).
+Afterwards every flow has finished exactly once, every partner's decision took effect (none refused
+for good, none lost to ``no_response``) and the books and credits balance (tests/chaos/audit.py).
 
 ``make test`` runs a few dozen flows per database; ``make chaos`` runs ``AFTERSALES_CHAOS_FLOWS``
 (250) with the same kills and prints the counts.
@@ -70,7 +71,8 @@ async def test_every_flow_finishes_once_whatever_is_killed(database_url: str, tm
 
         retries: Counter[str] = actors.partner.retries + actors.agent.retries
         print(f"\nchaos on {database_url.split(':')[0]}: {FLOWS} flows, kills {stack.kills}, "
-              f"client retries {dict(retries)}, events {report.events}, credits {report.credits}")
+              f"client retries {dict(retries)}, events {report.events}, credits {report.credits}, "
+              f"decisions {dict(report.decisions)}")
         for outcome, count in sorted(report.flows.items()):
             print(f"  {count:4d}  {outcome}")
         assert report.problems == [], "\n".join(report.problems)

@@ -50,12 +50,20 @@ class InMemoryStore:
     # database refuses a value its column cannot hold until a migration widens it); nothing is written.
     refuse: Counter[str] = field(default_factory=Counter)
     refusals: list[FlowRecord] = field(default_factory=list)
+    # A status whose recording is held, before it commits, until ``release`` is set; ``held`` is set
+    # once it arrives (a record being written while the flow takes another input).
+    hold: str | None = None
+    held: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def record_flow(self, record: FlowRecord) -> bool:
         if self.refuse[record.status] > 0:
             self.refuse[record.status] -= 1
             self.refusals.append(record)
             raise RecordRefused("DataError: numeric field overflow")
+        if record.status == self.hold:
+            self.held.set()
+            await self.release.wait()
         self.records.append(record)
         if record.event_id is not None and record.event_type is not None and record.event_id not in self.events:
             body = event_body(record.event_id, record.event_type, record.at, record.info)

@@ -83,6 +83,10 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "cancellation_automatic_credited": lambda h: scenarios.automatic(h.client, h.task_queue, "CAN-HIST0008", "credit"),
     "cancellation_manual_accepted_as_credit": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0009", "accept",
                                                                          "credit"),
+    # The partner decides while the quote is being recorded (issue 24, finding 4): taken, applied after.
+    "cancellation_manual_decided_while_quoting": lambda h: scenarios.decided_while_quote_recorded(
+        h.client, h.task_queue, "CAN-HIST0010", h.store
+    ),
     # Partial cancellations (docs/flows.md#partial-cancellation): the supplier is asked for the travellers named.
     "cancellation_automatic_partial": lambda h: scenarios.automatic(h.client, h.task_queue, "CAN-HIST0011",
                                                                     traveller_ids=["T2"]),

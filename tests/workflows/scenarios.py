@@ -6,13 +6,14 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
 
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision
 from domain.credit_ledger import CREDIT_VALIDITY, RefundTo
 from domain.flow_info import Resolution
 from domain.money import Money
 from domain.record_retry import RecordRetried, RecordRetryRequest, RefusedRecord
+from tests.workflows.fakes import InMemoryStore
 from workflows.cancellation import CancellationWorkflow
 from workflows.flow_transitions import FlowWorkflow
 from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow
@@ -81,6 +82,26 @@ async def manual(
     await handle.execute_update(CancellationWorkflow.submit_quote, AGENT_QUOTE)
     if decision is not None:
         await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision=decision, refund_to=refund_to))
+    await finish(handle)
+    return handle
+
+
+async def decided_while_quote_recorded(
+    client: Client, task_queue: str, code: str, store: InMemoryStore, decision: Decision = "accept"
+) -> CancellationHandle:
+    """The agent quotes; while the flow records the quote (``awaiting_partner_decision`` held in the
+    store), the partner decides: the decision is taken, and applied once the quote is recorded."""
+    store.hold = "awaiting_partner_decision"
+    handle = await start_cancellation(client, task_queue, code, "manual")
+    quoting = await handle.start_update(
+        CancellationWorkflow.submit_quote, AGENT_QUOTE, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    await asyncio.wait_for(store.held.wait(), RESULT_WAIT)
+    deciding = await handle.start_update(
+        CancellationWorkflow.decide, PartnerDecision(decision=decision), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    store.release.set()
+    await asyncio.wait_for(asyncio.gather(quoting.result(), deciding.result()), RESULT_WAIT)
     await finish(handle)
     return handle
 

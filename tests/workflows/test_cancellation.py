@@ -9,7 +9,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateHandle, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 
-from domain.cancellation_flow import AgentQuote, CancellationInfo, PartnerDecision
+from domain.cancellation_flow import AgentQuote, CancellationInfo, Decision, PartnerDecision
 from domain.money import Money
 from tests.workflows.conftest import Harness
 from tests.workflows.scenarios import (
@@ -17,6 +17,7 @@ from tests.workflows.scenarios import (
     RESULT_WAIT,
     CancellationHandle,
     automatic,
+    decided_while_quote_recorded,
     finish,
     manual,
     start_cancellation,
@@ -230,6 +231,35 @@ async def test_opposite_decision_after_deciding_is_refused(harness: Harness) -> 
     with pytest.raises(WorkflowUpdateFailedError) as error:
         await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision="reject"))
 
-    assert refusal(error).type == "not_awaiting_decision"
+    # For good (non-retryable): the gateway stores it under the request's Idempotency-Key.
+    assert (refusal(error).type, refusal(error).non_retryable) == ("not_awaiting_decision", True)
     gate.set()
     assert (await asyncio.wait_for(first.result(), RESULT_WAIT)).status == "cancelled"
+
+
+@pytest.mark.parametrize("decision", ["accept", "reject"])
+async def test_a_decision_while_the_quote_is_recorded_is_taken_and_applied_after_it(
+    harness: Harness, decision: Decision
+) -> None:
+    """Issue 24, finding 4: the store (and the partner) may show the quote before the workflow has
+    heard that it is recorded; a decision then is taken, not refused, and applied once it is."""
+    handle = await decided_while_quote_recorded(harness.client, harness.task_queue, CODE, harness.store, decision)
+
+    info = await finish(handle)
+    assert (info.status, info.decision) == ("cancelled" if decision == "accept" else "rejected", decision)
+    assert harness.store.statuses(CODE) == ["awaiting_agent_quote", "awaiting_partner_decision", info.status]
+    assert harness.supplier.cancels[CODE] == (1 if decision == "accept" else 0)
+
+
+async def test_a_decision_before_any_quote_is_refused_for_now_only(harness: Harness) -> None:
+    handle = await start_cancellation(harness.client, harness.task_queue, CODE, "manual")
+
+    with pytest.raises(WorkflowUpdateFailedError) as error:
+        await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision="accept"))
+
+    # Retryable: the gateway answers it with Retry-After and does not store it under the key.
+    assert (refusal(error).type, refusal(error).non_retryable) == ("not_awaiting_decision", False)
+    await handle.execute_update(CancellationWorkflow.submit_quote, AGENT_QUOTE)
+    decided = await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision="accept"))
+    assert decided.status == "cancelled"
+

@@ -9,10 +9,14 @@ completion that accepts the update, so it can only run after that acceptance is 
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio.api.enums.v1 import EventType
 
+from domain.cancellation_flow import PartnerDecision
 from tests.workflows import scenarios
 from tests.workflows.conftest import Harness
+from workflows.cancellation import CancellationWorkflow
 
 RECORD_FLOW = "record_flow"
 LOCAL_ACTIVITY_MARKER = "core_local_activity"  # how the SDK records a local activity's result
@@ -37,8 +41,20 @@ async def _recorded_after_acceptance(handle: scenarios.CancellationHandle) -> li
     return ways
 
 
+async def _first_recorded(harness: Harness, code: str) -> None:
+    """Until the flow's opening status is in the store (bounded): an update accepted while that first
+    local record is still running would put its marker after the acceptance, telling nothing."""
+    async with asyncio.timeout(scenarios.RESULT_WAIT):
+        while not harness.store.statuses(code):
+            await asyncio.sleep(0.01)
+
+
 async def test_quote_and_rejection_are_recorded_after_they_are_durable(harness: Harness) -> None:
-    handle = await scenarios.manual(harness.client, harness.task_queue, "CAN-DURABLE1", "reject")
+    handle = await scenarios.start_cancellation(harness.client, harness.task_queue, "CAN-DURABLE1", "manual")
+    await _first_recorded(harness, "CAN-DURABLE1")
+    await handle.execute_update(CancellationWorkflow.submit_quote, scenarios.AGENT_QUOTE)
+    await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision="reject"))
+    await scenarios.finish(handle)
     assert await _recorded_after_acceptance(handle) == ["activity", "activity"]
     assert harness.store.statuses("CAN-DURABLE1") == ["awaiting_agent_quote", "awaiting_partner_decision", "rejected"]
 
