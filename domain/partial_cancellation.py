@@ -13,10 +13,11 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from domain.change_pricing import ChangeAlternative, ChangeCharges
 from domain.money import Money, round_half_up
 from domain.products import ProductSpec
 from domain.refusals import Refusal, Refused, invalid_fields
-from domain.travellers import Fare, total
+from domain.travellers import Fare, rescaled, total
 
 # The allowance reason a subset of travellers gets when the policy cancels only whole products.
 PARTIAL_NOT_ALLOWED = "partial_not_allowed"
@@ -97,3 +98,23 @@ def scaled(amount: Money, fares: Sequence[Fare], cancelled: Collection[str]) -> 
         return amount
     exact = Fraction(amount.amount) * Fraction(remaining_share(fares, cancelled).amount) / Fraction(whole.amount)
     return Money.of(round_half_up(exact, amount.currency), amount.currency)
+
+
+def for_remaining(alternative: ChangeAlternative, price: Money, fares: Sequence[Fare],
+                  cancelled: Collection[str]) -> ChangeAlternative:
+    """A change alternative priced for the whole product (the supplier prices what was sold), as it
+    concerns the travellers who remain: its fare difference and change fee scaled to their share,
+    and the itinerary's new fares theirs alone; a cancelled traveller's fare stays what was refunded
+    from. Unchanged while nobody is cancelled."""
+    if not any(fare.traveller_id in cancelled for fare in fares):
+        return alternative
+    difference = scaled(alternative.charges.fare_difference, fares, cancelled)
+    fee = scaled(alternative.charges.change_fee, fares, cancelled)
+    due = fee if difference.is_negative() else difference + fee
+    charges = ChangeCharges(fare_difference=difference, change_fee=fee, total_due=due)
+    staying = confirmed(fares, cancelled)
+    moved = {fare.traveller_id: fare for fare in
+             rescaled(staying, total(fare.amount for fare in staying) + (due - fee))}
+    new_fares = [moved.get(fare.traveller_id, fare) for fare in fares]
+    itinerary = alternative.itinerary.model_copy(update={"price": price + (due - fee), "fares": new_fares})
+    return ChangeAlternative(itinerary=type(itinerary).model_validate(itinerary.model_dump()), charges=charges)

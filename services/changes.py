@@ -27,6 +27,7 @@ from domain.codes import ITINERARY_ID, FlowKind
 from domain.credit_ledger import Credit
 from domain.flow_info import is_terminal
 from domain.money import Money
+from domain.partial_cancellation import for_remaining
 from domain.products import FlightProduct, ProductSpec, Segment
 from domain.refusals import Refusal, Refused, invalid_field, not_found
 from services import credits
@@ -96,6 +97,9 @@ async def search_alternatives(
         raise Refused(Refusal.DATE_INCOMPATIBLE, str(exc)) from None
     except SearchInvalid as exc:
         raise invalid_field(exc.field, exc.message) from None
+    # The travellers who remain are those the change concerns (docs/api.md#partial-cancellation).
+    found = [for_remaining(alternative, product.spec.price, product.fares(), product.cancelled_travellers or {})
+             for alternative in found]
     expires_at = now + deps.settings.quote_ttl
     base = fingerprint(product.details)
     offers = [

@@ -38,7 +38,8 @@ async def receive_schedule_change(deps: Deps, change: ScheduleChange, supplier: 
     flight = product.spec if product is not None else None
     if product is None or not isinstance(flight, FlightProduct) or (supplier is not None and not supplier.sells(flight.carrier)):
         raise not_found("flight product of your carriers")
-    info = new_rescheduling(change, flight, product.reservation_id, product.partner_id)
+    # The travellers who remain are those it concerns: the refund alternative gives back their share.
+    info = new_rescheduling(change, flight, product.reservation_id, product.partner_id, product.remaining_paid())
     existing = await deps.store.flows.flow(info.code)
     if existing is None or not is_terminal(existing.status):
         settings = deps.settings

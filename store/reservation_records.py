@@ -15,8 +15,10 @@ from domain import settlement
 from domain.allowance import ProductState
 from domain.codes import PRODUCT_ID, RESERVATION_ID, FlowKind
 from domain.flow_info import FlowRecord
+from domain.money import Money
+from domain.partial_cancellation import confirmed
 from domain.products import ProductSpec, ReservationSpec
-from domain.travellers import Fare, TravellerState, states
+from domain.travellers import Fare, TravellerState, states, total
 from store.db import Repository, insert_once
 from store.money_effects import write
 from store.schema import flows, products, reservations
@@ -48,6 +50,11 @@ class ProductRecord:
     def fares(self) -> list[Fare]:
         """Each traveller the product covers, with its fare."""
         return self.spec.fares_for([t["traveller_id"] for t in self.reservation_travellers])
+
+    def remaining_paid(self) -> Money | None:
+        """What the travellers still confirmed paid (docs/api.md#partial-cancellation); None when nobody remains."""
+        fares = confirmed(self.fares(), self.cancelled_travellers or {})
+        return total(fare.amount for fare in fares) if fares else None
 
     def travellers(self) -> list[TravellerState]:
         return states(self.fares(), self.cancelled_travellers or {}, self.status == "cancelled")

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import Actor, flight, hotel
 from tests.api.test_foundation import problem
+from tests.api.test_rescheduling import Hooked, accept, hooked, mock  # noqa: F401  (hooked: a fixture)
 
 TRAVELLERS = [{"traveller_id": f"T{n}", "name": name} for n, name in ((1, "Ada"), (2, "Grace"), (3, "Edsger"))]
 
@@ -217,3 +218,60 @@ async def test_a_quote_for_the_same_traveller_supersedes_one_for_another_does_no
     assert (await done.json())["refund"] == money("30.00")
     rest = await cancel(http, partner, product_id, both["quote_id"])
     assert rest.status == 200 and (await rest.json())["refund"] == money("60.00")
+
+
+async def test_a_change_after_a_partial_cancellation_concerns_the_travellers_who_remain(
+    http: TestClient, partner: Actor
+) -> None:
+    trip = flight(days_ahead=30, amount="90.00")
+    reservation_id, (product_id,) = await book(http, partner, trip)
+    day = trip["segments"][0]["departure"][:10]
+    whole = await http.post(f"/v1/products/{product_id}/change-alternatives", json={"departure_date": day},
+                            headers=partner.headers)
+    assert whole.status == 200, await whole.text()
+    before = (await whole.json())["items"]
+    gone = await cancel(http, partner, product_id, (await quote(http, partner, product_id, "T2"))["quote_id"])
+    assert gone.status == 200, await gone.text()
+
+    after = (await (await http.post(f"/v1/products/{product_id}/change-alternatives", json={"departure_date": day},
+                                    headers=partner.headers)).json())["items"]
+    # Two travellers of three remain: the fee and the fare difference are two thirds of the whole product's.
+    assert {item["change_fee"]["amount"] for item in after} == {"20.00"}
+    assert [Decimal(item["fare_difference"]["amount"]) for item in after] == [
+        (Decimal(item["fare_difference"]["amount"]) * 2 / 3).quantize(Decimal("0.01")) for item in before]
+    offer = after[-1]
+    context = await http.post("/v1/change-contexts", json={"itinerary_id": offer["itinerary_id"]}, headers=partner.headers)
+    assert context.status == 201, await context.text()
+    booked = await http.post(f"/v1/change-contexts/{(await context.json())['context_id']}/book", json={},
+                             headers=partner.headers)
+    assert booked.status == 200, await booked.text()
+    view = await get(http, partner, f"/v1/reservations/{reservation_id}")
+    # The cancelled traveller's fare stays what was refunded from; the others carry the new fare.
+    difference = Decimal(offer["fare_difference"]["amount"])
+    assert travellers_of(view) == [("T1", "confirmed", str(Decimal("30.00") + difference / 2)),
+                                   ("T2", "cancelled", "30.00"),
+                                   ("T3", "confirmed", str(Decimal("30.00") + difference / 2))]
+    entries = (await get(http, partner, f"/v1/payments?reservation_id={reservation_id}"))["items"]
+    assert [(e["category"], e["amount"]["amount"]) for e in entries] == [
+        ("fare", "90.00"), ("refund", "-30.00"), ("fee", "20.00"), ("fare_difference", offer["fare_difference"]["amount"])]
+
+
+async def test_a_rescheduling_refund_gives_back_what_the_travellers_who_remain_paid(
+    http: TestClient, hooked: Hooked
+) -> None:
+    partner, webhook = hooked.partner, hooked.webhook
+    reservation_id, (product_id,) = await book(http, partner, flight(days_ahead=30, amount="90.00"))
+    gone = await cancel(http, partner, product_id, (await quote(http, partner, product_id, "T2"))["quote_id"])
+    assert gone.status == 200, await gone.text()
+    code = await mock(http, partner, product_id, kind="flight_cancelled")
+    await webhook.event("rescheduling.detected", code)
+    alternatives = (await get(http, partner, f"/v1/reschedulings/{code}/alternatives"))["items"]
+    assert [a["refund"] for a in alternatives if a["kind"] == "refund"] == [money("60.00")]
+    accepted = await accept(http, partner, code, "refund")
+    assert accepted.status == 200, await accepted.text()
+    await webhook.event("rescheduling.accepted", code)
+    view = await get(http, partner, f"/v1/reservations/{reservation_id}")
+    assert view["products"][0]["status"] == "cancelled"
+    entries = (await get(http, partner, f"/v1/payments?reservation_id={reservation_id}"))["items"]
+    assert [(e["category"], e["amount"]["amount"]) for e in entries] == [("fare", "90.00"), ("refund", "-30.00"),
+                                                                         ("refund", "-60.00")]
