@@ -257,7 +257,7 @@ async def test_a_change_after_a_partial_cancellation_concerns_the_travellers_who
 
 
 async def test_a_rescheduling_refund_gives_back_what_the_travellers_who_remain_paid(
-    http: TestClient, hooked: Hooked
+    http: TestClient, hooked: Hooked  # noqa: F811  (the fixture imported above)
 ) -> None:
     partner, webhook = hooked.partner, hooked.webhook
     reservation_id, (product_id,) = await book(http, partner, flight(days_ahead=30, amount="90.00"))
