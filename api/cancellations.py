@@ -67,6 +67,7 @@ class NewCancellation(_Body):
 class CancellationStarted(BaseModel):
     code: str
     status: str
+    traveller_ids: list[str] | None = Field(default=None, description="the travellers it cancels")
     penalty: Money | None = None
     refund: Money | None = None
     refund_to: RefundTo = "original_payment"
@@ -134,9 +135,11 @@ async def cancel(request: web.Request, requester: Requester, body: NewCancellati
     info = await cancellations.cancel(request.app[DEPS], requester, request.match_info["product_id"], body.quote_id,
                                       body.refund_to)
     if not is_terminal(info.status):  # a manual flow, or an automatic one still processing after the sync wait
-        return Reply(202, CancellationStarted(code=info.code, status=info.status, refund_to=info.refund_to))
-    return Reply(200, CancellationStarted(code=info.code, status=info.status, penalty=info.penalty, refund=info.refund,
-                                          refund_to=info.refund_to, credit_id=info.credit_id))
+        return Reply(202, CancellationStarted(code=info.code, status=info.status, traveller_ids=info.traveller_ids,
+                                              refund_to=info.refund_to))
+    return Reply(200, CancellationStarted(code=info.code, status=info.status, traveller_ids=info.traveller_ids,
+                                          penalty=info.penalty, refund=info.refund, refund_to=info.refund_to,
+                                          credit_id=info.credit_id))
 
 
 @resource.route("GET", "/v1/cancellations/{code}", summary="A cancellation's flow info",

@@ -72,6 +72,7 @@ async def test_one_traveller_of_three_then_the_rest(http: TestClient, partner: A
     done = await cancel(http, partner, product_id, first["quote_id"])
     assert done.status == 200, await done.text()
     code = (await done.json())["code"]
+    assert (await done.json())["traveller_ids"] == ["T2"]
 
     info = await get(http, partner, f"/v1/cancellations/{code}")
     assert (info["status"], info["traveller_ids"], info["paid"]) == ("cancelled", ["T2"], money("33.33"))
