@@ -69,7 +69,7 @@ CHAOS_FLOWS ?= 250
 chaos: $(TEST_STAMP)
 	AFTERSALES_CHAOS_FLOWS=$(CHAOS_FLOWS) $(PY) -m pytest tests/chaos -s -q
 
-# Every bench (cancellations, reads, waiting) at moderate sizes, then one table of figures against
+# Every bench (cancellations, reads, waiting, disruption) at moderate sizes, then one table of figures against
 # references and targets: a few minutes. BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1/postgres
 # runs each on a throwaway database on that server; BENCH_ARGS passes more (e.g. --only reads).
 BENCH_DATABASE_URL ?=

@@ -16,6 +16,7 @@ from api import (
     changes,
     checkouts,
     credits,
+    disruptions,
     events,
     flow_search,
     health,
@@ -41,7 +42,8 @@ from config.settings import Settings
 from config.telemetry import temporal_interceptors
 from ports.webhook_guard import Resolver, system_resolver
 from services.bootstrap import bootstrap
-from services.flow_start import RECONCILE_EVERY, reconcile
+from services.disruptions import reconcile_starts
+from services.flow_start import RECONCILE_EVERY
 from services.sweeps import sweep_forever
 from store.repositories import Store, open_store
 
@@ -53,7 +55,7 @@ def resources(settings: Settings) -> list[Resource]:
     found = [health.resource, admin.resource, supplier_intake.admin_resource, reservations.resource,
              cancellations.resource, events.resource, reschedulings.resource, changes.resource, checkouts.resource,
              special_requests.resource, supplier_intake.resource, payments.resource, refunds.resource,
-             refund_procedure.resource, credits.resource, flow_search.resource]
+             refund_procedure.resource, credits.resource, flow_search.resource, disruptions.resource]
     if settings.sandbox:
         found.append(sandbox_controls.resource)
     return found
@@ -89,12 +91,13 @@ def create_app(
     async def dependencies(app: web.Application) -> AsyncIterator[None]:
         opened = store or await open_store(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_overflow)
         deps = app[DEPS] = bootstrap(settings, opened, temporal or await connect_temporal(settings), webhook_resolver)
-        # Every gateway finishes the flow starts a crash interrupted (docs/flows.md#how-a-flow-starts).
+        # Every gateway finishes the flow starts (and disruption fan-outs) a crash interrupted
+        # (docs/flows.md#how-a-flow-starts, docs/rescheduling.md#disruptions).
         # A round finds the same unstarted flows until their workflows record something, so it never
         # sweeps again at once.
         stop = asyncio.Event()
         reconciler = asyncio.create_task(sweep_forever(
-            partial(reconcile, deps), name="flow_start_reconciler", every=RECONCILE_EVERY, stop=stop, full_batch=None,
+            partial(reconcile_starts, deps), name="flow_start_reconciler", every=RECONCILE_EVERY, stop=stop, full_batch=None,
         ))
         yield
         # Cut short, not waited for: a start it leaves half done is the next round's (here or in another gateway).

@@ -51,7 +51,10 @@ class EventPage(BaseModel):
 
 class Redelivery(BaseModel):
     id: str = Field(description="The event's id")
-    redelivery: Literal["scheduled"]
+    redelivery: Literal["scheduled", "in_progress"] = Field(
+        description="scheduled: a redelivery was started; in_progress: one was queued or in flight already, and "
+                    "this call added no attempt")
+    delivery: Delivery = Field(description="how the event's delivery stands now")
 
 
 @resource.route("GET", "/v1/events", summary="The caller's events, in order (pull fallback of triggers)",
@@ -67,5 +70,6 @@ async def list_events(request: web.Request, requester: Requester, query: EventsQ
                 roles=("partner",), answers={202: Redelivery})
 async def redeliver(request: web.Request, requester: Requester) -> Reply:
     event_id = request.match_info["event_id"]
-    await events.redeliver(request.app[DEPS], requester, event_id)
-    return Reply(202, Redelivery(id=event_id, redelivery="scheduled"))
+    done = await events.redeliver(request.app[DEPS], requester, event_id)
+    delivery = Delivery.model_validate({"status": done.status, "attempts": done.attempts})
+    return Reply(202, Redelivery(id=event_id, redelivery=done.outcome, delivery=delivery))

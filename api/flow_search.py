@@ -54,6 +54,8 @@ class AgentFlowsQuery(_Query):
         "traveller's name; case and accents do not matter"))
     partner_id: str | None = ID
     deadline_before: Instant | None = Field(default=None, description="only flows waiting for someone until before this")
+    disruption_id: str | None = Field(default=None, pattern=r"^dsr_[a-z2-7]{20}$",
+                                      description="only the flows a disruption started (docs/rescheduling.md#disruptions)")
 
     @field_validator("q")
     @classmethod
@@ -118,6 +120,7 @@ async def find_flows(request: web.Request, requester: Requester, query: AgentFlo
     where = FlowFilter(
         words=query_words(query.q or ""), kind=query.kind, status=query.status, partner_id=query.partner_id,
         reservation_id=query.reservation_id, product_id=query.product_id, deadline_before=query.deadline_before,
+        disruption_id=query.disruption_id,
     )
     who = requester.principal
     items, end = await flow_search.agents_page(request.app[DEPS], requester, where, query.limit, query.position(who))

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.app_keys import DEPS
 from api.endpoints import Reply, RequestGuard, Resource
 from api.problems import Problem
-from domain.rescheduling_flow import ScheduleChange
+from domain.disruptions import SchedulePush
 from domain.signature import SIGNATURE_HEADER, verify
-from services import accounts, reschedulings
+from services import accounts, disruptions, reschedulings
 from services.requester import Requester
 from store.accounts import Principal
 from store.supplier_accounts import SupplierAccount
@@ -89,12 +89,24 @@ SIGNED = RequestGuard(
 
 
 class ChangeReceived(BaseModel):
+    """A product's change answers its flow (``code``); a flight's, its disruption (``disruption_id``, ``affected``)."""
+
     status: Literal["received"]
-    code: str = Field(description="the rescheduling flow (RS-…) this change started, or had started")
+    code: str | None = Field(default=None, description="the rescheduling flow (RS-…) a product's change started, or had started")
+    disruption_id: str | None = Field(default=None,
+                                      description="the disruption (dsr_…) a flight's change recorded, or had recorded")
+    affected: int | None = Field(default=None,
+                                 description="a flight's change: its products (not cancelled) when it was first received")
 
 
-@resource.route("POST", "/v1/supplier/schedule-changes", summary="A supplier pushes a schedule change",
-                roles=("supplier",), body=ScheduleChange, guard=SIGNED, answers={202: ChangeReceived})
-async def push_schedule_change(request: web.Request, requester: Requester, body: ScheduleChange) -> Reply:
-    code = await reschedulings.receive_schedule_change(request.app[DEPS], body, request[SUPPLIER_ACCOUNT])
-    return Reply(202, ChangeReceived(status="received", code=code))
+@resource.route("POST", "/v1/supplier/schedule-changes", summary="A supplier pushes a schedule change of a product or a flight",
+                roles=("supplier",), body=SchedulePush, guard=SIGNED, answers={202: ChangeReceived})
+async def push_schedule_change(request: web.Request, requester: Requester, body: SchedulePush) -> Reply:
+    deps, supplier = request.app[DEPS], request[SUPPLIER_ACCOUNT]
+    change, flight_change = body.of_product(), body.of_flight()
+    if change is not None:
+        code = await reschedulings.receive_schedule_change(deps, change, supplier)
+        return Reply(202, ChangeReceived(status="received", code=code))
+    assert flight_change is not None  # SchedulePush names one or the other
+    disruption = await disruptions.receive_disruption(deps, flight_change, supplier)
+    return Reply(202, ChangeReceived(status="received", disruption_id=disruption.disruption_id, affected=disruption.affected))

@@ -2,9 +2,10 @@
 
 Not a test: it prints figures. Usage:
 
-    .venv/bin/python -m bench [--only cancellations,reads,waiting] [--database-url URL]
+    .venv/bin/python -m bench [--only cancellations,reads,waiting,disruption] [--database-url URL]
                               [--cancellations-n 200] [--cancellations-c 10]
                               [--reads-d 10] [--reads-c 20] [--waiting-n 1000] [--waiting-c 20]
+                              [--disruption-n 1000] [--disruption-c 20]
 
 Each bench writes its figures with --json; the table shows, per figure, the project's, its
 reference's (measured in the same run), their ratio and the target of issue 12. The machine's
@@ -27,8 +28,8 @@ from typing import Any
 
 from bench.stack import REPO
 
-BENCHES = ("cancellations", "reads", "waiting")
-BOUND_S = {"cancellations": 900.0, "reads": 600.0, "waiting": 3600.0}
+BENCHES = ("cancellations", "reads", "waiting", "disruption")
+BOUND_S = {"cancellations": 900.0, "reads": 600.0, "waiting": 3600.0, "disruption": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,27 @@ def _idle(figures: dict[str, Any]) -> str:
     return "not measured" if idle is None else f"{idle['worker']:.1f}%"
 
 
+def disruption_rows(f: dict[str, Any]) -> list[Row]:
+    mine, ref, ratio, n = f["project"], f["reference"], f["ratio"], f["n"]
+    worker_rss = mine["rss_mb"]["worker"]["after"]
+    return [
+        Row(f"disruption: intake answer, {mine['answer']['affected']} products", f"{mine['intake_ms']:.0f} ms", "—", "—",
+            "≤ 1 s", _met(mine["intake_ms"] <= 1000)),
+        Row("disruption: flows started/s vs bare starts", f"{mine['started']['rate']:.1f}", f"{ref['started']['rate']:.1f}",
+            _ratio(ratio["start_rate"]), "≥ 0.50×", _met(ratio["start_rate"] >= 0.5)),
+        Row("disruption: defaults drained/s after the deadline", f"{mine['drain']['rate']:.1f}",
+            f"{ref['drain']['rate']:.1f}", _ratio(ratio["drain_rate"]), "≥ 0.70×", _met(ratio["drain_rate"] >= 0.7)),
+        Row("disruption: lag p99 / max", f"{mine['lag']['p99_s']:.2f} / {mine['lag']['max_s']:.2f} s",
+            f"{ref['lag']['p99_s']:.2f} / {ref['lag']['max_s']:.2f} s", "—", "—", "—"),
+        Row(f"disruption: worker RSS (n={n})", f"{worker_rss:.0f} MB", f"{ref['rss_mb']['worker']['after']:.0f} MB", "—",
+            "≤ 300 MB at 10k", _met(worker_rss <= 300) if n >= 10_000 else "—"),
+        Row("disruption: every product auto_accepted once", "yes" if f["exactly_once"] else "NO", "—", "—", "every one",
+            _met(f["exactly_once"])),
+    ]
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
-    "cancellations": cancellations_rows, "reads": reads_rows, "waiting": waiting_rows,
+    "cancellations": cancellations_rows, "reads": reads_rows, "waiting": waiting_rows, "disruption": disruption_rows,
 }
 
 
@@ -144,6 +164,7 @@ def options(name: str, args: argparse.Namespace) -> list[str]:
         "cancellations": ["-n", str(args.cancellations_n), "-c", str(args.cancellations_c)],
         "reads": ["-d", str(args.reads_d), "-c", str(args.reads_c)],
         "waiting": ["-n", str(args.waiting_n), "-c", str(args.waiting_c)],
+        "disruption": ["-n", str(args.disruption_n), "-c", str(args.disruption_c)],
     }[name] + (["--database-url", args.database_url] if args.database_url else [])
 
 
@@ -183,4 +204,6 @@ if __name__ == "__main__":
     parser.add_argument("--reads-c", type=int, default=20)
     parser.add_argument("--waiting-n", type=int, default=1000)
     parser.add_argument("--waiting-c", type=int, default=20)
+    parser.add_argument("--disruption-n", type=int, default=1000)
+    parser.add_argument("--disruption-c", type=int, default=20)
     sys.exit(main(parser.parse_args()))

@@ -7,7 +7,7 @@ workflow's module for every run, so a heavy module would make the baseline look 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
 
@@ -37,3 +37,18 @@ class BareWaitingWorkflow:
         except TimeoutError:
             pass
         return (workflow.now() - deadline).total_seconds()
+
+
+@workflow.defn(name="BenchBareDeadlineWorkflow")
+class BareDeadlineWorkflow:
+    """The reference of bench/disruption.py: waits on a timer until ``deadline`` (an instant shared by
+    every run), then runs one activity, as a rescheduling applies its default when its window closes;
+    returns how late it finished (s)."""
+
+    @workflow.run
+    async def run(self, deadline: str) -> float:
+        due = datetime.fromisoformat(deadline)
+        if due > workflow.now():
+            await workflow.sleep(due - workflow.now())
+        await workflow.execute_activity(noop, deadline, start_to_close_timeout=timedelta(seconds=30))
+        return (workflow.now() - due).total_seconds()

@@ -16,7 +16,7 @@ import sys
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.bare import BareWaitingWorkflow, BareWorkflow, noop
+from bench.bare import BareDeadlineWorkflow, BareWaitingWorkflow, BareWorkflow, noop
 
 
 async def main(address: str, task_queue: str) -> None:
@@ -24,7 +24,7 @@ async def main(address: str, task_queue: str) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    async with Worker(client, task_queue=task_queue, workflows=[BareWorkflow, BareWaitingWorkflow], activities=[noop]):
+    async with Worker(client, task_queue=task_queue, workflows=[BareWorkflow, BareWaitingWorkflow, BareDeadlineWorkflow], activities=[noop]):
         print("bare_worker_started", flush=True)
         await stop.wait()
 

@@ -76,6 +76,11 @@ class Settings:
     webhook_retry_for: timedelta = timedelta(hours=72)
     # Production webhooks are https; this lets an operator allow http for on-premises receivers.
     webhook_allow_http: bool = False
+    # Deliveries in flight to one webhook URL, per worker: a receiver that hangs holds this many of
+    # the worker's activity slots and connections, never more (docs/triggers.md#delivery).
+    webhook_receiver_concurrency: int = 4
+    # The worker's webhook connections, shared by every receiver (its aiohttp connector's limit).
+    webhook_connections: int = 100
     # Slow clients: the request line and headers (and a kept-alive connection's next request) must
     # arrive within http_header_timeout, the body within http_body_timeout.
     http_header_timeout: timedelta = timedelta(seconds=10)
@@ -303,6 +308,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         task_queue=environ.get("AFTERSALES_TASK_QUEUE") or TASK_QUEUE,
         webhook_allow_http=_flag(environ, "AFTERSALES_WEBHOOK_ALLOW_HTTP"),
+        webhook_receiver_concurrency=_count(environ, "AFTERSALES_WEBHOOK_RECEIVER_CONCURRENCY",
+                                            Settings.webhook_receiver_concurrency, 1, 1000),
+        webhook_connections=_count(environ, "AFTERSALES_WEBHOOK_CONNECTIONS", Settings.webhook_connections, 1, 10000),
         rate_limit=rate_limit,
         role_rate_limits=role_rate_limits,
         db_pool_size=_count(environ, "AFTERSALES_DB_POOL_SIZE", Settings.db_pool_size, 1, 1000),

@@ -74,9 +74,9 @@ class IdShape:
 RESERVATION_ID, PRODUCT_ID = (IdShape(prefix, _UPPER, 10) for prefix in ("RES-", "PRD-"))
 PARTNER_ID, AGENT_ID, SUPPLIER_ID, KEY_ID = (IdShape(prefix, _HEX, 16) for prefix in ("ptn_", "agt_", "sup_", "key_"))
 QUOTE_ID, ITINERARY_ID, SANDBOX_CHANGE_ID = (IdShape(prefix, _HEX, 20) for prefix in ("qt_", "itn_", "sbx_"))
-# Names one redelivery of an event among others (its workflow id's suffix).
-REDELIVERY_SUFFIX = IdShape("", _HEX, 16)
 EVENT_ID, PAYMENT_ID, REFUND_ID, CREDIT_ID = (IdShape(prefix, _BASE32, 20) for prefix in ("evt_", "pay_", "rfd_", "crd_"))
+# A flight-level schedule change (docs/rescheduling.md#disruptions), drawn from the supplier's ids.
+DISRUPTION_ID = IdShape("dsr_", _BASE32, 20)
 
 class FlowKind(StrEnum):
     CANCELLATION = "cancellation"

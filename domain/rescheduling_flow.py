@@ -49,12 +49,9 @@ RESCHEDULING_FAILED = "rescheduling.failed"
 RESCHEDULING_OBSOLETE = "rescheduling.obsolete"
 
 
-class ScheduleChange(BaseModel):
-    """What an airline pushes: one change to one booked flight product.
-
-    ``change_id`` is the supplier's id of the change; with the product it names the flow, so a
-    push delivered twice starts one flow. An airline's change of one flight reaches every product
-    booked on it, hence the product in the key.
+class ChangeNotice(BaseModel):
+    """What every schedule change an airline pushes says, whatever it names (one product, or a whole
+    flight: ``domain.disruptions``).
 
     ``action_time_limit`` (NDC's ActionTimeLimit) is when the airline needs the traveller's answer:
     when it comes before the rescheduling window ends, it is the decision deadline.
@@ -63,7 +60,6 @@ class ScheduleChange(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     change_id: str = Field(min_length=1, max_length=100, description="the supplier's id of this change")
-    product_id: str = Field(min_length=1, max_length=40)
     kind: ChangeKind
     proposed_segments: list[Segment] = Field(
         default_factory=list, max_length=10, description="the new itinerary (time_change); null or [] for a cancelled flight"
@@ -78,12 +74,23 @@ class ScheduleChange(BaseModel):
         return [] if value is None else value
 
     @model_validator(mode="after")
-    def _proposal_matches_kind(self) -> ScheduleChange:
+    def _proposal_matches_kind(self) -> ChangeNotice:
         if self.kind == "time_change" and not self.proposed_segments:
             raise ValueError("a time_change carries the proposed segments")
         if self.kind == "flight_cancelled" and self.proposed_segments:
             raise ValueError("a cancelled flight has no proposed segments")
         return self
+
+
+class ScheduleChange(ChangeNotice):
+    """What an airline pushes: one change to one booked flight product.
+
+    ``change_id`` is the supplier's id of the change; with the product it names the flow, so a
+    push delivered twice starts one flow. An airline's change of one flight reaches every product
+    booked on it, hence the product in the key.
+    """
+
+    product_id: str = Field(min_length=1, max_length=40)
 
 
 class ReschedulingAlternative(BaseModel):

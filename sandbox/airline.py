@@ -32,6 +32,7 @@ from domain.special_request_flow import SpecialRequestAsk, SupplierAnswer
 from ports.supplier import SupplierRefused
 from sandbox.alternatives import alternatives
 from store.db import Repository
+from store.flight_legs import reindex_flight_legs
 from store.schema import products
 
 DECLINE_WORD = "decline"
@@ -68,6 +69,9 @@ async def _update_unless_cancelled(conn: AsyncConnection, product_id: str, **val
     )
     if result.rowcount != 1:
         raise SupplierRefused("already_cancelled")
+    if "details" in values:
+        # The flights it is on now are the ones a disruption finds it by.
+        await reindex_flight_legs(conn, product_id, values["details"])
 
 
 class SandboxSupplier(Repository):

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from domain.codes import REDELIVERY_SUFFIX
 from domain.refusals import Refusal, Refused
 from services.bootstrap import Deps
 from services.requester import Requester
 from services.visibility import own_event
-from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, trigger_workflow_id
+from workflows.trigger_delivery import TriggerDeliveryInput, TriggerDeliveryWorkflow, redelivery_workflow_id
 
 
 async def feed(deps: Deps, requester: Requester, after: str | None, limit: int) -> list[dict[str, Any]]:
@@ -20,24 +20,40 @@ async def feed(deps: Deps, requester: Requester, after: str | None, limit: int) 
     return await deps.store.events.feed(requester.principal.principal_id, after, limit)
 
 
-async def redeliver(deps: Deps, requester: Requester, event_id: str) -> None:
-    """Deliver one of the caller's events once more, to the webhook it has now."""
+@dataclass(frozen=True)
+class Redelivery:
+    """What a redeliver call did: started one (``scheduled``), or found one queued or in flight and
+    added nothing (``in_progress``); and how the event's delivery stands now."""
+
+    outcome: Literal["scheduled", "in_progress"]
+    status: str
+    attempts: int
+
+
+async def redeliver(deps: Deps, requester: Requester, event_id: str) -> Redelivery:
+    """Deliver one of the caller's events once more, to the webhook it has now; while a redelivery of
+    it is queued or in flight, join that one (docs/triggers.md#delivery): a flood of calls is one delivery."""
     await own_event(deps, requester.principal, event_id)
     partner = await deps.store.accounts.partner(requester.principal.principal_id)
     if partner is None or not partner.webhook_url:
         raise Refused(Refusal.NO_WEBHOOK, "set a webhook URL first (PUT /v1/partner/webhook); the event is on the pull feed")
     settings = deps.settings
+    outcome: Literal["scheduled", "in_progress"] = "scheduled"
     try:
         await deps.temporal.start_workflow(
             TriggerDeliveryWorkflow.run,
             TriggerDeliveryInput(event_id=event_id, retry_for=settings.webhook_retry_for),
-            # One workflow per redelivery, drawn from the request's ids: with an Idempotency-Key the
-            # same one for a retry of the same call, so a retry whose answer was lost does not deliver a third time.
-            id=f"{trigger_workflow_id(event_id)}-redelivery-{requester.new_id(REDELIVERY_SUFFIX)}",
+            # One redelivery of an event at a time: the id refuses a second while the first runs (FAIL),
+            # and takes a new run once it has ended (ALLOW_DUPLICATE). A retried call with the same
+            # Idempotency-Key gets its first answer from the gateway and never reaches here.
+            id=redelivery_workflow_id(event_id),
             task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:
-        pass  # this very redelivery ran already: a retry of the same call
-    await deps.store.events.redelivering(event_id)
+        outcome = "in_progress"
+    else:
+        await deps.store.events.redelivering(event_id)
+    status, attempts = await deps.store.events.delivery_state(event_id)
+    return Redelivery(outcome, status, attempts)

@@ -175,6 +175,24 @@ async def open_and_launch(deps: Deps, new: NewFlow, opened_by: str | None = None
     return await _launch(deps, new.kind, record.code, new.argument)
 
 
+async def open_and_launch_many(deps: Deps, news: list[NewFlow], disruption_id: str | None = None, at_once: int = 50) -> None:
+    """:func:`open_and_launch` for many non-exclusive flows (a disruption's batch): indexed in one
+    transaction, then their workflows started, ``at_once`` at a time. Idempotent as one by one is:
+    a flow indexed or started already is found, not opened again."""
+    assert all(not new.exclusive for new in news), "only flows that take no lock are opened in bulk"
+    await deps.store.flows.index_many([(new.record(), new.argument.model_dump(mode="json")) for new in news], disruption_id)
+    gate = asyncio.Semaphore(at_once)
+
+    async def launch(new: NewFlow) -> None:
+        async with gate:
+            await _launch(deps, new.kind, new.argument.initial_info().code, new.argument)
+
+    # One failure fails them all (the caller retries; what was started is found then).
+    async with asyncio.TaskGroup() as starts:
+        for new in news:
+            starts.create_task(launch(new))
+
+
 async def resume(deps: Deps, kind: FlowKind, code: str, opened_by: str) -> Started | None:
     """The flow ``code`` if ``opened_by`` opened it already (a retry of the request that opened
     it): its workflow is started if a crash left it unstarted (idempotent)."""

@@ -18,9 +18,10 @@ from domain.products import FlightProduct
 from domain.refusals import Refusal, Refused, not_found
 from domain.rescheduling_flow import AlternativeChoice, ReschedulingInfo, ReschedulingInput, ScheduleChange, new_rescheduling
 from services.bootstrap import Deps
-from services.flow_start import NewFlow, StillWorking, open_and_launch, update_flow
+from services.flow_start import NewFlow, StillWorking, open_and_launch, open_and_launch_many, update_flow
 from services.requester import Requester
 from services.visibility import visible_flow
+from store.reservation_records import ProductRecord
 from store.supplier_accounts import SupplierAccount
 from workflows.rescheduling import ReschedulingWorkflow
 
@@ -38,23 +39,48 @@ async def receive_schedule_change(deps: Deps, change: ScheduleChange, supplier: 
     flight = product.spec if product is not None else None
     if product is None or not isinstance(flight, FlightProduct) or (supplier is not None and not supplier.sells(flight.carrier)):
         raise not_found("flight product of your carriers")
-    # The travellers who remain are those it concerns: the refund alternative gives back their share.
-    info = new_rescheduling(change, flight, product.reservation_id, product.partner_id, product.remaining_paid())
-    existing = await deps.store.flows.flow(info.code)
-    if existing is None or not is_terminal(existing.status):
-        settings = deps.settings
-        flow_input = ReschedulingInput(info=info, window=settings.rescheduling_window,
-                                       webhook_retry_for=settings.webhook_retry_for,
-                                       action_time_limit=change.action_time_limit,
-                                       deadlines_advanceable=settings.deadlines_advanceable,
-                                       credit_validity=settings.credit_validity)
-        # Indexed before the workflow starts, so the reservation lists the flow as soon as we answer.
-        await open_and_launch(deps, NewFlow(FlowKind.RESCHEDULING, flow_input, exclusive=False))
-    # Else re-delivered after its flow ended: the same answer, and nothing starts again (even once
-    # Temporal no longer remembers the finished workflow).
+    code = await start_rescheduling(deps, product, flight, change)
     log.info("schedule_change_received", supplier_id=supplier.supplier_id if supplier else None,
-             change_id=change.change_id, product_id=change.product_id, flow_code=info.code)
-    return info.code
+             change_id=change.change_id, product_id=change.product_id, flow_code=code)
+    return code
+
+
+async def start_rescheduling(deps: Deps, product: ProductRecord, flight: FlightProduct, change: ScheduleChange) -> str:
+    """Start the flow of ``change`` on ``product`` (a flight the sender may change), unless it was
+    started already; its code."""
+    [code] = await start_reschedulings(deps, [(product, flight, change)])
+    return code
+
+
+async def start_reschedulings(deps: Deps, changes: list[tuple[ProductRecord, FlightProduct, ScheduleChange]],
+                              disruption_id: str | None = None) -> list[str]:
+    """Start the flow of each change on its product unless it was started already; their codes. The
+    one way a schedule change starts: one product's push, or a batch of a disruption's fan-out
+    (which names itself: ``disruption_id``), indexed in one transaction."""
+    settings = deps.settings
+    # The travellers who remain are those a change concerns: the refund alternative gives back their
+    # share (docs/api.md#partial-cancellation).
+    infos = [(new_rescheduling(change, flight, product.reservation_id, product.partner_id, product.remaining_paid()),
+              change)
+             for product, flight, change in changes]
+    known = await deps.store.flows.statuses([info.code for info, _change in infos])
+    news = [
+        NewFlow(FlowKind.RESCHEDULING, ReschedulingInput(
+            info=info, window=settings.rescheduling_window, webhook_retry_for=settings.webhook_retry_for,
+            action_time_limit=change.action_time_limit, deadlines_advanceable=settings.deadlines_advanceable,
+            credit_validity=settings.credit_validity,
+        ), exclusive=False)
+        for info, change in infos
+        # Re-delivered after its flow ended: the same answer, and nothing starts again (even once
+        # Temporal no longer remembers the finished workflow).
+        if not (info.code in known and is_terminal(known[info.code]))
+    ]
+    # Indexed before the workflows start, so the reservation lists the flow as soon as we answer.
+    if len(news) == 1 and disruption_id is None:
+        await open_and_launch(deps, news[0])
+    elif news:
+        await open_and_launch_many(deps, news, disruption_id)
+    return [info.code for info, _change in infos]
 
 
 async def accept(

@@ -100,7 +100,8 @@ class FlowRow:
     created_at: datetime
 
 
-def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str | None) -> dict[str, Any]:
+def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str | None,
+               disruption_id: str | None = None) -> dict[str, Any]:
     return {
         "code": record.code,
         "kind": str(record.kind),
@@ -115,6 +116,7 @@ def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str |
         "start_input": start_input,
         "opened_by": opened_by,
         "deadline": record.deadline,
+        "disruption_id": disruption_id,
     }
 
 
@@ -185,6 +187,24 @@ class FlowIndex(Repository):
             if indexed:
                 await write_search_terms(conn, record)
             return indexed
+
+    async def index_many(self, opened: list[tuple[FlowRecord, dict[str, Any]]], disruption_id: str | None = None) -> int:
+        """:meth:`index` for many flows at once, in one transaction (a disruption's batch: one commit, not
+        one per flow), each marked with the disruption that starts it; flows indexed already are left as
+        they are. How many were new."""
+        new = 0
+        async with self._writing() as conn:
+            for record, start_input in opened:
+                if await insert_once(conn, flows, _index_row(record, start_input, None, disruption_id)):
+                    await write_search_terms(conn, record)
+                    new += 1
+        return new
+
+    async def statuses(self, codes: list[str]) -> dict[str, str]:
+        """The status of each of ``codes`` that is indexed."""
+        async with self._reading() as conn:
+            rows = (await conn.execute(sa.select(flows.c.code, flows.c.status).where(flows.c.code.in_(codes)))).all()
+        return {row.code: row.status for row in rows}
 
     async def start_input(self, code: str, opened_by: str) -> dict[str, Any] | None:
         """The workflow input of the flow ``code`` if ``opened_by`` opened it; None otherwise."""

@@ -164,6 +164,7 @@ class FlowFilter:
     reservation_id: str | None = None
     product_id: str | None = None
     deadline_before: datetime | None = None
+    disruption_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -260,12 +261,13 @@ class _Narrowed:
 
     where: FlowFilter
     words: list[sa.ColumnElement[bool]]
-    few: bool  # a rare word, a product or a reservation
+    few: bool  # a rare word, a product, a reservation or a disruption
 
     def _conditions(self, deadline_leads: bool, listed_leads: bool) -> list[sa.ColumnElement[bool]]:
         where = self.where
         found = [column == value for column, value in (
             (flows.c.kind, where.kind), (flows.c.reservation_id, where.reservation_id), (flows.c.product_id, where.product_id),
+            (flows.c.disruption_id, where.disruption_id),
             (_through_an_index(flows.c.status, listed_leads), where.status),
             (_through_an_index(flows.c.partner_id, listed_leads), where.partner_id),
         ) if value is not None]
@@ -330,7 +332,8 @@ class FlowSearch(Repository):
 
     async def _narrowed(self, conn: AsyncConnection, where: FlowFilter) -> _Narrowed:
         words, rare_word = await self._matching(conn, where.words)
-        return _Narrowed(where, words, few=rare_word or where.product_id is not None or where.reservation_id is not None)
+        return _Narrowed(where, words, few=rare_word or where.product_id is not None or where.reservation_id is not None
+                        or where.disruption_id is not None)
 
     async def _matching(self, conn: AsyncConnection, words: tuple[str, ...]) -> tuple[list[sa.ColumnElement[bool]], bool]:
         """A flow matches when each word begins one of its terms. The rarest word, if it is rare enough,

@@ -104,6 +104,16 @@ class Outbox(Repository):
                 await conn.execute(sa.select(events.c.partner_id).where(events.c.event_id == event_id))
             ).scalar_one_or_none()
 
+    async def delivery_state(self, event_id: str) -> tuple[str, int]:
+        """The event's delivery status and attempts so far, as the feed shows them."""
+        async with self._reading() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(events.c.delivery_status, events.c.attempts).where(events.c.event_id == event_id)
+                )
+            ).one()
+        return row.delivery_status, row.attempts
+
     async def record_attempt(self, event_id: str, delivered: bool, detail: str) -> None:
         values: dict[str, Any] = {"attempts": events.c.attempts + 1, "last_error": None if delivered else detail[:500]}
         if delivered:
@@ -120,24 +130,38 @@ class Outbox(Repository):
             )
 
     async def feed(self, partner_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
-        """The caller's events in the order they were stored, after the given event id."""
+        """The caller's events in feed order, after the given event id: only events whose transaction
+        every reader sees as over, so a page never shows a later event before an earlier one commits
+        (docs/triggers.md#the-feeds-order)."""
+        position = sa.tuple_(events.c.xid, events.c.seq)
         query = (
             sa.select(events.c.payload, events.c.delivery_status, events.c.attempts)
             .where(events.c.partner_id == partner_id)
-            .order_by(events.c.seq)
+            .order_by(events.c.xid, events.c.seq)
             .limit(limit)
         )
         async with self._reading() as conn:
+            if conn.dialect.name == "postgresql":
+                # One statement, one snapshot: pg_current_snapshot() is the snapshot this statement
+                # reads with, so every transaction below its xmin is over and, if it committed,
+                # visible here. Whatever commits later has an xid at or above it: after this page.
+                query = query.where(events.c.xid < _SETTLED_BELOW)
             if after:
-                seq = (
+                after_position = (
                     await conn.execute(
-                        sa.select(events.c.seq).where(events.c.event_id == after, events.c.partner_id == partner_id)
+                        sa.select(events.c.xid, events.c.seq)
+                        .where(events.c.event_id == after, events.c.partner_id == partner_id)
                     )
-                ).scalar_one_or_none()
-                if seq is None:
+                ).first()
+                if after_position is None:
                     return []
-                query = query.where(events.c.seq > seq)
+                query = query.where(position > sa.tuple_(*after_position))
             rows = (await conn.execute(query)).all()
         return [
             {**row.payload, "delivery": {"status": row.delivery_status, "attempts": row.attempts}} for row in rows
         ]
+
+
+# The oldest transaction still in flight when the statement's snapshot was taken (as a bigint, as
+# events.xid is stored): every event of an older one is settled.
+_SETTLED_BELOW = sa.literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint", sa.BigInteger)

@@ -11,6 +11,8 @@ from store.accounts import Accounts
 from store.change_offers import ChangeOffers
 from store.credit_records import CreditRecords
 from store.db import create_engine, migrate, reader
+from store.disruption_records import DisruptionRecords
+from store.flight_index import FlightIndex
 from store.flow_index import FlowIndex
 from store.flow_search import FlowSearch
 from store.idempotency import IdempotencyRecords
@@ -37,6 +39,8 @@ class Store:
     payments: PaymentsJournal
     refunds: RefundRecords
     credits: CreditRecords
+    flights: FlightIndex
+    disruptions: DisruptionRecords
 
     async def ping(self) -> None:
         async with reader(self.engine).connect() as conn:
@@ -70,4 +74,6 @@ def store_over(engine: AsyncEngine) -> Store:
         payments=PaymentsJournal(engine),
         refunds=RefundRecords(engine),
         credits=CreditRecords(engine),
+        flights=FlightIndex(engine),
+        disruptions=DisruptionRecords(engine),
     )

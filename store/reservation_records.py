@@ -20,6 +20,7 @@ from domain.partial_cancellation import confirmed
 from domain.products import ProductSpec, ReservationSpec
 from domain.travellers import Fare, TravellerState, states, total
 from store.db import Repository, insert_once
+from store.flight_legs import write_flight_legs
 from store.money_effects import write
 from store.schema import flows, products, reservations
 
@@ -83,7 +84,7 @@ class ProductRecord:
 
 
 # Labelled as ProductRecord's fields, so a row becomes a record as it is.
-_PRODUCT_COLUMNS = (
+PRODUCT_COLUMNS = (
     products.c.product_id,
     products.c.reservation_id,
     reservations.c.partner_id,
@@ -99,11 +100,11 @@ _PRODUCT_COLUMNS = (
 )
 
 
-_PRODUCT_FIELDS = tuple(column.name for column in _PRODUCT_COLUMNS)
+PRODUCT_FIELDS = tuple(column.name for column in PRODUCT_COLUMNS)
 
 # The hot reads, built once: building a statement costs more than running it on SQLite.
 _PRODUCT_BY_ID = (
-    sa.select(*_PRODUCT_COLUMNS)
+    sa.select(*PRODUCT_COLUMNS)
     .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
     .where(products.c.product_id == sa.bindparam("product_id"))
 )
@@ -111,7 +112,7 @@ _RESERVATION_WITH_PRODUCTS = (
     sa.select(
         reservations.c.reservation_id.label("id"),
         reservations.c.created_at.label("reserved_at"),
-        *_PRODUCT_COLUMNS,
+        *PRODUCT_COLUMNS,
     )
     .select_from(reservations.outerjoin(products))
     .where(reservations.c.reservation_id == sa.bindparam("reservation_id"))
@@ -124,9 +125,9 @@ _RESERVATION_FLOWS = (
 )
 
 
-def _product(row: Any) -> ProductRecord:
+def product_record(row: Any) -> ProductRecord:
     mapping = row._mapping
-    return ProductRecord(**{name: mapping[name] for name in _PRODUCT_FIELDS})
+    return ProductRecord(**{name: mapping[name] for name in PRODUCT_FIELDS})
 
 
 class Reservations(Repository):
@@ -165,6 +166,7 @@ class Reservations(Repository):
                     for position, (product_id, product) in enumerate(sold)
                 ],
             )
+            await write_flight_legs(conn, [(product_id, product.model_dump(mode="json")) for product_id, product in sold])
             # The sale's fares and deposits, in the transaction that creates it (docs/settlement.md).
             await write(conn, settlement.sale(reservation_id, partner_id, sold), now)
         return reservation_id
@@ -186,7 +188,7 @@ class Reservations(Repository):
             "status": first.reservation_status,
             "created_at": first.reserved_at.isoformat(),
             "travellers": first.reservation_travellers,
-            "products": [_product(row).view() for row in product_rows if row.product_id is not None],
+            "products": [product_record(row).view() for row in product_rows if row.product_id is not None],
             "flows": [
                 {
                     "code": row.code,
@@ -203,20 +205,20 @@ class Reservations(Repository):
     async def product(self, product_id: str) -> ProductRecord | None:
         async with self._reading() as conn:
             row = (await conn.execute(_PRODUCT_BY_ID, {"product_id": product_id})).first()
-        return None if row is None else _product(row)
+        return None if row is None else product_record(row)
 
     async def products_of(self, reservation_id: str) -> list[ProductRecord]:
         """The reservation's products in the order they were sold."""
         async with self._reading() as conn:
             rows = (
                 await conn.execute(
-                    sa.select(*_PRODUCT_COLUMNS)
+                    sa.select(*PRODUCT_COLUMNS)
                     .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
                     .where(products.c.reservation_id == reservation_id)
                     .order_by(products.c.position)
                 )
             ).all()
-        return [_product(row) for row in rows]
+        return [product_record(row) for row in rows]
 
 
 async def cancel_travellers(conn: AsyncConnection, record: FlowRecord) -> None:

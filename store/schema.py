@@ -126,7 +126,11 @@ flows = sa.Table(
     # and since when), cleared by the next transition recorded (docs/operations.md#a-refused-record).
     sa.Column("record_refused", sa.String(500)),
     sa.Column("record_refused_at", UtcDateTime),
+    # The disruption whose fan-out started it (docs/rescheduling.md#disruptions); null for any other flow.
+    sa.Column("disruption_id", sa.String(40)),
 )
+# A disruption's progress counts its flows by status; agents list a disruption's flows.
+sa.Index("ix_flows_disruption_status", flows.c.disruption_id, flows.c.status)
 
 # The agents' list orders flows by deadline (nearest first), then newest; a partner's list by newest;
 # either narrowed to a partner or a status walks that one's index newest first (store.flow_search).
@@ -157,6 +161,36 @@ flow_search = sa.Table(
     sa.Column("code", sa.String(20), primary_key=True),
     # "Does this flow have a term starting with …", asked flow by flow along the list's order.
     sa.Index("ix_flow_search_code_term", "code", "term"),
+)
+
+# The flight index (docs/rescheduling.md#disruptions): one row per flight a flight product has a segment on,
+# (carrier of the product, flight number as ``ZZ101``, the segment's local departure date), written in the
+# transaction that sells it. The primary key answers "the products on this flight", in product id order.
+flight_legs = sa.Table(
+    "flight_legs",
+    metadata,
+    sa.Column("carrier", sa.String(2), primary_key=True),
+    sa.Column("flight_number", sa.String(8), primary_key=True),
+    sa.Column("departure_date", sa.Date, primary_key=True),
+    sa.Column("product_id", sa.String(40), sa.ForeignKey("products.product_id"), primary_key=True),
+)
+
+# A supplier's push naming a flight (docs/rescheduling.md#disruptions): one row per (supplier, change id),
+# so a repeated push finds its disruption. ``launched_at``: when its fan-out workflow was started (null: the
+# gateway's reconciler starts it).
+disruptions = sa.Table(
+    "disruptions",
+    metadata,
+    sa.Column("disruption_id", sa.String(40), primary_key=True),
+    sa.Column("supplier_id", sa.String(40), nullable=False),
+    sa.Column("change_id", sa.String(100), nullable=False),
+    sa.Column("change", sa.JSON, nullable=False),
+    sa.Column("affected", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("launched_at", UtcDateTime),
+    sa.UniqueConstraint("supplier_id", "change_id", name="uq_disruptions_supplier_change"),
+    sa.Index("ix_disruptions_created", "created_at", "disruption_id"),
+    sa.Index("ix_disruptions_unlaunched", "launched_at", "created_at"),
 )
 
 # One active mutating flow per product: the primary key is the lock.
@@ -193,7 +227,7 @@ events = sa.Table(
     # seq orders the pull feed; id is what partners see and deduplicate on.
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("event_id", sa.String(60), nullable=False, unique=True),
-    sa.Column("partner_id", sa.String(40), nullable=False, index=True),
+    sa.Column("partner_id", sa.String(40), nullable=False),  # first of ix_events_partner_feed
     sa.Column("type", sa.String(60), nullable=False),
     sa.Column("flow_code", sa.String(20), index=True),
     sa.Column("payload", sa.JSON, nullable=False),
@@ -208,7 +242,15 @@ events = sa.Table(
     # The W3C traceparent of the span that wrote it (docs/operations.md#traces): a delivery the outbox
     # dispatcher starts later continues that trace. NULL when it was written outside any trace.
     sa.Column("traceparent", sa.String(55)),
+    # The transaction that stored it (docs/triggers.md#the-feeds-order): on PostgreSQL the migration
+    # makes its default ``pg_current_xact_id()`` (as a bigint), so every writer fills it without naming
+    # it; 0 on SQLite, whose writers commit one at a time in seq order, and for events stored before
+    # revision 0013. The feed serves events in (xid, seq) order, and only those whose transaction is
+    # over for every reader (store.outbox.Outbox.feed).
+    sa.Column("xid", sa.BigInteger, nullable=False, server_default="0"),
 )
+# The pull feed: one partner's events in (xid, seq) order.
+sa.Index("ix_events_partner_feed", events.c.partner_id, events.c.xid, events.c.seq)
 
 idempotency_records = sa.Table(
     "idempotency_records",

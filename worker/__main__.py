@@ -61,7 +61,10 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with aiohttp.ClientSession() as http:
+    # One pool of webhook connections for every receiver; no receiver takes more than its
+    # AFTERSALES_WEBHOOK_RECEIVER_CONCURRENCY of them (activities.webhooks).
+    connector = aiohttp.TCPConnector(limit=settings.webhook_connections)
+    async with aiohttp.ClientSession(connector=connector) as http:
         worker = workflow_worker(
             client,
             settings.task_queue,

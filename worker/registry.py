@@ -11,18 +11,23 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.credit_expiries import CreditActivities
+from activities.disruptions import DisruptionActivities
 from activities.supplier_calls import SupplierActivities
 from activities.transitions import FlowActivities
-from activities.webhooks import TriggerActivities
+from activities.webhooks import PER_RECEIVER, TriggerActivities
 from config.settings import Settings
+from domain.disruptions import FanOutBatch, FanOutPage
 from domain.webhook_urls import WebhookPolicy
+from ports.disruptions import DisruptionFanOut
 from ports.recording import CreditStore, EventOutbox, FlowStore
 from ports.supplier import Supplier, build_supplier
 from ports.webhook_guard import WebhookGuard
+from services.disruptions import FanOut
 from store.repositories import Store
 from workflows.cancellation import CancellationWorkflow
 from workflows.change import ChangeWorkflow
 from workflows.credit_expiry import CreditExpiryWorkflow
+from workflows.disruption import DisruptionFanOutWorkflow
 from workflows.rescheduling import ReschedulingWorkflow
 from workflows.special_request import SpecialRequestWorkflow
 from workflows.trigger_delivery import TriggerDeliveryWorkflow
@@ -34,6 +39,7 @@ WORKFLOWS: list[type] = [
     SpecialRequestWorkflow,
     TriggerDeliveryWorkflow,
     CreditExpiryWorkflow,
+    DisruptionFanOutWorkflow,
 ]
 
 # The workflow sandbox re-imports, for every workflow run it starts or replays, each module it
@@ -59,6 +65,13 @@ def workflow_worker(client: Client, task_queue: str, activities: list[Callable[.
                   workflow_runner=WORKFLOW_RUNNER, **options)
 
 
+class _NoFlightProducts:
+    """A fan-out over a store without flights, for harnesses that run no disruption."""
+
+    async def start_batch(self, temporal: Client, page: FanOutPage) -> FanOutBatch:
+        return FanOutBatch(found=0, last_product_id=None)
+
+
 def activities_over(
     flows: FlowStore,
     supplier: Supplier,
@@ -66,13 +79,17 @@ def activities_over(
     credits: CreditStore,
     http: aiohttp.ClientSession | None = None,
     guard: WebhookGuard | None = None,
+    fan_out: DisruptionFanOut | None = None,
+    per_receiver: int = PER_RECEIVER,
 ) -> list[Callable[..., Any]]:
     """Every activity, over the given ports: the worker passes the real ones, tests pass fakes
-    (and, without a ``guard``, the sandbox's rules for webhook addresses: loopback receivers)."""
+    (and, without a ``guard``, the sandbox's rules for webhook addresses: loopback receivers).
+    ``per_receiver``: deliveries in flight to one webhook URL at most."""
     flow_activities = FlowActivities(flows)
     supplier_activities = SupplierActivities(supplier)
-    triggers = TriggerActivities(outbox, guard or WebhookGuard(WebhookPolicy.sandbox()), http)
+    triggers = TriggerActivities(outbox, guard or WebhookGuard(WebhookPolicy.sandbox()), http, per_receiver)
     credit_activities = CreditActivities(credits)
+    disruption_activities = DisruptionActivities(fan_out or _NoFlightProducts())
     return [
         flow_activities.record_flow,
         flow_activities.acquire_product,
@@ -84,6 +101,7 @@ def activities_over(
         triggers.deliver_event,
         triggers.mark_failed,
         credit_activities.expire_credit,
+        disruption_activities.start_disruption_batch,
     ]
 
 
@@ -93,4 +111,5 @@ def build_activities(
     """``http`` is the worker's long-lived session for webhook deliveries (one connection pool);
     ``guard`` checks webhook addresses at every delivery (tests pass one with a resolver of their own)."""
     return activities_over(store.flows, build_supplier(settings, store.engine), store.events, store.credits, http,
-                           guard or WebhookGuard.for_settings(settings))
+                           guard or WebhookGuard.for_settings(settings), FanOut(settings, store),
+                           per_receiver=settings.webhook_receiver_concurrency)

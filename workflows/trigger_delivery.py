@@ -33,6 +33,11 @@ def trigger_workflow_id(event_id: str) -> str:
     return f"trigger-{event_id}"
 
 
+def redelivery_workflow_id(event_id: str) -> str:
+    """The one redelivery of an event a partner may have running at a time (services.events.redeliver)."""
+    return f"{trigger_workflow_id(event_id)}-redelivery"
+
+
 @workflow.defn(name="TriggerDeliveryWorkflow")
 class TriggerDeliveryWorkflow:
     @workflow.run

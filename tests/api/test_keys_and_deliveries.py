@@ -28,7 +28,7 @@ from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, new_pa
 from tests.api.test_foundation import problem
 from tests.conftest import GatewayTestServer
 from worker.outbox_dispatcher import BATCH, OutboxDispatcher
-from workflows.trigger_delivery import trigger_workflow_id
+from workflows.trigger_delivery import redelivery_workflow_id, trigger_workflow_id
 
 BOUND_S = 60
 
@@ -176,13 +176,23 @@ async def test_partner_rotates_its_key_and_the_old_one_ends_with_its_grace(
 # --- webhook secret rotation and redelivery -------------------------------------------------------
 
 
+async def redelivered(temporal_env: WorkflowEnvironment, event_id: str) -> None:
+    """Wait (bounded) until the event's redelivery has ended: a redeliver call before that joins it."""
+    handle = temporal_env.client.get_workflow_handle(redelivery_workflow_id(event_id))
+    assert await asyncio.wait_for(handle.result(), BOUND_S) == "delivered"
+
+
 async def test_secret_rotation_signs_with_both_secrets_during_the_overlap(
-    http: TestClient, store: Store, receiver: Receiver, book  # type: ignore[no-untyped-def]
+    http: TestClient, store: Store, receiver: Receiver, temporal_env: WorkflowEnvironment,
+    book  # type: ignore[no-untyped-def]
 ) -> None:
     partner = await new_partner(http, "Rotating", webhook_url=receiver.url)
     old_secret = partner.body["webhook_secret"]
     event_id = await cancelled_event(http, partner, book)
     await receiver.until(lambda: len(receiver.of(event_id)) == 1)
+    # Recorded (the delivery records its attempt after the webhook answered).
+    first_delivery = temporal_env.client.get_workflow_handle(trigger_workflow_id(event_id))
+    assert await asyncio.wait_for(first_delivery.result(), BOUND_S) == "delivered"
     first = receiver.of(event_id)[0]
     assert first.signature.count("v1=") == 1 and verify(old_secret, first.signature, first.raw, 300, time.time())
 
@@ -193,8 +203,10 @@ async def test_secret_rotation_signs_with_both_secrets_during_the_overlap(
     assert new_secret != old_secret and datetime.fromisoformat(body["previous_secret_expires_at"]) > datetime.now(timezone.utc)
 
     again = await http.post(f"/v1/events/{event_id}/redeliver", headers=partner.headers)
-    assert again.status == 202 and await again.json() == {"id": event_id, "redelivery": "scheduled"}
+    assert again.status == 202 and await again.json() == {
+        "id": event_id, "redelivery": "scheduled", "delivery": {"status": "delivered", "attempts": 1}}
     await receiver.until(lambda: len(receiver.of(event_id)) == 2)
+    await redelivered(temporal_env, event_id)
     second = receiver.of(event_id)[1]
     assert second.raw == first.raw and second.signature.count("v1=") == 2
     for secret in (old_secret, new_secret):  # a receiver holding either secret accepts it

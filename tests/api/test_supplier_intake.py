@@ -178,7 +178,7 @@ async def test_admin_registers_a_supplier_whose_key_is_bound_to_its_carriers(
     operation = spec["paths"]["/v1/supplier/schedule-changes"]["post"]
     [signature] = [p for p in operation["parameters"] if p["name"] == "Aftersales-Signature"]
     assert (signature["in"], signature["required"], operation["description"]) == ("header", True, "Roles: supplier.")
-    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ScheduleChange")
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/SchedulePush")
     detected = await booking.webhook.event("rescheduling.detected", code)
     assert detected["data"]["product_id"] == zz["product_id"]
     assert detected["data"]["change_id"] == "chg-1"

@@ -233,7 +233,7 @@ async def test_bad_parameters_and_forged_cursors_are_422_never_500(http: TestCli
         await special_request(http, partner, booked["products"][0]["product_id"])
     cursor = (await listed(http, agent, "/v1/agent/flows", limit=1))["next"]
     scope = {"q": None, "kind": None, "status": None, "reservation_id": None, "product_id": None, "partner_id": None,
-             "deadline_before": None, "caller": f"agent:{agent.id}"}
+             "deadline_before": None, "disruption_id": None, "caller": f"agent:{agent.id}"}
     # Checked as this gateway checks them, but naming no time it could have given: refused all the same.
     huge = next_cursor([10**30, 0, "CAN-00000000"], scope)
     negative = next_cursor([None, -1, "CAN-00000000"], scope)

@@ -36,7 +36,7 @@ async def test_newest_migration_downgrades_and_upgrades_again(store: Store) -> N
 
 
 async def test_products_sold_before_travellers_were_named_are_backfilled(store: Store) -> None:
-    """Revision 0012 gives every product stored before it the defaults a product sold now without
+    """Revision 0014 gives every product stored before it the defaults a product sold now without
     them gets: every traveller of the reservation, the price split equally, the remainder's minor
     units to the first travellers (100.00 EUR for three: 33.34, 33.33, 33.33)."""
     partner, _ = await store.accounts.create_partner("Acme", None)
@@ -52,9 +52,9 @@ async def test_products_sold_before_travellers_were_named_are_backfilled(store: 
 
     def back_and_forth(connection: sa.Connection) -> None:
         config = _alembic_config(connection)
-        command.downgrade(config, "0011")
+        command.downgrade(config, "0013")
         rows = connection.execute(sa.select(products.c.product_id, products.c.details)).all()
-        for row in rows:  # as a product was stored before revision 0012
+        for row in rows:  # as a product was stored before revision 0014
             details = {k: v for k, v in row.details.items() if k != "fares"}
             if details["price"]["currency"] != "KWD":
                 details.pop("traveller_ids")

@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from domain.credit_ledger import CreditState
+from domain.disruptions import FanOutBatch, FanOutPage
 from domain.flow_info import FlowRecord, event_body
 from ports.recording import DeliveryTarget, RecordRefused
 from ports.supplier import Supplier, SupplierRefused
@@ -55,6 +56,15 @@ class InMemoryStore:
     hold: str | None = None
     held: asyncio.Event = field(default_factory=asyncio.Event)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    # The disruption fan-out's port: how many products the flight has, and each one's flow starts.
+    flight_products: int = 0
+    fanned_out: list[str] = field(default_factory=list)
+
+    async def start_batch(self, temporal: Client, page: FanOutPage) -> FanOutBatch:
+        products = [f"PRD-{i:010d}" for i in range(self.flight_products)]
+        after = [p for p in products if page.after_product_id is None or p > page.after_product_id][:page.limit]
+        self.fanned_out += after
+        return FanOutBatch(found=len(after), last_product_id=after[-1] if after else None)
 
     async def record_flow(self, record: FlowRecord) -> bool:
         if self.refuse[record.status] > 0:
@@ -150,4 +160,4 @@ def new_worker(
     http: aiohttp.ClientSession | None = None,
 ) -> Worker:
     """The production worker's workflows and activities, over in-memory ports."""
-    return workflow_worker(client, task_queue, activities_over(store, supplier, store, store, http))
+    return workflow_worker(client, task_queue, activities_over(store, supplier, store, store, http, fan_out=store))

@@ -1,10 +1,11 @@
-"""A real partner webhook on 127.0.0.1 that checks every signature, for trigger delivery tests."""
+"""Real partner webhooks on 127.0.0.1 for trigger delivery tests: one that checks every signature, one that hangs."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -75,3 +76,62 @@ class WebhookReceiver:
 
     def event_types(self) -> list[str]:
         return [r.body["type"] for r in self.received]
+
+
+@dataclass
+class HangingReceiver:
+    """A partner's webhook on 127.0.0.1 that reads each delivery and does not answer until released (at the
+    latest when the test ends, with 503). A request whose client gave up (its attempt timed out) stops
+    counting as in flight."""
+
+    arrived: Counter[str] = field(default_factory=Counter)  # requests per event id
+    first_arrival: dict[str, float] = field(default_factory=dict)  # event id -> loop time of its first request
+    in_flight: int = 0
+    most_in_flight: int = 0
+    url: str = ""
+    _release: asyncio.Event = field(default_factory=asyncio.Event)
+    _status: int = 503
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _runner: web.AppRunner | None = None
+
+    async def __aenter__(self) -> HangingReceiver:
+        app = web.Application()
+        app.router.add_post("/hooks/aftersales", self._hang)
+        # Cancel a handler whose client went away, so in_flight counts only requests still waiting.
+        self._runner = web.AppRunner(app, handler_cancellation=True)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hooks/aftersales"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release(503)
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    def release(self, status: int) -> None:
+        """Answer every request held, and every later one, with ``status``."""
+        self._status = status
+        self._release.set()
+
+    async def _hang(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.arrived[body["id"]] += 1
+        self.first_arrival.setdefault(body["id"], asyncio.get_running_loop().time())
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await self._notify()
+        try:
+            await self._release.wait()
+        finally:
+            self.in_flight -= 1
+        return web.Response(status=self._status)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def until(self, holds: Callable[[], bool], timeout: float = 60) -> None:
+        """Wait, at most ``timeout`` seconds, until ``holds()``."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(holds), timeout)

@@ -21,6 +21,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from domain.disruptions import BATCHES_PER_RUN, FAN_OUT_BATCH, FanOutInput
 from domain.flow_info import event_body
 from tests.workflows import advanced_paths, change_fakes, rescheduling_fakes, scenarios
 from tests.workflows.conftest import Harness, find_test_server
@@ -28,6 +29,7 @@ from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
 from tests.workflows.receiver import WebhookReceiver
 from tests.workflows.rescheduling_fakes import chosen, overtaken, recorded, unanswered, waited
 from workflows.credit_expiry import CreditExpiryInput, CreditExpiryWorkflow, expiry_workflow_id
+from workflows.disruption import DisruptionFanOutWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -62,6 +64,17 @@ async def credit_expired(h: Harness) -> Handle:
     return handle
 
 
+async def disruption_fanned_out(h: Harness, products: int, disruption_id: str) -> Handle:
+    """A disruption's fan-out through ``products`` products (a run goes through BATCHES_PER_RUN batches)."""
+    h.store.flight_products = products
+    handle = await h.client.start_workflow(DisruptionFanOutWorkflow.run, FanOutInput(disruption_id=disruption_id),
+                                           id=disruption_id, task_queue=h.task_queue)
+    await asyncio.wait_for(handle.result(), scenarios.RESULT_WAIT)
+    # The first run: the one a flight with more products continued as new from.
+    return h.client.get_workflow_handle(disruption_id, first_execution_run_id=handle.first_execution_run_id,
+                                        run_id=handle.first_execution_run_id)
+
+
 async def trigger_delivered(h: Harness) -> Handle:
     event_id = "evt_hist0000000000000001"
     created_at = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -94,6 +107,9 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
                                                                        traveller_ids=["T1", "T3"]),
     "credit_expired": credit_expired,
     "trigger_delivered": trigger_delivered,
+    "disruption_fanned_out": lambda h: disruption_fanned_out(h, 250, "dsr_hist000000000000001"),
+    "disruption_continued_as_new": lambda h: disruption_fanned_out(h, BATCHES_PER_RUN * FAN_OUT_BATCH + 1,
+                                                                   "dsr_hist000000000000002"),
     "rescheduling_accepted": recorded(chosen, "RS-HIST0001", alternative_id="rebook-1d"),
     "rescheduling_refunded": recorded(chosen, "RS-HIST0002", alternative_id="refund", kind="flight_cancelled"),
     "rescheduling_refunded_as_credit": recorded(chosen, "RS-HIST0006", alternative_id="refund", kind="flight_cancelled",

@@ -39,6 +39,7 @@ REGISTERED_NAMES = {
     "deliver_event",
     "mark_event_failed",
     "expire_credit",
+    "start_disruption_batch",
 }
 
 

@@ -1,7 +1,7 @@
 """travellers: who each product covers and what each paid, travellers cancelled one by one
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 
 - ``products.cancelled_travellers`` (JSON, NULL: none): traveller id → the flow that cancelled it.
 - ``quotes.traveller_ids`` and ``refunds.traveller_ids`` (JSON, NULL: the whole product).
@@ -20,8 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0012'
-down_revision = '0011'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
