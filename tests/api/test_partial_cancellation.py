@@ -276,3 +276,18 @@ async def test_a_rescheduling_refund_gives_back_what_the_travellers_who_remain_p
     entries = (await get(http, partner, f"/v1/payments?reservation_id={reservation_id}"))["items"]
     assert [(e["category"], e["amount"]["amount"]) for e in entries] == [("fare", "90.00"), ("refund", "-30.00"),
                                                                          ("refund", "-60.00")]
+
+
+async def test_a_travellers_refund_taken_as_a_credit_names_it(http: TestClient, partner: Actor) -> None:
+    reservation_id, (product_id,) = await book(http, partner, flight(days_ahead=30, amount="90.00"))
+    kept = await quote(http, partner, product_id, "T3")
+    answer = await http.post(f"/v1/products/{product_id}/cancellations", headers=partner.headers,
+                             json={"quote_id": kept["quote_id"], "refund_to": "credit"})
+    assert answer.status == 200, await answer.text()
+    done = await answer.json()
+    credit = await get(http, partner, f"/v1/credits/{done['credit_id']}")
+    assert (credit["amount"], credit["traveller_ids"], credit["flow_code"]) == (money("30.00"), ["T3"], done["code"])
+    entries = (await get(http, partner, f"/v1/payments?reservation_id={reservation_id}"))["items"]
+    assert [e["category"] for e in entries] == ["fare"]  # a credit moves no cash
+    view = await get(http, partner, f"/v1/reservations/{reservation_id}")
+    assert [status for _, status, _ in travellers_of(view)] == ["confirmed", "confirmed", "cancelled"]
