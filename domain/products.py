@@ -133,9 +133,11 @@ class _ProductBase(_Strict):
         return equal_split(self.price, self.traveller_ids or reservation_travellers)
 
     def with_travellers(self, reservation_travellers: list[str]) -> Self:
-        """The product naming its travellers and fares, as it is stored."""
+        """The product naming its travellers, their fares and whether they may be cancelled one by one, as it is stored."""
         fares = self.fares_for(reservation_travellers)
-        return self.model_copy(update={"traveller_ids": [f.traveller_id for f in fares], "fares": fares})
+        policy = self.cancellation_policy.model_copy(update={"partial": self.partial_cancellation()})
+        return self.model_copy(update={"traveller_ids": [f.traveller_id for f in fares], "fares": fares,
+                                       "cancellation_policy": policy})
 
     @model_validator(mode="after")
     def _change_fee_in_price_currency(self) -> _ProductBase:

@@ -56,6 +56,7 @@ async def test_products_sold_before_travellers_were_named_are_backfilled(store: 
         rows = connection.execute(sa.select(products.c.product_id, products.c.details)).all()
         for row in rows:  # as a product was stored before revision 0014
             details = {k: v for k, v in row.details.items() if k != "fares"}
+            details["cancellation_policy"] = {"mode": "automatic", "tiers": []}
             if details["price"]["currency"] != "KWD":
                 details.pop("traveller_ids")
             connection.execute(products.update().where(products.c.product_id == row.product_id).values(details=details))
@@ -70,3 +71,4 @@ async def test_products_sold_before_travellers_were_named_are_backfilled(store: 
         [("T3", "0.050"), ("T1", "0.050")],
     ]
     assert [p.spec.traveller_ids for p in sold] == [["T1", "T2", "T3"], ["T1", "T2", "T3"], ["T3", "T1"]]
+    assert [p.details["cancellation_policy"]["partial"] for p in sold] == [True, True, True]

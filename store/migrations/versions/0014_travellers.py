@@ -7,7 +7,8 @@ Revises: 0013
 - ``quotes.traveller_ids`` and ``refunds.traveller_ids`` (JSON, NULL: the whole product).
 - Backfill: every product stored before this revision names ``traveller_ids`` (every traveller of its
   reservation) and ``fares`` (the price split equally, the remainder's minor units to the first
-  travellers in order), as a product sold now without them would. A product cancelled before stays
+  travellers in order), and ``cancellation_policy.partial`` (true, false for hotels), as a product
+  sold now without them would. A product cancelled before stays
   cancelled: its travellers show ``cancelled`` because the product is.
 
 The split is done here on the stored price string (it always carries exactly the currency's minor
@@ -64,10 +65,14 @@ def upgrade() -> None:
             break
         for row in rows:
             details = dict(row.details)
-            if details.get("fares") is None:
+            policy = dict(details.get("cancellation_policy") or {})
+            if details.get("fares") is None or policy.get("partial") is None:
                 traveller_ids = details.get("traveller_ids") or [t["traveller_id"] for t in row.travellers]
                 details["traveller_ids"] = traveller_ids
-                details["fares"] = _split(details["price"], traveller_ids)
+                details["fares"] = details.get("fares") or _split(details["price"], traveller_ids)
+                if policy.get("partial") is None:
+                    policy["partial"] = details.get("kind") != "hotel"
+                    details["cancellation_policy"] = policy
                 conn.execute(products.update().where(products.c.product_id == row.product_id).values(details=details))
         after = rows[-1].product_id
 
