@@ -31,20 +31,14 @@ class FlowActivities:
 
     @activity.defn(name="record_flow")
     async def record_flow(self, record: FlowRecord) -> bool:
+        # Keyed the way operators search: flow code and partner.
+        fields = {"flow_code": record.code, "partner_id": record.partner_id, "kind": str(record.kind),
+                  "status": record.status, "event_type": record.event_type, "event_id": record.event_id}
         try:
             push = await self._store.record_flow(record)
         except RecordRefused as refused:
-            # Loud once per refusal: an alert on the counter, the line names the flow as operators search it.
-            log.error(
-                "record_refused",
-                flow_code=record.code,
-                partner_id=record.partner_id,
-                kind=str(record.kind),
-                status=record.status,
-                event_type=record.event_type,
-                event_id=record.event_id,
-                reason=str(refused),
-            )
+            # Loud once per refusal: an alert on the counter, the line names the flow.
+            log.error("record_refused", **fields, reason=str(refused))
             activity.metric_meter().create_counter(
                 RECORDS_REFUSED, "Flow transitions the store refused for good, by flow kind: each parks its flow"
             ).add(1, {"kind": str(record.kind)})
@@ -53,16 +47,7 @@ class FlowActivities:
                 type=RECORD_REFUSED,
                 non_retryable=True,
             ) from refused
-        # One line per transition, keyed the way operators search: flow code and partner.
-        log.info(
-            "flow_transition",
-            flow_code=record.code,
-            partner_id=record.partner_id,
-            kind=str(record.kind),
-            status=record.status,
-            event_type=record.event_type,
-            event_id=record.event_id,
-        )
+        log.info("flow_transition", **fields)  # one line per transition
         return push
 
     @activity.defn(name="acquire_product")

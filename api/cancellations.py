@@ -20,6 +20,7 @@ from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.positions import CancellationPositions
 from domain.refusals import invalid_field
+from domain.waivers import Waiver, WaiverRequest
 from services import cancellations
 from services.flow_start import StillWorking
 from services.requester import Requester
@@ -43,6 +44,9 @@ class NewQuote(_Body):
     traveller_ids: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
         default_factory=list, max_length=20,
         description="the travellers to cancel (docs/api.md#partial-cancellation); absent or empty: every traveller still confirmed")
+    waiver_request: WaiverRequest | None = Field(
+        default=None, description="ask for the penalty to be waived: the quote becomes manual, an agent decides "
+                                  "(docs/flows.md#waivers)")
 
 
 class CancellationQuote(BaseModel):
@@ -54,6 +58,9 @@ class CancellationQuote(BaseModel):
     penalty: Money | None
     refund: Money | None
     expires_at: datetime
+    involuntary: bool = Field(default=False, description="the airline changed the product: penalty 0 whatever the policy")
+    waiver: Waiver | None = Field(default=None, description="the penalty waived and why (involuntary: SCHEDULE_CHANGE)")
+    waiver_request: WaiverRequest | None = Field(default=None, description="the waiver the partner asked for")
 
 
 _REFUND_TO = "where the refund goes: back to the original payment, or into a credit (docs/settlement.md#credits)"
@@ -90,6 +97,8 @@ class AgentQuoteBody(_Body):
     penalty: Money
     refund: Money
     note: str = Field(default="", max_length=2000)
+    waiver: WaiverRequest | None = Field(
+        default=None, description="waive all or part of the penalty, and why (docs/flows.md#waivers)")
 
 
 class FlowList(BaseModel):
@@ -120,12 +129,15 @@ async def get_allowance(request: web.Request, requester: Requester) -> Reply:
 @resource.route("POST", "/v1/products/{product_id}/cancellation-quotes", summary="Quote a cancellation",
                 roles=("partner",), body=NewQuote, answers={201: CancellationQuote})
 async def create_quote(request: web.Request, requester: Requester, body: NewQuote) -> Reply:
-    kept = await cancellations.quote(request.app[DEPS], requester, request.match_info["product_id"], body.traveller_ids)
+    kept = await cancellations.quote(request.app[DEPS], requester, request.match_info["product_id"], body.waiver_request,
+                                     body.traveller_ids)
     return Reply(201, CancellationQuote(
         quote_id=kept.quote_id, product_id=kept.product_id, resolution=kept.resolution,
         traveller_ids=kept.traveller_ids or [],
         paid=Money.model_validate(kept.paid), penalty=cancellations.money_of(kept.penalty),
-        refund=cancellations.money_of(kept.refund), expires_at=kept.expires_at,
+        refund=cancellations.money_of(kept.refund), expires_at=kept.expires_at, involuntary=kept.involuntary,
+        waiver=None if kept.waiver is None else Waiver.model_validate(kept.waiver),
+        waiver_request=None if kept.waiver_request is None else WaiverRequest.model_validate(kept.waiver_request),
     ))
 
 
@@ -173,6 +185,7 @@ async def agent_queue(request: web.Request, requester: Requester, query: AgentQu
 async def agent_quote(request: web.Request, requester: Requester, body: AgentQuoteBody) -> Reply:
     return answered(await cancellations.submit_quote(
         request.app[DEPS], requester, request.match_info["code"], penalty=body.penalty, refund=body.refund, note=body.note,
+        waiver=body.waiver,
     ))
 
 

@@ -29,7 +29,7 @@ resource = Resource("settlement")
 
 CSV_COLUMNS = (
     "payment_id", "reservation_id", "partner_id", "product_id", "flow_code", "refund_id", "category", "amount",
-    "currency", "vat_rate", "state", "created_at", "invoiced_at", "credit_id",
+    "currency", "vat_rate", "state", "created_at", "invoiced_at", "credit_id", "waiver_code", "penalty_waived",
 )  # fmt: skip
 
 
@@ -95,7 +95,8 @@ def _csv(items: list[Payment]) -> str:
             p.payment_id, p.reservation_id, p.partner_id, p.product_id or "", p.flow_code or "", p.refund_id or "",
             p.category, format_decimal(p.amount.amount), p.amount.currency,
             "" if p.vat_rate is None else format_decimal(p.vat_rate), p.state, p.created_at.isoformat(),
-            "" if p.invoiced_at is None else p.invoiced_at.isoformat(), p.credit_id or "",
+            "" if p.invoiced_at is None else p.invoiced_at.isoformat(), p.credit_id or "", p.waiver_code or "",
+            "" if p.penalty_waived is None else format_decimal(p.penalty_waived.amount),
         ])
     return out.getvalue()
 

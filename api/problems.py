@@ -123,6 +123,7 @@ REFUSALS: dict[Refusal, tuple[int, str]] = {
     Refusal.QUOTE_USED: (CONFLICT, "quote_used"),
     Refusal.NOT_AWAITING_QUOTE: (CONFLICT, "not_awaiting_quote"),
     Refusal.INVALID_QUOTE: (INVALID, "invalid_quote"),
+    Refusal.INVOLUNTARY_NO_PENALTY: (INVALID, "involuntary_no_penalty"),
     Refusal.NOT_AWAITING_DECISION: (CONFLICT, "not_awaiting_decision"),
     Refusal.NO_PENDING_DEADLINE: (CONFLICT, "no_pending_deadline"),
     Refusal.NO_REFUSED_RECORD: (CONFLICT, "no_refused_record"),

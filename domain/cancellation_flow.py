@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel
 from domain.credit_ledger import CREDIT_VALIDITY, RefundDestination, RefundTo
 from domain.flow_info import FlowInfo, FlowInput, Resolution
 from domain.money import Money
+from domain.waivers import Waiver, WaiverRequest
 
 CancellationStatus = Literal[
     "awaiting_agent_quote",
@@ -55,6 +56,11 @@ class CancellationInfo(FlowInfo, RefundDestination):
     # The partner's answer to an agent quote, so a repeated PATCH can be recognised
     # even after the flow has finished.
     decision: Decision | None = None
+    # The supplier changed the product (domain.involuntary): no penalty is charged.
+    involuntary: bool = False
+    # The penalty given up and why (domain.waivers); the waiver the partner asked for, shown to agents.
+    waiver: Waiver | None = None
+    waiver_request: WaiverRequest | None = None
 
     def waiting_until(self) -> datetime | None:
         if self.status == "awaiting_agent_quote":
@@ -70,6 +76,8 @@ class CancellationInfo(FlowInfo, RefundDestination):
     def shows_quote(self, quote: AgentQuote) -> bool:
         """The flow was quoted exactly so: an agent resending that quote is answered like the first time."""
         return (self.penalty, self.refund, self.agent_note) == (quote.penalty, quote.refund, quote.note or None) \
+            and (quote.waiver is None and (self.waiver is None or self.involuntary)
+                 or quote.waiver is not None and self.waiver is not None and self.waiver.code == quote.waiver.code) \
             and self.decision_deadline is not None
 
 
@@ -88,6 +96,12 @@ class CancellationInput(FlowInput):
     refund_to: RefundTo = "original_payment"
     # How long a credit issued instead of the refund stays valid (AFTERSALES_CREDIT_VALIDITY when the flow started).
     credit_validity: timedelta = CREDIT_VALIDITY
+    # Quoted as involuntary (a schedule change before the quote), with its waiver; the waiver the
+    # partner asked for; the penalty the policy's tiers gave when quoted (what a waiver gives up).
+    involuntary: bool = False
+    waiver: Waiver | None = None
+    waiver_request: WaiverRequest | None = None
+    policy_penalty: Money | None = None
 
     def initial_info(self) -> CancellationInfo:
         """The flow info before its first transition: what the gateway indexes when it starts the
@@ -101,6 +115,9 @@ class CancellationInput(FlowInput):
             penalty=self.penalty,
             refund=self.refund,
             refund_to=self.refund_to,
+            involuntary=self.involuntary,
+            waiver=self.waiver,
+            waiver_request=self.waiver_request,
         )
 
 
@@ -109,6 +126,15 @@ class AgentQuote(BaseModel):
     refund: Money
     note: str = ""
     agent_id: str
+    # The penalty given up, all or part, and why (docs/flows.md#waivers).
+    waiver: WaiverRequest | None = None
+
+
+class ScheduleChanged(BaseModel):
+    """Signal ``schedule_changed``: the supplier changed the product while this cancellation is open
+    (its rescheduling's code); the cancellation becomes involuntary (docs/flows.md#involuntary-cancellations)."""
+
+    rescheduling_code: str
 
 
 class PartnerDecision(BaseModel):

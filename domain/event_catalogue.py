@@ -56,11 +56,12 @@ class EventType:
 
 CATALOGUE: tuple[EventType, ...] = (
     EventType(cancellation.CANCELLATION_QUOTED, "cancellation", CancellationInfo,
-              "an agent quoted a manual cancellation (`awaiting_partner_decision`)",
-              ("traveller_ids", "penalty", "refund", "agent_note", "decision_deadline")),
+              "an agent quoted a manual cancellation (`awaiting_partner_decision`); again, at penalty 0 with the same "
+              "deadline and `involuntary: true`, when a schedule change arrives before the partner decided",
+              ("traveller_ids", "penalty", "refund", "agent_note", "decision_deadline", "involuntary", "waiver")),
     EventType(cancellation.CANCELLATION_COMPLETED, "cancellation", CancellationInfo,
               "the travellers named are cancelled, the product with the last of them (`cancelled`)",
-              ("traveller_ids", "penalty", "refund")),
+              ("traveller_ids", "penalty", "refund", "involuntary", "waiver")),
     EventType(cancellation.CANCELLATION_REJECTED, "cancellation", CancellationInfo,
               "the partner rejected the quote (`rejected`)"),
     EventType(cancellation.CANCELLATION_NO_RESPONSE, "cancellation", CancellationInfo,

@@ -24,6 +24,7 @@ from domain.flow_info import FlowRecord
 from domain.money import DecimalString, Money
 from domain.products import ProductSpec
 from domain.refusals import Refusal, Refused
+from domain.waivers import WaiverCode
 
 Category = Literal["fare", "deposit", "refund", "fee", "fare_difference", "credit_redemption"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
@@ -69,6 +70,9 @@ class Payment(BaseModel):
     state: PaymentState
     created_at: AwareDatetime
     invoiced_at: AwareDatetime | None
+    # The waiver of the cancellation that booked the entry, and the penalty it gave up (docs/settlement.md#waivers).
+    waiver_code: WaiverCode | None = None
+    penalty_waived: Money | None = None
 
 
 # --- what a sale books ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from domain.money import DecimalString, Money
 from domain.penalty import refund_for
 from domain.products import FlightProduct, HotelProduct, ProductSpec
 from domain.vat import vat_included
+from domain.waivers import Waiver, WaiverCode
 
 
 class Position(BaseModel):
@@ -33,6 +34,13 @@ class Position(BaseModel):
     net_amount: Money
 
 
+class FeePosition(Position):
+    """The cancellation fee; with a waiver, its code and the penalty it gave up (docs/settlement.md#waivers)."""
+
+    waiver_code: WaiverCode | None = None
+    penalty_waived: Money | None = None
+
+
 class CancellationPositions(BaseModel):
     """``GET /v1/cancellations/{code}/positions``."""
 
@@ -41,7 +49,7 @@ class CancellationPositions(BaseModel):
     reservation_id: str
     traveller_ids: list[str] | None = None
     original_position: Position
-    cancellation_fee_position: Position
+    cancellation_fee_position: FeePosition
     refund: Money
 
 
@@ -84,6 +92,7 @@ def cancellation_positions(
     penalty: Money,
     cancelled_at: datetime,
     traveller_ids: list[str] | None = None,
+    waiver: Waiver | None = None,
 ) -> CancellationPositions:
     """The original sale of ``paid`` reversed and the fee of ``penalty``, both at the product's VAT rate.
 
@@ -93,7 +102,8 @@ def cancellation_positions(
     sale = position(product_title(product), paid, product.vat_rate).model_copy(
         update={"quantity": len(traveller_ids) if traveller_ids else 1})
     original = reversal(sale)
-    fee = position(fee_title(product.start, cancelled_at), penalty, product.vat_rate)
+    fee = FeePosition(**position(fee_title(product.start, cancelled_at), penalty, product.vat_rate).model_dump(),
+                      waiver_code=waiver.code if waiver else None, penalty_waived=waiver.penalty_waived if waiver else None)
     return CancellationPositions(
         code=code, product_id=product_id, reservation_id=reservation_id, traveller_ids=traveller_ids,
         original_position=original,

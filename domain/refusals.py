@@ -28,6 +28,8 @@ class Refusal(StrEnum):
     QUOTE_USED = "quote_used"
     NOT_AWAITING_QUOTE = "not_awaiting_quote"
     INVALID_QUOTE = "invalid_quote"  # details[0] is [{"field", "message"}, ...]
+    # A penalty quoted on an involuntary cancellation (docs/flows.md#involuntary-cancellations).
+    INVOLUNTARY_NO_PENALTY = "involuntary_no_penalty"  # details[0] is [{"field", "message"}, ...]
     NOT_AWAITING_DECISION = "not_awaiting_decision"
     # Advancing a deadline (docs/flows.md#advancing-a-deadline): none is pending, or the flow was
     # started where deadlines pass only with time.

@@ -13,13 +13,17 @@ from domain.allowance import Allowance, cancellation_allowance
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision
 from domain.codes import QUOTE_ID, FlowKind
 from domain.credit_ledger import RefundTo
+from domain.flow_info import Resolution
+from domain.involuntary import schedule_change_waiver
 from domain.money import Money
 from domain.partial_cancellation import Share, cancellation_share
 from domain.positions import CancellationPositions, cancellation_positions
 from domain.refund_terms import cancellation_terms
 from domain.refusals import Refusal, Refused, not_found
+from domain.waivers import WaiverRequest, policy_penalty
 from services.bootstrap import Deps
 from services.flow_start import NewFlow, StillWorking, flow_in_progress, opening, start_flow, update_flow, within_sync_wait
+from services.involuntary import changing_rescheduling, tell_cancellation, terms_now
 from services.requester import Requester
 from services.visibility import product_state, visible_flow, visible_product
 from store.flow_index import QueuePosition
@@ -51,26 +55,39 @@ def _disallowed(reasons: list[str]) -> Refused:
     return Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
 
 
-async def quote(deps: Deps, requester: Requester, product_id: str, traveller_ids: Sequence[str] = ()) -> Quote:
+async def quote(deps: Deps, requester: Requester, product_id: str, waiver_request: WaiverRequest | None = None,
+                traveller_ids: Sequence[str] = ()) -> Quote:
     """A quote for cancelling ``traveller_ids`` of the product now (none: every traveller still
-    confirmed), kept until ``AFTERSALES_QUOTE_TTL``; a retry under the same Idempotency-Key gets the
-    quote its first attempt kept."""
+    confirmed, docs/api.md#partial-cancellation), kept until ``AFTERSALES_QUOTE_TTL``; a retry under
+    the same Idempotency-Key gets the quote its first attempt kept.
+
+    Involuntary (the supplier changed the product, docs/flows.md#involuntary-cancellations): automatic
+    at penalty 0 with the schedule change's waiver, whatever the policy. Else a partner's waiver
+    request makes it manual: an agent decides (docs/flows.md#waivers)."""
     product = await visible_product(deps, requester.principal, product_id)
     now = _now()
-    state = await product_state(deps, product)
-    allowed = cancellation_terms(state, product.spec, now)
+    allowed = cancellation_terms(await product_state(deps, product), product.spec, now)
     if allowed.resolution is None:
         # A busy product included: a quote is refused for the allowance's reasons (docs/api.md#errors).
         raise Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(allowed.reasons)}")
     share = _share(product, traveller_ids)
     # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure), on the share.
-    terms = cancellation_terms(state, product.spec, now, share.paid)
+    terms, involuntary = await terms_now(deps, product, now, share.paid)
     assert terms.resolution is not None  # the allowance does not depend on the share
+    policy = policy_penalty(product.spec.cancellation_policy, terms.paid, product.start - now)
+    waiver = None
+    if involuntary:
+        waiver = schedule_change_waiver(policy, terms.paid).model_dump(mode="json")
+        waiver_request = None
+    resolution: Resolution = "manual" if waiver_request is not None or terms.resolution == "manual" else "automatic"
+    manual = resolution == "manual"
     return await deps.store.quotes.save(Quote(
         quote_id=requester.new_id(QUOTE_ID), product_id=product.product_id, partner_id=requester.principal.principal_id,
-        resolution=terms.resolution, paid=terms.paid.model_dump(mode="json"), penalty=_stored(terms.penalty),
-        refund=_stored(terms.refund), created_at=now, expires_at=now + deps.settings.quote_ttl,
-        traveller_ids=list(share.traveller_ids),
+        resolution=resolution, paid=terms.paid.model_dump(mode="json"),
+        penalty=None if manual else _stored(terms.penalty), refund=None if manual else _stored(terms.refund),
+        created_at=now, expires_at=now + deps.settings.quote_ttl, involuntary=involuntary, waiver=waiver,
+        waiver_request=None if waiver_request is None else waiver_request.model_dump(mode="json"),
+        policy_penalty=_stored(policy), traveller_ids=list(share.traveller_ids),
     ))
 
 
@@ -122,12 +139,21 @@ async def cancel(
             decision_window=deps.settings.decision_window,
             refund_to=refund_to,
             credit_validity=deps.settings.credit_validity,
+            involuntary=kept.involuntary,
+            waiver=kept.waiver,
+            waiver_request=kept.waiver_request,
+            policy_penalty=money_of(kept.policy_penalty),
         )
         return NewFlow(FlowKind.CANCELLATION, flow_input, quote_id=kept.quote_id)
 
     started = await start_flow(deps, requester, FlowKind.CANCELLATION, prepare)
     info = started.info
     assert isinstance(info, CancellationInfo)
+    if not info.involuntary:
+        # A schedule change indexed while this flow opened found no cancellation to tell: tell it now.
+        changed_by = await changing_rescheduling(deps, product_id)
+        if changed_by is not None:
+            await tell_cancellation(deps, product_id, changed_by, info.code)
     if info.resolution == "manual":
         return info
     final: CancellationInfo | None = await within_sync_wait(deps, started.handle.result())
@@ -152,12 +178,14 @@ async def decide(
 
 
 async def submit_quote(
-    deps: Deps, requester: Requester, code: str, penalty: Money, refund: Money, note: str, agent_id: str | None = None
+    deps: Deps, requester: Requester, code: str, penalty: Money, refund: Money, note: str, agent_id: str | None = None,
+    waiver: WaiverRequest | None = None,
 ) -> CancellationInfo | StillWorking:
     """An agent quotes a manual cancellation; the flow's validator checks that it adds up. ``agent_id``:
     who the flow records as quoting, when not the caller (the sandbox agent, quoting for a partner)."""
     info = await visible_flow(deps, requester.principal, code, FlowKind.CANCELLATION, "cancellation")
-    agent_quote = AgentQuote(penalty=penalty, refund=refund, note=note, agent_id=agent_id or requester.principal.principal_id)
+    agent_quote = AgentQuote(penalty=penalty, refund=refund, note=note, agent_id=agent_id or requester.principal.principal_id,
+                             waiver=waiver)
 
     def on_closed(final: CancellationInfo) -> CancellationInfo:
         if final.shows_quote(agent_quote):
@@ -202,4 +230,5 @@ async def positions(deps: Deps, requester: Requester, code: str) -> Cancellation
         code=info.code, product_id=info.product_id, reservation_id=info.reservation_id, product=product.spec,
         paid=info.paid, penalty=penalty, cancelled_at=info.history[0].at if info.history else product.start,
         traveller_ids=info.traveller_ids,
+        waiver=info.waiver,
     )

@@ -26,6 +26,7 @@ from domain.change_pricing import ChangeAlternative, ChangeSearch, DateIncompati
 from domain.codes import ITINERARY_ID, FlowKind
 from domain.credit_ledger import Credit
 from domain.flow_info import is_terminal
+from domain.involuntary import without_change_fee
 from domain.money import Money
 from domain.partial_cancellation import for_remaining
 from domain.products import FlightProduct, ProductSpec, Segment
@@ -33,6 +34,7 @@ from domain.refusals import Refusal, Refused, invalid_field, not_found
 from services import credits
 from services.bootstrap import Deps
 from services.flow_start import NewFlow, StillWorking, flow_in_progress, opening, start_flow, update_flow
+from services.involuntary import rescheduling_open
 from services.requester import Requester
 from services.visibility import product_state, visible_flow, visible_product
 from store.change_offers import ChangeOffer
@@ -97,6 +99,9 @@ async def search_alternatives(
         raise Refused(Refusal.DATE_INCOMPATIBLE, str(exc)) from None
     except SearchInvalid as exc:
         raise invalid_field(exc.field, exc.message) from None
+    if await rescheduling_open(deps, product.product_id):
+        # The airline is changing the flight: a change now carries no fee (docs/flows.md#involuntary-cancellations).
+        found = [without_change_fee(alternative) for alternative in found]
     # The travellers who remain are those the change concerns (docs/api.md#partial-cancellation).
     found = [for_remaining(alternative, product.spec.price, product.fares(), product.cancelled_travellers or {})
              for alternative in found]

@@ -19,6 +19,7 @@ from domain.refusals import Refusal, Refused, not_found
 from domain.rescheduling_flow import AlternativeChoice, ReschedulingInfo, ReschedulingInput, ScheduleChange, new_rescheduling
 from services.bootstrap import Deps
 from services.flow_start import NewFlow, StillWorking, open_and_launch, open_and_launch_many, update_flow
+from services.involuntary import tell_cancellations
 from services.requester import Requester
 from services.visibility import visible_flow
 from store.reservation_records import ProductRecord
@@ -80,6 +81,11 @@ async def start_reschedulings(deps: Deps, changes: list[tuple[ProductRecord, Fli
         await open_and_launch(deps, news[0])
     elif news:
         await open_and_launch_many(deps, news, disruption_id)
+    # A cancellation open on one of these products becomes involuntary (docs/flows.md#involuntary-cancellations):
+    # told on every delivery (or retried batch) while the rescheduling is unfinished, so a crash before this
+    # line is made good by the supplier's re-delivery or the fan-out's retry.
+    await tell_cancellations(deps, {info.product_id: info.code for info, _change in infos
+                                    if not (info.code in known and is_terminal(known[info.code]))})
     return [info.code for info, _change in infos]
 
 

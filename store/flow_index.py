@@ -229,6 +229,22 @@ class FlowIndex(Repository):
             rows = (await conn.execute(query)).all()
         return [Unstarted(row.code, row.kind, row.start_input) for row in rows]
 
+    async def product_flows(self, product_id: str, kind: str) -> dict[str, str]:
+        """The product's flows of ``kind``: code → status, oldest first (domain.involuntary asks them)."""
+        async with self._reading() as conn:
+            rows = (await conn.execute(
+                sa.select(flows.c.code, flows.c.status).where(flows.c.product_id == product_id, flows.c.kind == kind)
+                .order_by(flows.c.created_at, flows.c.code)
+            )).all()
+        return {row.code: row.status for row in rows}
+
+    async def lock_holders(self, product_ids: list[str]) -> dict[str, str]:
+        """The flow holding each of ``product_ids`` that is held: product id → flow code."""
+        async with self._reading() as conn:
+            rows = (await conn.execute(sa.select(product_locks.c.product_id, product_locks.c.flow_code)
+                                       .where(product_locks.c.product_id.in_(product_ids)))).all()
+        return {row.product_id: row.flow_code for row in rows}
+
     async def lock_holder(self, product_id: str) -> str | None:
         async with self._reading() as conn:
             return (

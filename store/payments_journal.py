@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from domain.journal import JournalEntry, Payment
 from domain.money import Money
 from store.db import Repository, page_after
-from store.schema import payments
+from store.schema import flows, payments
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,24 @@ class PaymentFilter:
     end_time: datetime | None = None  # exclusive
 
 
+def _with_waiver(query: sa.Select[Any]) -> sa.Select[Any]:
+    """The query with the info of the flow that booked each entry: a cancellation's waiver is shown on
+    its entries (docs/settlement.md#waivers), read from the flow, where it is recorded once."""
+    return query.outerjoin(flows, flows.c.code == payments.c.flow_code).add_columns(flows.c.info.label("flow_info"))
+
+
+def _waiver(row: Any) -> dict[str, Any]:
+    info = getattr(row, "flow_info", None)
+    waiver = info.get("waiver") if isinstance(info, dict) else None
+    if not isinstance(waiver, dict):
+        return {}
+    waived = waiver.get("penalty_waived")
+    return {"waiver_code": waiver.get("code"), "penalty_waived": None if waived is None else Money.model_validate(waived)}
+
+
 def _payment(row: Any) -> Payment:
     return Payment(
+        **_waiver(row),
         payment_id=row.payment_id,
         reservation_id=row.reservation_id,
         partner_id=row.partner_id,
@@ -62,12 +78,12 @@ class PaymentsJournal(Repository):
         if where.end_time is not None:
             query = query.where(payments.c.created_at < where.end_time)
         async with self._reading() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (await conn.execute(_with_waiver(query))).all()
         return [(row.seq, _payment(row)) for row in rows]
 
     async def payment(self, payment_id: str) -> Payment | None:
         async with self._reading() as conn:
-            row = (await conn.execute(sa.select(payments).where(payments.c.payment_id == payment_id))).first()
+            row = (await conn.execute(_with_waiver(sa.select(payments)).where(payments.c.payment_id == payment_id))).first()
         return None if row is None else _payment(row)
 
     async def confirm(self, payment_id: str, at: datetime) -> Payment | None:
@@ -78,7 +94,7 @@ class PaymentsJournal(Repository):
                 .where(payments.c.payment_id == payment_id, payments.c.state == "to_invoice")
                 .values(state="invoiced", invoiced_at=at)
             )
-            row = (await conn.execute(sa.select(payments).where(payments.c.payment_id == payment_id))).first()
+            row = (await conn.execute(_with_waiver(sa.select(payments)).where(payments.c.payment_id == payment_id))).first()
         return None if row is None else _payment(row)
 
     async def entries(self, reservation_id: str) -> list[JournalEntry]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,6 +27,10 @@ class Quote:
     expires_at: datetime
     # The travellers it cancels (docs/api.md#partial-cancellation); None for quotes given before they were named.
     traveller_ids: list[str] | None = None
+    involuntary: bool = False
+    waiver: dict[str, Any] | None = None
+    waiver_request: dict[str, Any] | None = None
+    policy_penalty: dict[str, str] | None = None
 
 
 class Quotes(Repository):

@@ -219,6 +219,12 @@ quotes = sa.Table(
     sa.Column("traveller_ids", sa.JSON),
     # The flow the quote started: a quote is used once.
     sa.Column("used_by", sa.String(20)),
+    # Involuntary (the supplier changed the product) with its waiver, the waiver the partner asked
+    # for, and the penalty the policy's tiers gave (docs/flows.md#waivers).
+    sa.Column("involuntary", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("waiver", sa.JSON),
+    sa.Column("waiver_request", sa.JSON),
+    sa.Column("policy_penalty", sa.JSON),
 )
 
 events = sa.Table(

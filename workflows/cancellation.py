@@ -25,16 +25,20 @@ from domain.cancellation_flow import (
     CancellationStatus,
     Decision,
     PartnerDecision,
+    ScheduleChanged,
 )
 from domain.codes import FlowKind
 from domain.credit_ledger import RefundTo, credit_terms
 from domain.flow_info import is_terminal
+from domain.involuntary import check_involuntary_quote, involuntary_terms, schedule_change_waiver
+from domain.money import Money
 from domain.penalty import check_agent_quote
 from domain.refusals import Refusal
+from domain.waivers import grant
 from workflows import supplier_steps
 from workflows.credit_expiry import start_expiry
 from workflows.flow_transitions import FlowWorkflow
-from workflows.patches import EXPIRE_AT_THE_DEADLINE
+from workflows.patches import EXPIRE_AT_THE_DEADLINE, INVOLUNTARY_ON_SCHEDULE_CHANGE
 from workflows.update_refusals import refusal
 
 
@@ -61,6 +65,9 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
             self._quote_deadline = self._deadline_ahead("agent_quote_window", workflow.now() + input.agent_quote_window)
         # Where the refund goes: as started, or as the partner says when it accepts a quote.
         self._refund_to: RefundTo = input.refund_to
+        # The supplier changed the product (quoted so, or a ``schedule_changed`` signal since): no
+        # penalty may be charged (docs/flows.md#involuntary-cancellations).
+        self._involuntary = input.involuntary
 
     @workflow.run
     async def run(self, input: CancellationInput) -> CancellationInfo:
@@ -76,7 +83,15 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
     async def _run_manual(self) -> None:
         await self._move("awaiting_agent_quote", quote_deadline=self._quote_deadline.at)
         workflow.deprecate_patch(EXPIRE_AT_THE_DEADLINE)  # kept until no run that recorded the patch is open (workflows.patches)
-        await self._quote_deadline.wait(lambda: self._quote is not None)
+        while True:
+            await self._quote_deadline.wait(lambda: self._quote is not None or self._to_show_involuntary())
+            if self._quote is None and self._to_show_involuntary() and self._quote_deadline.at > workflow.now() \
+                    and not self._quote_deadline.advanced:
+                # Agents see the flag (and may then quote no penalty), until the same deadline.
+                await self._move("awaiting_agent_quote", involuntary=True)
+                self._quote_deadline.reopen()
+                continue
+            break
         # Read after the wait, not from its result: a quote accepted by the validator in the
         # same activation as the timer firing is still honoured.
         quote = self._quote
@@ -100,8 +115,17 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
             refund=quote.refund,
             agent_note=quote.note or None,
             decision_deadline=deadline.at,
+            **self._quoted_waiver(quote),
         )
-        await deadline.wait(lambda: self._decision is not None)
+        while True:
+            await deadline.wait(lambda: self._decision is not None or self._to_show_involuntary())
+            if self._decision is None and self._to_show_involuntary() and deadline.at > workflow.now() \
+                    and not deadline.advanced:
+                # The quote is replaced by one at penalty 0, with the same deadline, and the partner told.
+                await self._move("awaiting_partner_decision", CANCELLATION_QUOTED, **self._involuntary_terms())
+                deadline.reopen()
+                continue
+            break
         self._awaiting = None
         if self._decision is None:
             # The fee was not accepted: the product stays confirmed.
@@ -111,15 +135,43 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
         else:
             await self._cancel_at_supplier()
 
+    def _to_show_involuntary(self) -> bool:
+        """A schedule change made the flow involuntary since it last recorded itself."""
+        return self._involuntary and not self._info.involuntary
+
+    def _involuntary_terms(self) -> dict[str, Any]:
+        """The flow's terms once involuntary: nothing charged, everything back, the penalty it had waived."""
+        penalty, refund = involuntary_terms(self._info.paid)
+        charged = self._info.penalty if self._info.penalty is not None and not self._info.penalty.is_zero() \
+            else self._input.policy_penalty
+        return {"penalty": penalty, "refund": refund, "involuntary": True,
+                "waiver": schedule_change_waiver(charged, self._info.paid)}
+
+    def _quoted_waiver(self, quote: AgentQuote) -> dict[str, Any]:
+        """The waiver an agent's quote grants: the agent's, or, on an involuntary flow, the schedule change's."""
+        if quote.waiver is not None:
+            return {"waiver": grant(quote.waiver, quote.agent_id, self._input.policy_penalty, quote.penalty),
+                    "involuntary": self._involuntary}
+        if self._involuntary:
+            return {"waiver": schedule_change_waiver(self._input.policy_penalty, self._info.paid), "involuntary": True}
+        return {}
+
     async def _cancel_at_supplier(self) -> None:
         refused = await supplier_steps.cancel_at_supplier(self._input.product_id, self._input.code, self._input.traveller_ids)
         if refused is None:
-            credit = credit_terms(self._input.code, self._info.refund, self._refund_to, self._input.credit_validity,
+            # A schedule change heard before now: nothing is charged, whatever was accepted.
+            terms = self._involuntary_terms() if self._charges_despite_involuntary() else {}
+            refund: Money | None = terms.get("refund", self._info.refund)
+            credit = credit_terms(self._input.code, refund, self._refund_to, self._input.credit_validity,
                                   workflow.now())
-            await self._move("cancelled", CANCELLATION_COMPLETED, **credit)
+            await self._move("cancelled", CANCELLATION_COMPLETED, **terms, **credit)
             await start_expiry(self._info, self._input.deadlines_advanceable)
         else:
             await self._move("failed", CANCELLATION_FAILED)
+
+    def _charges_despite_involuntary(self) -> bool:
+        penalty = self._info.penalty
+        return self._involuntary and penalty is not None and not penalty.is_zero()
 
     def _carried(self) -> dict[str, Any]:
         # Every transition records the partner's decision, once there is one.
@@ -128,6 +180,13 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
     @workflow.query
     def info(self) -> CancellationInfo:
         return self._info
+
+    @workflow.signal  # registered as "schedule_changed": the method's name is the signal's, never to change
+    def schedule_changed(self, change: ScheduleChanged) -> None:
+        """The supplier changed the product (a rescheduling started): the cancellation is involuntary.
+        A run that received this signal before it was handled replays without the marker, ignoring it."""
+        if not is_terminal(self._info.status) and workflow.patched(INVOLUNTARY_ON_SCHEDULE_CHANGE):
+            self._involuntary = True
 
     @workflow.update
     async def submit_quote(self, quote: AgentQuote) -> CancellationInfo:
@@ -143,6 +202,14 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
                 f"cancellation {self._info.code} is not awaiting a quote (status {self._info.status})",
             )
         problems = check_agent_quote(self._info.paid, quote.penalty, quote.refund)
+        if self._involuntary and not problems:
+            involuntary = check_involuntary_quote(quote.penalty)
+            if involuntary:
+                raise refusal(
+                    Refusal.INVOLUNTARY_NO_PENALTY,
+                    f"cancellation {self._info.code} is involuntary (the airline changed the flight): penalty must be 0",
+                    [{"field": field, "message": message} for field, message in involuntary],
+                )
         if problems:
             raise refusal(
                 Refusal.INVALID_QUOTE,

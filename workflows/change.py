@@ -133,6 +133,15 @@ class ChangeWorkflow(FlowWorkflow[ChangeInfo, ChangeStatus]):
         if self._awaiting != "prebook":
             raise refusal(Refusal.NOT_AWAITING_PREBOOK, f"checkout {self._info.code} is not awaiting a pre-book")
 
+    def _booking_taken(self) -> bool:
+        """The flow listens for a booking: an automatic change from its start, a checkout from the
+        moment its pre-book is taken, before that pre-book's move is recorded. The store (and the
+        partner, answered with the checkout context) shows the pre-book as soon as that move commits,
+        while the workflow hears that it is done a task or two later (much later after a worker
+        restart): a booking meanwhile is taken, and applied once the move is done (the booking wait
+        in ``run`` then ends at once)."""
+        return self._awaiting == "booking" or (self._awaiting == "prebook" and self._prebooked)
+
     @workflow.update
     async def book(self, booking: Booking) -> ChangeInfo:
         if self._booking is None:
@@ -147,9 +156,10 @@ class ChangeWorkflow(FlowWorkflow[ChangeInfo, ChangeStatus]):
             return  # booked already: the same context booked again answers the same
         if self._expired():
             raise self._expired_refusal()
-        if self._awaiting == "prebook":
-            raise refusal(Refusal.NOT_PREBOOKED, f"checkout {self._info.code} must be pre-booked first")
-        if self._awaiting != "booking":
+        if self._awaiting == "prebook" and not self._prebooked:
+            # Not pre-booked yet, but the partner may pre-book: refused for now, and a retry asks again.
+            raise refusal(Refusal.NOT_PREBOOKED, f"checkout {self._info.code} must be pre-booked first", not_yet=True)
+        if not self._booking_taken():
             raise refusal(Refusal.NOT_AWAITING_BOOKING, f"change {self._info.code} is not awaiting a booking")
         paid_with_credit = booking.payment_method == CREDIT_PAYMENT_METHOD and booking.credit_id is not None
         if self._manual and booking.payment_method not in self._info.payment_methods and not paid_with_credit:

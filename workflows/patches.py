@@ -23,3 +23,8 @@ EXPIRE_AT_THE_DEADLINE = "expire-at-the-deadline-shown"
 # A transition the store refuses for good parks the flow until an operator's ``retry_record``
 # (flow_transitions); before, the refusal was retried without end (or, raised, failed the flow).
 PARK_A_REFUSED_RECORD = "park-a-refused-record"
+
+# A schedule change arriving while a cancellation is open makes it involuntary (cancellation's
+# ``schedule_changed`` signal): awaiting a quote it is marked so, awaiting a decision it is
+# re-quoted at penalty 0, accepted it is charged nothing. Before, the signal was not handled.
+INVOLUNTARY_ON_SCHEDULE_CHANGE = "involuntary-on-schedule-change"

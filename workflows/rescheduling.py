@@ -137,6 +137,14 @@ class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
     def _validate_choice(self, choice: AlternativeChoice) -> None:
         if self._choice is not None and choice.alternative_id == self._choice and choice.refund_to == self._refund_to:
             return  # the same choice repeated: answered like the first one
+        if self._choice is None and not self._awaiting and self._info.status == "waiting_for_product":
+            # Not offering yet (another flow holds the product), but it will once it takes the product:
+            # refused for now, and the partner may ask again.
+            raise refusal(
+                Refusal.NOT_AWAITING_CHOICE,
+                f"rescheduling {self._info.code} is not offering its alternatives yet: it waits for the product",
+                not_yet=True,
+            )
         if self._choice is not None or not self._awaiting:
             raise _not_awaiting(self._info)
         chosen = self._info.alternative(choice.alternative_id)

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from store.quotes import Quote
 from store.repositories import Store
-from tests.api.conftest import Actor, flight, hotel
+from tests.api.conftest import Actor, feed_of, flight, hotel
 from tests.api.test_foundation import problem
 
 
@@ -49,7 +49,7 @@ async def test_automatic_cancellation_applies_the_tier_and_is_final(http: TestCl
     await problem(await http.post(f"/v1/products/{product_id}/cancellation-quotes", json={}, headers=partner.headers),
                   409, "cancellation_disallowed")
 
-    events = await (await http.get("/v1/events", headers=partner.headers)).json()
+    events = await feed_of(http, partner.headers, 2)
     # The refund the cancellation posted is reported too (docs/settlement.md#the-refunds-ledger).
     assert [e["type"] for e in events["items"]] == ["cancellation.completed", "refund.posted"]
     assert events["items"][0]["data"]["code"] == done["code"]
@@ -123,9 +123,9 @@ async def test_manual_cancellation_agent_quotes_partner_accepts(http: TestClient
     assert repeat.status == 200 and (await repeat.json())["status"] == "cancelled"
     await problem(await http.patch(f"/v1/cancellations/{code}", json={"decision": "reject"}, headers=partner.headers),
                   409, "not_awaiting_decision")
-    events = await (await http.get("/v1/events", headers=partner.headers)).json()
+    events = await feed_of(http, partner.headers, 3)
     assert [e["type"] for e in events["items"]] == ["cancellation.quoted", "cancellation.completed", "refund.posted"]
-    after = await (await http.get(f"/v1/events?after={events['items'][0]['id']}", headers=partner.headers)).json()
+    after = await feed_of(http, partner.headers, 2, f"?after={events['items'][0]['id']}")
     assert [e["type"] for e in after["items"]] == ["cancellation.completed", "refund.posted"]
 
 

@@ -2,7 +2,8 @@
 finding 4; docs/api.md#patch-v1cancellationscode): while the quote's move is being recorded, and
 after a worker restart. The decision takes effect, or the answer is one to retry (503, or 409 with
 Retry-After, never stored under the Idempotency-Key): never a stored 409 that leaves the flow to end
-``no_response``. Real dev server, real HTTP, both databases."""
+``no_response``. The same for a checkout's booking that arrives while its pre-book is being applied
+(a stored 409 ``not_prebooked`` left the checkout to expire). Real dev server, real HTTP, both databases."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from ports.recording import FlowStore, LockOutcome
 from ports.supplier import build_supplier
 from store.repositories import Store
 from tests.api.conftest import Actor, hotel
+from tests.api.test_changes import manual_flight
 from tests.api.test_foundation import problem
 from worker.registry import activities_over, workflow_worker
 
@@ -236,3 +238,149 @@ async def test_a_decision_before_any_quote_is_refused_for_now_only(
             await problem(refused, 409, "not_awaiting_decision")
             assert "Retry-After" not in refused.headers
             assert ("Idempotent-Replayed" in refused.headers) == replay
+
+
+# The change flow's booking (docs/api.md#post-v1checkout-contextscheckout_context_idbook): the same gap,
+# between the checkout's pre-book being taken and the workflow hearing that it is recorded.
+
+MOVED_BY_PHONE = {"description": "moved by phone", "amount": {"amount": "75", "currency": "EUR"}}
+
+
+async def issued_checkout(http: TestClient, partner: Actor, agent: Actor) -> tuple[str, dict[str, Any]]:
+    """A manual flight of ``partner``'s, and an agent's checkout for it: its reservation id and the checkout."""
+    booked = await http.post("/v1/sandbox/reservations", headers=partner.headers, json={
+        "travellers": [{"traveller_id": "T1", "name": "Ada Lovelace"}], "products": [manual_flight()]})
+    assert booked.status == 201, await booked.text()
+    reservation = await booked.json()
+    issued = await http.post(f"/v1/agent/products/{reservation['products'][0]['product_id']}/checkouts",
+                             json=MOVED_BY_PHONE, headers=agent.headers)
+    assert issued.status == 201, await issued.text()
+    return str(reservation["reservation_id"]), await issued.json()
+
+
+def context_of(checkout: dict[str, Any]) -> str:
+    """The checkout context a pre-book answers (and the store shows once the pre-book is recorded)."""
+    return str(checkout["checkout_id"]).replace("CHK-", "CCX-")
+
+
+async def book_until_final(http: TestClient, partner: Actor, context: str, key: str) -> ClientResponse:
+    """The partner's booking, retried with the same key while the answer says to retry; the first final answer."""
+    headers = {**partner.headers, "Idempotency-Key": key}
+    async with asyncio.timeout(BOUND_S):
+        while True:
+            response = await http.post(f"/v1/checkout-contexts/{context}/book", json={"payment_method": "card"},
+                                       headers=headers)
+            if not retry_later(response):
+                return response
+            await response.read()
+
+
+async def final_change(http: TestClient, partner: Actor, code: str) -> dict[str, Any]:
+    async with asyncio.timeout(BOUND_S):
+        while True:
+            info: dict[str, Any] = await (await http.get(f"/v1/changes/{code}", headers=partner.headers)).json()
+            if info["status"] not in ("checkout_issued", "checkout_prebooked"):
+                return info
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("after_commit", [False, True], ids=["prebook-not-recorded-yet", "prebook-recorded-not-applied"])
+async def test_a_booking_while_the_prebook_is_being_applied_takes_effect(
+    gateway: TestClient, temporal_env: WorkflowEnvironment, settings: Settings, store: Store, partner: Actor,
+    agent: Actor, after_commit: bool,
+) -> None:
+    http = gateway
+    held = HeldRecords(store.flows, "checkout_prebooked", after_commit)
+    async with worker_over(temporal_env, settings, store, held):
+        reservation_id, checkout = await issued_checkout(http, partner, agent)
+        code, context = checkout["code"], context_of(checkout)
+        await until_recorded(store, code, "checkout_issued")
+        prebooking = asyncio.create_task(http.post(
+            f"/v1/checkouts/{checkout['checkout_id']}/prebook", json={"transaction_id": reservation_id},
+            headers={**partner.headers, "Idempotency-Key": "partner-prebook"}))
+        # The flow has taken the pre-book and is recording it; the store shows it or not yet.
+        await asyncio.wait_for(held.entered.wait(), BOUND_S)
+        assert await stored_status(store, code) == ("checkout_prebooked" if after_commit else "checkout_issued")
+
+        booking = await http.post(f"/v1/checkout-contexts/{context}/book", json={"payment_method": "card"},
+                                  headers={**partner.headers, "Idempotency-Key": "partner-book"})
+        # Taken: the flow cannot finish while its pre-book's record is held, so the answer is 202.
+        assert booking.status == 202, await booking.text()
+        held.release.set()
+        prebooked = await asyncio.wait_for(prebooking, BOUND_S)
+        assert prebooked.status in (201, 202), await prebooked.text()
+
+        info = await final_change(http, partner, code)
+        assert (info["status"], info["payment_method"]) == ("modified", "card")
+        assert [entry["event"] for entry in info["history"]] == ["checkout_issued", "checkout_prebooked", "modified"]
+        # The retry under the key replays what was answered (a 202); a repeat without one gets the outcome.
+        replayed = await http.post(f"/v1/checkout-contexts/{context}/book", json={"payment_method": "card"},
+                                   headers={**partner.headers, "Idempotency-Key": "partner-book"})
+        assert replayed.status == 202 and replayed.headers["Idempotent-Replayed"] == "true"
+        again = await http.post(f"/v1/checkout-contexts/{context}/book", json={"payment_method": "card"},
+                                headers=partner.headers)
+        assert again.status == 200 and (await again.json())["status"] == "modified"
+
+
+async def test_a_booking_sent_while_no_worker_runs_takes_effect_after_the_restart(
+    gateway: TestClient, temporal_env: WorkflowEnvironment, settings: Settings, store: Store, partner: Actor,
+    agent: Actor,
+) -> None:
+    http = gateway
+    async with worker_over(temporal_env, settings, store, store.flows):
+        reservation_id, checkout = await issued_checkout(http, partner, agent)
+        await until_recorded(store, checkout["code"], "checkout_issued")
+    # The worker is gone: the partner pre-books and books, neither can be taken yet.
+    prebook = (f"/v1/checkouts/{checkout['checkout_id']}/prebook", {"transaction_id": reservation_id},
+               {**partner.headers, "Idempotency-Key": "partner-prebook"})
+    await problem(await http.post(prebook[0], json=prebook[1], headers=prebook[2]), 503, "flow_unavailable")
+    await problem(await http.post(f"/v1/checkout-contexts/{context_of(checkout)}/book", json={"payment_method": "card"},
+                                  headers={**partner.headers, "Idempotency-Key": "partner-book"}),
+                  503, "flow_unavailable")
+
+    async with worker_over(temporal_env, settings, store, store.flows):
+        # Both retried with their keys, at once: the booking is taken, or answered "retry later"
+        # until it can be; never refused for good.
+        async def prebook_until_taken() -> ClientResponse:
+            async with asyncio.timeout(BOUND_S):
+                while (response := await http.post(prebook[0], json=prebook[1], headers=prebook[2])).status == 503:
+                    await response.read()
+                return response
+
+        prebooking = asyncio.create_task(prebook_until_taken())
+        booked = await book_until_final(http, partner, context_of(checkout), "partner-book")
+        assert booked.status in (200, 202), await booked.text()
+        prebooked = await asyncio.wait_for(prebooking, BOUND_S)
+        assert prebooked.status in (201, 202), await prebooked.text()
+        assert (await final_change(http, partner, checkout["code"]))["status"] == "modified"
+
+
+async def test_a_booking_before_the_prebook_is_refused_for_now_only(
+    gateway: TestClient, temporal_env: WorkflowEnvironment, settings: Settings, store: Store, partner: Actor,
+    agent: Actor,
+) -> None:
+    http = gateway
+    async with worker_over(temporal_env, settings, store, store.flows):
+        reservation_id, checkout = await issued_checkout(http, partner, agent)
+        await until_recorded(store, checkout["code"], "checkout_issued")
+        book_path = f"/v1/checkout-contexts/{context_of(checkout)}/book"
+        headers = {**partner.headers, "Idempotency-Key": "too-early"}
+        early = await http.post(book_path, json={"payment_method": "card"}, headers=headers)
+        await problem(early, 409, "not_prebooked")
+        assert int(early.headers["Retry-After"]) > 0
+        assert "Idempotent-Replayed" not in early.headers
+        prebooked = await http.post(f"/v1/checkouts/{checkout['checkout_id']}/prebook",
+                                    json={"transaction_id": reservation_id}, headers=partner.headers)
+        assert prebooked.status == 201, await prebooked.text()
+        # A refusal for good is stored as before: an unknown payment method is 422, replayed.
+        wrong = {**partner.headers, "Idempotency-Key": "wrong-method"}
+        for replay in (False, True):
+            refused = await http.post(book_path, json={"payment_method": "bitcoin"}, headers=wrong)
+            await problem(refused, 422, "validation_failed")
+            assert "Retry-After" not in refused.headers
+            assert ("Idempotent-Replayed" in refused.headers) == replay
+        # Not stored under the key: the retry asks the flow again, which now takes it.
+        retried = await http.post(book_path, json={"payment_method": "card"}, headers=headers)
+        assert retried.status == 200, await retried.text()
+        assert "Idempotent-Replayed" not in retried.headers
+        assert (await retried.json())["status"] == "modified"

@@ -224,11 +224,17 @@ async def test_change_on_a_busy_product_waits_for_the_cancellation_then_proceeds
     assert flows == {cancellation: "awaiting_agent_quote", code: "waiting_for_product"}
     info = await (await http.get(f"/v1/reschedulings/{code}", headers=partner.headers)).json()
     assert info["status"] == "waiting_for_product" and info["decision_deadline"] is None
-    await problem(await accept(http, partner, code, "proposed"), 409, "not_awaiting_choice")
+    # Refused for now only: with Retry-After, and not stored under its Idempotency-Key.
+    keyed = {**partner.headers, "Idempotency-Key": "choice-while-waiting"}
+    early = await http.post(f"/v1/reschedulings/{code}/accept", json={"alternative_id": "proposed"}, headers=keyed)
+    await problem(early, 409, "not_awaiting_choice")
+    assert int(early.headers["Retry-After"]) > 0 and "Idempotent-Replayed" not in early.headers
 
+    # The change made the cancellation involuntary: the agent may quote no penalty (tests/api/test_involuntary.py).
     quoted = await http.post(f"/v1/agent/cancellations/{cancellation}/quote", headers=agent.headers, json={
-        "penalty": {"amount": "40.00", "currency": "EUR"}, "refund": {"amount": "200.00", "currency": "EUR"}})
+        "penalty": {"amount": "0.00", "currency": "EUR"}, "refund": {"amount": "240.00", "currency": "EUR"}})
     assert quoted.status == 200, await quoted.text()
+    assert (await quoted.json())["involuntary"] is True
     rejected = await http.patch(f"/v1/cancellations/{cancellation}", json={"decision": "reject"},
                                 headers=partner.headers)
     assert rejected.status == 200 and (await rejected.json())["status"] == "rejected"
@@ -236,8 +242,10 @@ async def test_change_on_a_busy_product_waits_for_the_cancellation_then_proceeds
     await webhook.event("rescheduling.detected", code)
     flows = {f["code"]: f["status"] for f in (await reservation(http, partner, booked["reservation_id"]))["flows"]}
     assert flows == {cancellation: "rejected", code: "awaiting_partner_action"}
-    response = await accept(http, partner, code, "proposed")
+    # The retry under the same key asks the flow again, which now takes the choice.
+    response = await http.post(f"/v1/reschedulings/{code}/accept", json={"alternative_id": "proposed"}, headers=keyed)
     assert response.status == 200, await response.text()
+    assert "Idempotent-Replayed" not in response.headers
     moved = (await reservation(http, partner, booked["reservation_id"]))["products"][0]
     assert departure(moved) == departure(product) + timedelta(minutes=90)
     assert webhook.event_types().index("cancellation.rejected") < webhook.event_types().index(

@@ -6,7 +6,6 @@ resolver seam: nothing here is sent anywhere but 127.0.0.1."""
 from __future__ import annotations
 
 import socket
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
@@ -22,12 +21,14 @@ from temporalio.testing import WorkflowEnvironment
 from activities.webhooks import TriggerActivities
 from api.app import create_app
 from config.settings import Settings
+from domain.codes import EVENT_ID
 from domain.webhook_urls import WebhookPolicy
 from ports.webhook_guard import WebhookGuard
 from store.repositories import Store
 from store.schema import events, partners
 from tests.api.test_foundation import problem
 from tests.conftest import GatewayTestServer
+from tests.local_server import serve_locally
 
 ADMIN_KEY = "a-production-admin-key-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -128,9 +129,7 @@ class Receiver:
 
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", receive)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self._runner, _ = await serve_locally(app)
         self.port = self._runner.addresses[0][1]
         return self
 
@@ -154,7 +153,7 @@ def loopback_only() -> aiohttp.TraceConfig:
 async def stored_event(store: Store, webhook_url: str) -> str:
     """A pending event of a partner whose URL is already stored (as if DNS changed after registration)."""
     partner, _key = await store.accounts.create_partner("Rebinding", None)
-    event_id = "evt_" + uuid.uuid4().hex[:20]
+    event_id = EVENT_ID.secure()
     now = datetime.now(timezone.utc)
     async with store.engine.begin() as conn:
         await conn.execute(partners.update().where(partners.c.partner_id == partner.partner_id)

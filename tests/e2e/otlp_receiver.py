@@ -14,6 +14,8 @@ from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+from tests.local_server import serve_locally
+
 PROTOBUF = "application/x-protobuf"
 
 
@@ -45,11 +47,7 @@ class OtlpReceiver:
         app = web.Application()
         app.router.add_post("/v1/traces", self._export)
         app.router.add_post("/airline/{operation}", self._airline)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}"
+        self._runner, self.url = await serve_locally(app)
         return self
 
     async def __aexit__(

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.cancellation_flow import CancellationInfo
-from domain.codes import FlowKind, new_flow_code
+from domain.codes import EVENT_ID, FlowKind, new_flow_code
 from domain.credit_ledger import CREDIT_VALIDITY, RefundTo, credit_terms
 from domain.flow_info import FlowRecord, HistoryEntry
 from domain.input_bounds import FROM_REQUEST
@@ -52,7 +52,7 @@ def largest_reservation(currency: str) -> dict[str, Any]:
 
 
 def record(info: CancellationInfo, event_type: str | None = None) -> FlowRecord:
-    return FlowRecord.of(info, FlowKind.CANCELLATION, AT, f"evt_{secrets.token_hex(10)}" if event_type else None, event_type)
+    return FlowRecord.of(info, FlowKind.CANCELLATION, AT, EVENT_ID.secure() if event_type else None, event_type)
 
 
 async def cancel_every_product(store: Store, body: dict[str, Any], refund_to: list[RefundTo]) -> tuple[str, ReservationSpec]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -67,7 +68,11 @@ async def test_outbox_write_is_idempotent_per_event(store: Store) -> None:
     assert count == 1 and locks == 0
     flow = await store.flows.flow("CAN-EEEEEEEE")
     assert flow is not None and flow.status == "failed" and flow.created_at == NOW
-    feed = [e for e in await store.events.feed("ptn_1", None, 10) if e["id"] == event_id]
+    # On PostgreSQL the feed shows an event once every older writing transaction on the server is over
+    # (docs/triggers.md#the-feeds-order): wait, bounded, for it to show.
+    async with asyncio.timeout(30):
+        while not (feed := [e for e in await store.events.feed("ptn_1", None, 10) if e["id"] == event_id]):
+            await asyncio.sleep(0.05)
     assert len(feed) == 1 and feed[0]["delivery"] == {"status": "pending", "attempts": 0}
     await store.events.record_attempt(event_id, delivered=False, detail="HTTP 500")
     await store.events.record_attempt(event_id, delivered=True, detail="HTTP 200")

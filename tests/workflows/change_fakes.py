@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
 
 from domain.change_flow import Booking, ChangeInfo, ChangeInput, Prebooking
 from domain.flow_info import FlowRecord, Resolution
@@ -144,6 +144,25 @@ async def checked_out(h: ChangeHarness, code: str) -> ChangeHandle:
     handle = await start_change(h, code, "manual")
     await handle.execute_update(ChangeWorkflow.prebook, Prebooking(transaction_id=RESERVATION_ID))
     await handle.execute_update(ChangeWorkflow.book, Booking(payment_method="card"))
+    await finish(handle)
+    return handle
+
+
+async def booked_while_prebook_recorded(h: ChangeHarness, code: str, payment_method: str = "card") -> ChangeHandle:
+    """The partner pre-books the agent's checkout; while the flow records the pre-book
+    (``checkout_prebooked`` held in the store), the partner books: the booking is taken, and applied
+    once the pre-book is recorded."""
+    h.store.hold_status = "checkout_prebooked"
+    handle = await start_change(h, code, "manual")
+    prebooking = await handle.start_update(
+        ChangeWorkflow.prebook, Prebooking(transaction_id=RESERVATION_ID), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    await asyncio.wait_for(h.store.reached.wait(), RESULT_WAIT)
+    booking = await handle.start_update(
+        ChangeWorkflow.book, Booking(payment_method=payment_method), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    h.store.release.set()
+    await asyncio.wait_for(asyncio.gather(prebooking.result(), booking.result()), RESULT_WAIT)
     await finish(handle)
     return handle
 

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from domain.signature import SIGNATURE_HEADER, verify
+from tests.local_server import serve_locally
 
 
 @dataclass
@@ -42,11 +43,8 @@ class WebhookReceiver:
     async def __aenter__(self) -> WebhookReceiver:
         app = web.Application()
         app.router.add_post("/hooks/aftersales", self._receive)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/hooks/aftersales"
+        self._runner, base = await serve_locally(app)
+        self.url = f"{base}/hooks/aftersales"
         return self
 
     async def __aexit__(
@@ -98,10 +96,8 @@ class HangingReceiver:
         app = web.Application()
         app.router.add_post("/hooks/aftersales", self._hang)
         # Cancel a handler whose client went away, so in_flight counts only requests still waiting.
-        self._runner = web.AppRunner(app, handler_cancellation=True)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hooks/aftersales"
+        self._runner, base = await serve_locally(app, handler_cancellation=True)
+        self.url = f"{base}/hooks/aftersales"
         return self
 
     async def __aexit__(self, *exc: object) -> None:

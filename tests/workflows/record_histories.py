@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from domain.disruptions import BATCHES_PER_RUN, FAN_OUT_BATCH, FanOutInput
 from domain.flow_info import event_body
-from tests.workflows import advanced_paths, change_fakes, rescheduling_fakes, scenarios
+from tests.workflows import advanced_paths, change_fakes, involuntary_paths, rescheduling_fakes, scenarios
 from tests.workflows.conftest import Harness, find_test_server
 from tests.workflows.fakes import FakeSupplier, InMemoryStore, new_worker
 from tests.workflows.receiver import WebhookReceiver
@@ -133,7 +133,17 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "change_context_advanced": change_fakes.recorded(advanced_paths.context_advanced, "CF-HIST0005"),
     "change_checkout_advanced": change_fakes.recorded(advanced_paths.checkout_advanced, "CF-HIST0006"),
     "change_checkout_prebooked_advanced": change_fakes.recorded(advanced_paths.checkout_advanced, "CF-HIST0007", prebooked=True),
+    # The partner books while the pre-book is being recorded (issue 24, finding 4): taken, applied after.
+    "change_checkout_booked_while_prebooking": change_fakes.recorded(change_fakes.booked_while_prebook_recorded,
+                                                                     "CF-HIST0008"),
     "rescheduling_window_advanced": rescheduling_fakes.recorded(advanced_paths.rescheduling_window_advanced, "RS-HIST0006"),
+    # A schedule change at each stage of a manual cancellation (docs/flows.md#involuntary-cancellations).
+    "cancellation_involuntary_awaiting_quote": rescheduling_fakes.recorded(involuntary_paths.changed_awaiting_quote,
+                                                                           "CAN-HIST0011"),
+    "cancellation_involuntary_awaiting_decision": rescheduling_fakes.recorded(involuntary_paths.changed_awaiting_decision,
+                                                                              "CAN-HIST0012"),
+    "cancellation_involuntary_after_accept": rescheduling_fakes.recorded(involuntary_paths.changed_after_accept,
+                                                                         "CAN-HIST0013"),
 }
 
 

@@ -22,6 +22,7 @@ from tests.workflows.change_fakes import (
     RESULT_WAIT,
     ChangeHarness,
     booked,
+    booked_while_prebook_recorded,
     change_harness,
     checked_out,
     finish,
@@ -131,9 +132,9 @@ async def test_checkout_is_issued_prebooked_and_booked(h: ChangeHarness) -> None
 async def test_checkout_refusals_leave_it_waiting(h: ChangeHarness) -> None:
     handle = await start_change(h, CODE, "manual")
 
-    assert (await refusal(handle.execute_update(ChangeWorkflow.book, Booking(payment_method="card")))).type == (
-        "not_prebooked"
-    )
+    early = await refusal(handle.execute_update(ChangeWorkflow.book, Booking(payment_method="card")))
+    # For now only (retryable): the gateway answers it with Retry-After and does not store it under the key.
+    assert (early.type, early.non_retryable) == ("not_prebooked", False)
     wrong = await refusal(handle.execute_update(ChangeWorkflow.prebook, Prebooking(transaction_id="res_other")))
     assert wrong.type == "invalid_checkout" and wrong.details[0][0]["field"] == "transaction_id"
 
@@ -175,3 +176,34 @@ async def test_context_is_not_a_checkout(h: ChangeHarness) -> None:
 
     assert cause.type == "not_awaiting_prebook"
     assert (await handle.query(ChangeWorkflow.info)).status == "awaiting_booking"
+
+
+async def test_a_booking_while_the_prebook_is_recorded_is_taken_and_applied_after_it(h: ChangeHarness) -> None:
+    """Issue 24, finding 4 in the change flow: the store (and the partner) may show the checkout
+    pre-booked before the workflow has heard that it is recorded; a booking then is taken, not
+    refused, and applied once it is."""
+    info = await finish(await booked_while_prebook_recorded(h, CODE, "invoice"))
+
+    assert (info.status, info.payment_method) == ("modified", "invoice")
+    assert [e.event for e in info.history] == ["checkout_issued", "checkout_prebooked", "modified"]
+    assert h.store.event_types(CODE) == ["change.checkout_issued", None, "change.completed"]
+    assert h.supplier.changes == [(PRODUCT_ID, ITINERARY, CODE)]
+    assert_only_last_terminal(h)
+
+
+async def test_a_booking_while_the_prebook_is_recorded_is_still_checked(h: ChangeHarness) -> None:
+    """Taken early, but not unchecked: an unknown payment method is refused for good, and the
+    checkout stays pre-booked, waiting for a booking."""
+    h.store.hold_status = "checkout_prebooked"
+    handle = await start_change(h, CODE, "manual")
+    prebooking = await handle.start_update(
+        ChangeWorkflow.prebook, Prebooking(transaction_id=RESERVATION_ID), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
+    await asyncio.wait_for(h.store.reached.wait(), RESULT_WAIT)
+
+    unknown = await refusal(handle.execute_update(ChangeWorkflow.book, Booking(payment_method="bitcoin")))
+
+    assert (unknown.type, unknown.non_retryable) == ("invalid_checkout", True)
+    h.store.release.set()
+    assert (await asyncio.wait_for(prebooking.result(), RESULT_WAIT)).status == "checkout_prebooked"
+    assert (await handle.execute_update(ChangeWorkflow.book, Booking(payment_method="card"))).status == "modified"

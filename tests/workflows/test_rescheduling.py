@@ -141,7 +141,7 @@ async def test_a_busy_product_is_waited_for_then_the_flow_proceeds(rs: Reschedul
     assert rs.store.event_types(CODE) == [None, "rescheduling.detected", "rescheduling.accepted"]
 
 
-async def test_while_waiting_no_choice_is_taken(rs: ReschedulingHarness) -> None:
+async def test_while_waiting_a_choice_is_refused_for_now_only(rs: ReschedulingHarness) -> None:
     rs.store.holders[PRODUCT_ID] = "CAN-BUSY0001"
     handle = await start_rescheduling(rs, CODE)
     await rs.store.wait_for(lambda: rs.store.acquire_attempts >= 1)
@@ -149,8 +149,12 @@ async def test_while_waiting_no_choice_is_taken(rs: ReschedulingHarness) -> None
     assert (await handle.query(ReschedulingWorkflow.info)).status == "waiting_for_product"
     with pytest.raises(WorkflowUpdateFailedError) as error:
         await handle.execute_update(ReschedulingWorkflow.accept, AlternativeChoice(alternative_id="proposed"))
-    assert refusal(error).type == "not_awaiting_choice"
-    await handle.terminate("test over")
+    # For now only (retryable): the gateway answers it with Retry-After and does not store it under the key.
+    assert (refusal(error).type, refusal(error).non_retryable) == ("not_awaiting_choice", False)
+    del rs.store.holders[PRODUCT_ID]  # the other flow ends: the alternatives are offered, the choice is taken
+    await rs.store.wait_for_status(CODE, "awaiting_partner_action")
+    done = await handle.execute_update(ReschedulingWorkflow.accept, AlternativeChoice(alternative_id="proposed"))
+    assert (done.status, done.alternative_id) == ("accepted", "proposed")
 
 
 async def test_a_product_cancelled_meanwhile_makes_the_change_obsolete(rs: ReschedulingHarness) -> None:
@@ -189,7 +193,8 @@ async def test_choices_are_validated_and_only_the_first_counts(rs: ReschedulingH
                                       wait_for_stage=WorkflowUpdateStage.ACCEPTED)
     with pytest.raises(WorkflowUpdateFailedError) as error:
         await handle.execute_update(ReschedulingWorkflow.accept, AlternativeChoice(alternative_id="refund"))
-    assert refusal(error).type == "not_awaiting_choice"
+    # For good (non-retryable): the gateway stores it under the request's Idempotency-Key.
+    assert (refusal(error).type, refusal(error).non_retryable) == ("not_awaiting_choice", True)
     rs.supplier.gate.set()
 
     done = await asyncio.wait_for(first.result(), RESULT_WAIT)

@@ -13,6 +13,18 @@ import { deskTimeAttributes, formatDate, formatDesk, formatLocal } from "./times
 
 const ALTERNATIVES = { accept_proposed: "The airline's proposal", rebook: "Another flight", refund: "A full refund" };
 const CHANGE_KINDS = { time_change: "The flight's times changed", flight_cancelled: "The flight was cancelled" };
+const WAIVERS = {
+  MEDICAL: "Medical", BEREAVEMENT: "Bereavement", GOODWILL: "Goodwill", SCHEDULE_CHANGE: "Schedule change", OTHER: "Other",
+};
+
+// "Goodwill (loyal customer), 100.00 EUR waived, by agt_…": a waiver as finance reads it.
+function describeWaiver(waiver) {
+  const parts = [WAIVERS[waiver.code] || waiver.code];
+  if (waiver.note) parts[0] += ` (${waiver.note})`;
+  if (waiver.penalty_waived) parts.push(`${formatMoney(waiver.penalty_waived)} waived`);
+  if (waiver.granted_by) parts.push(waiver.granted_by === "rule:involuntary" ? "granted by the rule" : `by ${waiver.granted_by}`);
+  return parts.join(", ");
+}
 
 function legs(segments) {
   return (segments || []).map(
@@ -61,6 +73,14 @@ function kindFacts(kind, info, reservation, now) {
   if (kind === "cancellation") {
     const facts = [];
     if (info.status === "awaiting_agent_quote") facts.push(deadlineFact("Quote by", info.quote_deadline, true, now));
+    if (info.involuntary) {
+      facts.push(fact("Involuntary", el("strong", { className: "flag-text" }, "The airline changed this flight: no penalty may be charged")));
+    }
+    if (info.waiver_request) {
+      const asked = WAIVERS[info.waiver_request.code] || info.waiver_request.code;
+      facts.push(fact("Waiver asked for", el("strong", {}, asked), info.waiver_request.note ? `: ${info.waiver_request.note}` : ""));
+    }
+    if (info.waiver) facts.push(fact("Waiver", describeWaiver(info.waiver)));
     if (info.penalty) facts.push(fact("Penalty", formatMoney(info.penalty)));
     if (info.refund) facts.push(fact("Refund", formatMoney(info.refund)));
     if (info.agent_note) facts.push(fact("Agent's note", info.agent_note));
@@ -120,6 +140,8 @@ export class FlowView {
     this.penalty = byId("penalty");
     this.note = byId("note");
     this.refund = byId("refund");
+    this.waiverCode = byId("waiver-code");
+    this.waiverNote = byId("waiver-note");
     this.send = byId("send-quote");
     this.penalty.addEventListener("input", () => this.showRefund());
     this.form.addEventListener("submit", (event) => {
@@ -135,6 +157,8 @@ export class FlowView {
       this.info = null;
       this.penalty.value = "";
       this.note.value = "";
+      this.waiverCode.value = "";
+      this.waiverNote.value = "";
       this.clearProblems();
       setText(byId("quote-done"), "");
     }
@@ -153,6 +177,8 @@ export class FlowView {
     this.info = null;
     this.penalty.value = "";
     this.note.value = "";
+    this.waiverCode.value = "";
+    this.waiverNote.value = "";
     this.clearProblems();
     setText(byId("quote-done"), "");
     byId("flow").hidden = true;
@@ -240,7 +266,13 @@ export class FlowView {
     this.form.hidden = !quoting;
     if (quoting) {
       setText(byId("penalty-currency"), info.paid.currency);
-      setText(byId("penalty-hint"), `Paid ${formatMoney(info.paid)}: the refund is what the penalty leaves.`);
+      setText(byId("penalty-hint"), info.involuntary
+        ? `Paid ${formatMoney(info.paid)}: the airline changed this flight, so only a penalty of 0 is accepted.`
+        : `Paid ${formatMoney(info.paid)}: the refund is what the penalty leaves.`);
+      // What the partner asked for, or the schedule change, is offered first; the agent decides.
+      if (!this.waiverCode.value) {
+        this.waiverCode.value = info.waiver_request?.code || (info.involuntary ? "SCHEDULE_CHANGE" : "");
+      }
       this.showRefund();
     }
   }
@@ -289,19 +321,20 @@ export class FlowView {
   clearProblems() {
     const problem = byId("quote-problem");
     problem.replaceChildren();
-    for (const id of ["penalty", "refund", "note"]) setText(byId(`${id}-error`), "");
-    for (const id of ["penalty", "note"]) byId(id).removeAttribute("aria-invalid");
+    for (const id of ["penalty", "refund", "note", "waiver"]) setText(byId(`${id}-error`), "");
+    for (const id of ["penalty", "note", "waiver-code"]) byId(id).removeAttribute("aria-invalid");
   }
 
   showProblem(detail, errors) {
     const unplaced = [];
     for (const error of errors) {
       const field = String(error.field || "").split(".")[0];
-      if (["penalty", "refund", "note"].includes(field)) {
+      if (["penalty", "refund", "note", "waiver"].includes(field)) {
         const slot = byId(`${field}-error`);
         setText(slot, slot.textContent ? `${slot.textContent} ${error.message}` : error.message);
         // The refund is worked out from the penalty: what is wrong with it is fixed there.
-        byId(field === "refund" ? "penalty" : field).setAttribute("aria-invalid", "true");
+        const input = { refund: "penalty", waiver: "waiver-code" }[field] || field;
+        byId(input).setAttribute("aria-invalid", "true");
       } else {
         unplaced.push(error);
       }
@@ -328,6 +361,7 @@ export class FlowView {
         penalty: { amount: result.penalty, currency },
         refund: { amount: result.refund, currency },
         note: this.note.value,
+        ...(this.waiverCode.value ? { waiver: { code: this.waiverCode.value, note: this.waiverNote.value || null } } : {}),
       });
       setText(
         byId("quote-done"),

@@ -17,7 +17,11 @@ export const LISTS = {
     table: "awaiting-quote",
     status: "awaiting_agent_quote",
     deadline: (info) => info.quote_deadline,
-    cells: (info) => [formatMoney(info.paid)],
+    // The paid amount, and what makes the quote special: the airline's change (penalty 0 only), a waiver asked for.
+    cells: (info) => [formatMoney(info.paid), [
+      info.involuntary ? "Involuntary: no penalty" : "",
+      info.waiver_request ? `Waiver asked: ${info.waiver_request.code}` : "",
+    ].filter(Boolean).join("; ")],
     empty: "No cancellation awaits a quote.",
   },
   partner: {

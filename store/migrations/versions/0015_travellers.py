@@ -1,7 +1,7 @@
 """travellers: who each product covers and what each paid, travellers cancelled one by one
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 
 - ``products.cancelled_travellers`` (JSON, NULL: none): traveller id → the flow that cancelled it.
 - ``quotes.traveller_ids`` and ``refunds.traveller_ids`` (JSON, NULL: the whole product).
@@ -21,8 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014'
-down_revision = '0013'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
