@@ -291,3 +291,21 @@ async def test_a_travellers_refund_taken_as_a_credit_names_it(http: TestClient, 
     assert [e["category"] for e in entries] == ["fare"]  # a credit moves no cash
     view = await get(http, partner, f"/v1/reservations/{reservation_id}")
     assert [status for _, status, _ in travellers_of(view)] == ["confirmed", "confirmed", "cancelled"]
+
+
+async def test_a_traveller_cancelled_after_the_airline_changed_the_flight_pays_no_penalty(
+    http: TestClient, hooked: Hooked  # noqa: F811  (the fixture imported above)
+) -> None:
+    partner, webhook = hooked.partner, hooked.webhook
+    _, (product_id,) = await book(http, partner, flight(days_ahead=3, amount="90.00"))
+    code = await mock(http, partner, product_id, kind="time_change")
+    await webhook.event("rescheduling.detected", code)
+    accepted = await accept(http, partner, code, "proposed")
+    assert accepted.status == 200, await accepted.text()
+    kept = await quote(http, partner, product_id, "T2")
+    # Involuntary (docs/flows.md#involuntary-cancellations) on the share: the whole 30.00 comes back.
+    assert (kept["traveller_ids"], kept["involuntary"], kept["paid"], kept["penalty"], kept["refund"]) == (
+        ["T2"], True, money("30.00"), money("0.00"), money("30.00"))
+    procedure = await get(http, partner, f"/v1/products/{product_id}/refund-procedure")
+    assert [(t["traveller_id"], t["penalty"]) for t in procedure["travellers"]] == [
+        ("T1", money("0.00")), ("T2", money("0.00")), ("T3", money("0.00"))]
