@@ -85,7 +85,7 @@ class ProductRecord:
     def _traveller_view(self) -> list[dict[str, Any]]:
         """``travellers`` as the reservation shows them, read from the stored fares as they are (already
         in JSON mode): the reservation read is the API's hot path, and validating the whole product
-        again for it costs ~190 µs a product against ~9 µs for this (timeit, a three-traveller flight)."""
+        again for it costs ~100 µs a three-traveller flight against ~4 µs for the whole view (bench.traveller_view)."""
         fares = self.details.get("fares")
         if fares is None:  # a product no migration reached yet (none after 0014): the defaults, validated
             return [state.model_dump(mode="json") for state in self.travellers()]
