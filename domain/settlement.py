@@ -181,7 +181,7 @@ def flow_transition(
         return LedgerWrite(entries=charges)
     if ledger is None:
         raise ValueError(f"the refund of flow {flow.flow_code} is decided on its reservation's ledger")
-    requested = _within_remaining(flow, product)
+    requested = within_remaining(flow, product)
     if not requested.amount > 0:
         return LedgerWrite(entries=charges)
     amount, note = ledger.account.flow_refund(requested)
@@ -200,10 +200,11 @@ def flow_transition(
     return replace(posted, entries=charges + posted.entries)
 
 
-def _within_remaining(flow: FlowRefund, product: SoldProduct) -> Money:
+def within_remaining(flow: FlowRefund, product: SoldProduct) -> Money:
     """A rescheduling's refund gives back what the travellers who remain paid, never the share of one
     cancelled already (its refund went with its own cancellation): the alternatives are priced when
-    the change arrives, and a partial cancellation may end while the change waits for the product."""
+    the change arrives, and a partial cancellation may end while the change waits for the product.
+    The same holds when the refund is taken as a credit (``store.credit_records.book_credits``)."""
     left = product.remaining_paid()
     if flow.reason != RESCHEDULING_REASON or left is None or left.currency != flow.amount.currency:
         return flow.amount

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.api.conftest import Actor, flight, hotel
 from tests.api.test_foundation import problem
+from tests.api.test_involuntary import until
 from tests.api.test_rescheduling import Hooked, accept, hooked, mock  # noqa: F401  (hooked: a fixture)
 
 TRAVELLERS = [{"traveller_id": f"T{n}", "name": name} for n, name in ((1, "Ada"), (2, "Grace"), (3, "Edsger"))]
@@ -309,3 +310,45 @@ async def test_a_traveller_cancelled_after_the_airline_changed_the_flight_pays_n
     procedure = await get(http, partner, f"/v1/products/{product_id}/refund-procedure")
     assert [(t["traveller_id"], t["penalty"]) for t in procedure["travellers"]] == [
         ("T1", money("0.00")), ("T2", money("0.00")), ("T3", money("0.00"))]
+
+
+async def test_a_change_that_waited_behind_a_partial_cancellation_refunds_only_who_remains(
+    http: TestClient, hooked: Hooked, agent: Actor  # noqa: F811  (the fixture imported above)
+) -> None:
+    """The schedule change arrives while T2's manual cancellation holds the product: its alternatives are
+    priced then, on the whole price, and its refund (cash or credit) is still only what T1 and T3 paid."""
+    partner, webhook = hooked.partner, hooked.webhook
+    for refund_to in ("original_payment", "credit"):
+        # A second product, so that what the reservation has left to refund is more than this one's share.
+        reservation_id, (product_id, _tour) = await book(
+            http, partner, flight(days_ahead=30, mode="manual", amount="90.00"), manual_service())
+        kept = await quote(http, partner, product_id, "T2")
+        started = await cancel(http, partner, product_id, kept["quote_id"])
+        assert started.status == 202, await started.text()
+        cancellation = (await started.json())["code"]
+        code = await mock(http, partner, product_id, kind="flight_cancelled")
+        # Involuntary now (docs/flows.md#involuntary-cancellations): the agent quotes T2's share at 0.
+        await until(http, agent, f"/v1/cancellations/{cancellation}", lambda info: info["involuntary"])
+        quoted = await http.post(f"/v1/agent/cancellations/{cancellation}/quote", headers=agent.headers,
+                                 json={"penalty": money("0.00"), "refund": money("30.00")})
+        assert quoted.status == 200, await quoted.text()
+        decided = await http.patch(f"/v1/cancellations/{cancellation}", json={"decision": "accept"},
+                                   headers=partner.headers)
+        assert (await decided.json())["status"] == "cancelled"
+        await webhook.event("rescheduling.detected", code)
+        alternatives = (await get(http, partner, f"/v1/reschedulings/{code}/alternatives"))["items"]
+        assert [a["refund"] for a in alternatives if a["kind"] == "refund"] == [money("90.00")]  # priced on arrival
+        chosen = await http.post(f"/v1/reschedulings/{code}/accept", headers=partner.headers,
+                                 json={"alternative_id": "refund", "refund_to": refund_to})
+        assert chosen.status == 200, await chosen.text()
+        await webhook.event("rescheduling.accepted", code)
+        entries = (await get(http, partner, f"/v1/payments?reservation_id={reservation_id}"))["items"]
+        credits = (await get(http, partner, f"/v1/credits?reservation_id={reservation_id}"))["items"]
+        if refund_to == "credit":
+            assert [(e["category"], e["amount"]["amount"]) for e in entries] == [
+                ("fare", "90.00"), ("fare", "100.00"), ("refund", "-30.00")]
+            assert [(c["amount"], c["flow_code"]) for c in credits] == [(money("60.00"), code)]
+        else:
+            assert [(e["category"], e["amount"]["amount"]) for e in entries] == [
+                ("fare", "90.00"), ("fare", "100.00"), ("refund", "-30.00"), ("refund", "-60.00")]
+            assert credits == []
