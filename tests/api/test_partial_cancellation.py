@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import Actor, flight, hotel
+from tests.api.conftest import Actor, feed_of, flight, hotel
 from tests.api.test_foundation import problem
 from tests.api.test_involuntary import until
 from tests.api.test_rescheduling import Hooked, accept, hooked, mock  # noqa: F401  (hooked: a fixture)
@@ -90,7 +90,7 @@ async def test_one_traveller_of_three_then_the_rest(http: TestClient, partner: A
 
     refunds = await get(http, partner, f"/v1/refunds?flow_code={code}")
     assert [(r["amount"], r["state"], r["traveller_ids"]) for r in refunds["items"]] == [(money("16.66"), "posted", ["T2"])]
-    events = (await get(http, partner, "/v1/events"))["items"]
+    events = (await feed_of(http, partner.headers, 2))["items"]
     assert [(e["type"], e["data"]["traveller_ids"]) for e in events] == [
         ("cancellation.completed", ["T2"]), ("refund.posted", ["T2"])]
 
