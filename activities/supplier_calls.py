@@ -62,8 +62,9 @@ class SupplierActivities:
         self._supplier = supplier
 
     @activity.defn(name="cancel_at_supplier")
-    async def cancel_at_supplier(self, product_id: str, flow_code: str) -> None:
-        await _heartbeating("cancel_product", self._supplier.cancel_product(product_id, flow_code),
+    async def cancel_at_supplier(self, product_id: str, flow_code: str, traveller_ids: list[str] | None = None) -> None:
+        """``traveller_ids``: the travellers to cancel (a partial cancellation); None: the whole product."""
+        await _heartbeating("cancel_product", self._supplier.cancel_product(product_id, flow_code, traveller_ids),
                            product_id=product_id, flow_code=flow_code)
 
     @activity.defn(name="reschedule_at_supplier")

@@ -5,7 +5,7 @@ partner's decision and the agent's quote and queue. What each request checks and
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -41,6 +41,9 @@ class CancellationAllowance(BaseModel):
 
 
 class NewQuote(_Body):
+    traveller_ids: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=20,
+        description="the travellers to cancel (docs/api.md#partial-cancellation); absent or empty: every traveller still confirmed")
     waiver_request: WaiverRequest | None = Field(
         default=None, description="ask for the penalty to be waived: the quote becomes manual, an agent decides "
                                   "(docs/flows.md#waivers)")
@@ -50,6 +53,7 @@ class CancellationQuote(BaseModel):
     quote_id: str
     product_id: str
     resolution: Literal["automatic", "manual"]
+    traveller_ids: list[str] = Field(description="the travellers it cancels; `paid` is the sum of their fares")
     paid: Money
     penalty: Money | None
     refund: Money | None
@@ -70,6 +74,7 @@ class NewCancellation(_Body):
 class CancellationStarted(BaseModel):
     code: str
     status: str
+    traveller_ids: list[str] | None = Field(default=None, description="the travellers it cancels")
     penalty: Money | None = None
     refund: Money | None = None
     refund_to: RefundTo = "original_payment"
@@ -124,9 +129,11 @@ async def get_allowance(request: web.Request, requester: Requester) -> Reply:
 @resource.route("POST", "/v1/products/{product_id}/cancellation-quotes", summary="Quote a cancellation",
                 roles=("partner",), body=NewQuote, answers={201: CancellationQuote})
 async def create_quote(request: web.Request, requester: Requester, body: NewQuote) -> Reply:
-    kept = await cancellations.quote(request.app[DEPS], requester, request.match_info["product_id"], body.waiver_request)
+    kept = await cancellations.quote(request.app[DEPS], requester, request.match_info["product_id"], body.waiver_request,
+                                     body.traveller_ids)
     return Reply(201, CancellationQuote(
         quote_id=kept.quote_id, product_id=kept.product_id, resolution=kept.resolution,
+        traveller_ids=kept.traveller_ids or [],
         paid=Money.model_validate(kept.paid), penalty=cancellations.money_of(kept.penalty),
         refund=cancellations.money_of(kept.refund), expires_at=kept.expires_at, involuntary=kept.involuntary,
         waiver=None if kept.waiver is None else Waiver.model_validate(kept.waiver),
@@ -140,9 +147,11 @@ async def cancel(request: web.Request, requester: Requester, body: NewCancellati
     info = await cancellations.cancel(request.app[DEPS], requester, request.match_info["product_id"], body.quote_id,
                                       body.refund_to)
     if not is_terminal(info.status):  # a manual flow, or an automatic one still processing after the sync wait
-        return Reply(202, CancellationStarted(code=info.code, status=info.status, refund_to=info.refund_to))
-    return Reply(200, CancellationStarted(code=info.code, status=info.status, penalty=info.penalty, refund=info.refund,
-                                          refund_to=info.refund_to, credit_id=info.credit_id))
+        return Reply(202, CancellationStarted(code=info.code, status=info.status, traveller_ids=info.traveller_ids,
+                                              refund_to=info.refund_to))
+    return Reply(200, CancellationStarted(code=info.code, status=info.status, traveller_ids=info.traveller_ids,
+                                          penalty=info.penalty, refund=info.refund, refund_to=info.refund_to,
+                                          credit_id=info.credit_id))
 
 
 @resource.route("GET", "/v1/cancellations/{code}", summary="A cancellation's flow info",

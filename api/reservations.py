@@ -12,6 +12,7 @@ from api.app_keys import DEPS
 from api.endpoints import Reply, Resource
 from domain.codes import FlowKind
 from domain.products import FlightProduct, HotelProduct, OtherProduct, ProductStatus, ReservationStatus, Traveller
+from domain.travellers import TravellerState
 from services.requester import Requester
 from services.visibility import visible_reservation
 
@@ -27,6 +28,8 @@ class _Sold(BaseModel):
     status: ProductStatus
     start: datetime = Field(description="the first departure / check-in (hotels: 00:00 UTC of the check-in date)")
     end: datetime = Field(description="the last arrival / check-out")
+    travellers: list[TravellerState] = Field(
+        description="each traveller the product covers, with its status and fare (docs/api.md#partial-cancellation)")
 
 
 def _sold(product: type[BaseModel]) -> type[BaseModel]:

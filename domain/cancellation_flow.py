@@ -44,6 +44,8 @@ class CancellationInfo(FlowInfo, RefundDestination):
 
     status: CancellationStatus
     resolution: Resolution
+    # The travellers it cancels (docs/api.md#partial-cancellation); None for flows started before they were named.
+    traveller_ids: list[str] | None = None
     paid: Money
     penalty: Money | None = None
     refund: Money | None = None
@@ -83,6 +85,8 @@ class CancellationInput(FlowInput):
     """Everything a cancellation flow needs, fixed when the gateway starts it."""
 
     resolution: Resolution
+    # The travellers it cancels, and ``paid`` their share; None: the whole product (flows started before).
+    traveller_ids: list[str] | None = None
     paid: Money
     penalty: Money | None = None
     refund: Money | None = None
@@ -106,6 +110,7 @@ class CancellationInput(FlowInput):
             **self.identity(),
             status="processing" if self.resolution == "automatic" else "awaiting_agent_quote",
             resolution=self.resolution,
+            traveller_ids=self.traveller_ids,
             paid=self.paid,
             penalty=self.penalty,
             refund=self.refund,

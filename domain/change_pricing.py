@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from domain.input_bounds import CalendarDate
 from domain.money import Money
 from domain.products import ChangePolicy, FlightProduct, HotelProduct, ProductSpec
+from domain.travellers import rescaled
 
 _PRODUCT: TypeAdapter[ProductSpec] = TypeAdapter(ProductSpec)
 
@@ -84,7 +85,9 @@ def priced_alternative(
     charges = charges_for(product.price, itinerary.price, product.change_policy)
     fare_paid = product.price + (charges.total_due - charges.change_fee)
     # Re-validated: model_copy skips validation, and the moved itinerary must still be a valid product.
-    valid = _PRODUCT.validate_python({**itinerary.model_dump(), "price": fare_paid})
+    # Its travellers' fares follow the new price (domain.travellers.rescaled).
+    fares = None if product.fares is None else rescaled(product.fares, fare_paid)
+    valid = _PRODUCT.validate_python({**itinerary.model_dump(), "price": fare_paid, "fares": fares})
     return ChangeAlternative(itinerary=valid, charges=charges)
 
 

@@ -110,6 +110,8 @@ class FlowRefund:
     product_id: str
     amount: Money
     reason: str
+    # The travellers it refunds, when the flow names them (a partial cancellation).
+    traveller_ids: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,9 @@ def transition_effects(record: FlowRecord) -> TransitionEffects:
 
 
 def _flow_refund(record: FlowRecord, amount: Money, reason: str) -> FlowRefund:
-    return FlowRefund(record.code, record.reservation_id, record.partner_id, record.product_id, amount, reason)
+    travellers = record.info.get("traveller_ids")
+    return FlowRefund(record.code, record.reservation_id, record.partner_id, record.product_id, amount, reason,
+                      list(travellers) if travellers else None)
 
 
 def _change_charges(record: FlowRecord) -> tuple[JournalEntry, ...]:

@@ -47,6 +47,7 @@ class CancellationPositions(BaseModel):
     code: str
     product_id: str
     reservation_id: str
+    traveller_ids: list[str] | None = None
     original_position: Position
     cancellation_fee_position: FeePosition
     refund: Money
@@ -90,14 +91,21 @@ def cancellation_positions(
     paid: Money,
     penalty: Money,
     cancelled_at: datetime,
+    traveller_ids: list[str] | None = None,
     waiver: Waiver | None = None,
 ) -> CancellationPositions:
-    """The original sale of ``paid`` reversed and the fee of ``penalty``, both at the product's VAT rate."""
-    sale = position(product_title(product), paid, product.vat_rate)
+    """The original sale of ``paid`` reversed and the fee of ``penalty``, both at the product's VAT rate.
+
+    ``traveller_ids``: the travellers cancelled (docs/api.md#partial-cancellation): ``paid`` is their
+    share, and the original position's ``quantity`` their number; None (a flow started before
+    travellers were named): one, the whole product."""
+    sale = position(product_title(product), paid, product.vat_rate).model_copy(
+        update={"quantity": len(traveller_ids) if traveller_ids else 1})
     original = reversal(sale)
     fee = FeePosition(**position(fee_title(product.start, cancelled_at), penalty, product.vat_rate).model_dump(),
                       waiver_code=waiver.code if waiver else None, penalty_waived=waiver.penalty_waived if waiver else None)
     return CancellationPositions(
-        code=code, product_id=product_id, reservation_id=reservation_id, original_position=original,
+        code=code, product_id=product_id, reservation_id=reservation_id, traveller_ids=traveller_ids,
+        original_position=original,
         cancellation_fee_position=fee, refund=refund_for(paid, penalty),
     )

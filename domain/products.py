@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timezone
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +24,7 @@ from pydantic import (
 from domain.input_bounds import MAX_REQUEST_AMOUNT, CalendarDate, Instant, from_request
 from domain.money import DecimalString, NonNegativeMoney, PositiveMoney, format_decimal
 from domain.penalty import CancellationTier
+from domain.travellers import Fare, equal_split, fare_problems
 
 ReservationStatus = Literal["pending", "confirmed"]
 ProductStatus = Literal["pending", "confirmed", "cancelled"]
@@ -70,6 +71,10 @@ class Segment(_Strict):
 class CancellationPolicy(_Strict):
     mode: Literal["automatic", "manual", "none"]
     tiers: list[CancellationTier] = Field(default_factory=list, max_length=20)
+    partial: bool | None = Field(
+        default=None,
+        description="whether travellers may be cancelled one by one; absent: true for flights and `other`, false for hotels",
+    )
 
 
 class ChangePolicy(_Strict):
@@ -93,6 +98,46 @@ class _ProductBase(_Strict):
     # A security deposit, charged with the sale and refundable once (docs/settlement.md#deposits);
     # left out when there is none.
     deposit: PositiveMoney | None = None
+    # Who the product covers and what each paid (docs/api.md#travellers-and-fares): the reservation
+    # fills in the defaults when it is created, so every stored product names both.
+    traveller_ids: list[str] | None = Field(
+        default=None, min_length=1, max_length=20,
+        description="the travellers the product covers; absent: every traveller of the reservation",
+    )
+    fares: list[Fare] | None = Field(
+        default=None, min_length=1, max_length=20,
+        description="what each traveller paid, summing to the price; absent: the price split equally, "
+                    "the remainder's minor units to the first travellers",
+    )
+
+    @model_validator(mode="after")
+    def _travellers_and_fares(self) -> _ProductBase:
+        if self.traveller_ids is not None and len(set(self.traveller_ids)) != len(self.traveller_ids):
+            raise ValueError("traveller_ids name a traveller more than once")
+        if self.fares is not None:
+            covered = self.traveller_ids if self.traveller_ids is not None else [f.traveller_id for f in self.fares]
+            problems = fare_problems(self.price, covered, self.fares)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
+
+    def partial_cancellation(self) -> bool:
+        """May its travellers be cancelled one by one: as the policy says, else flights and other services may, hotels not."""
+        partial = self.cancellation_policy.partial
+        return partial if partial is not None else not isinstance(self, HotelProduct)
+
+    def fares_for(self, reservation_travellers: list[str]) -> list[Fare]:
+        """Each covered traveller's fare, the defaults filled in from the reservation's travellers."""
+        if self.fares is not None:
+            return list(self.fares)
+        return equal_split(self.price, self.traveller_ids or reservation_travellers)
+
+    def with_travellers(self, reservation_travellers: list[str]) -> Self:
+        """The product naming its travellers, their fares and whether they may be cancelled one by one, as it is stored."""
+        fares = self.fares_for(reservation_travellers)
+        policy = self.cancellation_policy.model_copy(update={"partial": self.partial_cancellation()})
+        return self.model_copy(update={"traveller_ids": [f.traveller_id for f in fares], "fares": fares,
+                                       "cancellation_policy": policy})
 
     @model_validator(mode="after")
     def _change_fee_in_price_currency(self) -> _ProductBase:
@@ -168,7 +213,21 @@ class ReservationSpec(_Strict):
         ids = [t.traveller_id for t in self.travellers]
         if len(ids) != len(set(ids)):
             raise ValueError("traveller_id values must be unique")
+        for index, product in enumerate(self.products):
+            named = product.traveller_ids or [f.traveller_id for f in product.fares or []]
+            strangers = [tid for tid in named if tid not in ids]
+            if strangers:
+                raise ValueError(f"products[{index}] names {', '.join(strangers)}, not a traveller of the reservation")
+            if product.traveller_ids is None and product.fares is not None:
+                problems = fare_problems(product.price, ids, product.fares)
+                if problems:
+                    raise ValueError(f"products[{index}]: " + "; ".join(problems))
         return self
+
+    def sold(self) -> list[ProductSpec]:
+        """The products as they are stored: each naming its travellers and their fares."""
+        ids = [t.traveller_id for t in self.travellers]
+        return [product.with_travellers(ids) for product in self.products]
 
     @field_validator("products")
     @classmethod

@@ -43,6 +43,8 @@ class Refund(BaseModel):
     partner_id: str
     product_id: str | None = None
     flow_code: str | None = None
+    # The travellers a flow's refund is for, when the flow names them (a partial cancellation).
+    traveller_ids: list[str] | None = None
     category: RefundCategory = "refund"
     amount: Money
     state: RefundState
@@ -87,12 +89,14 @@ def draft(
     product_id: str | None = None,
     flow_code: str | None = None,
     category: RefundCategory = "refund",
+    traveller_ids: list[str] | None = None,
 ) -> Refund:
     if reference_number < 1:
         raise ValueError("reference numbers start at 1")
     return Refund(
         refund_id=refund_id, reference_number=str(reference_number), reservation_id=reservation_id,
-        partner_id=partner_id, product_id=product_id, flow_code=flow_code, category=category, amount=amount,
+        partner_id=partner_id, product_id=product_id, flow_code=flow_code, traveller_ids=traveller_ids, category=category,
+        amount=amount,
         state="draft", reason=reason, notes=notes, back_office_code=back_office_code, created_by=created_by,
         created_at=at,
     )

@@ -40,16 +40,28 @@ class CancellationTerms:
         return "manual" if self.allowance == "unknown" else "automatic"
 
 
-def cancellation_terms(state: ProductState, product: ProductSpec, now: datetime) -> CancellationTerms:
+def cancellation_terms(state: ProductState, product: ProductSpec, now: datetime, paid: Money | None = None) -> CancellationTerms:
+    """``paid``: the share cancelled (docs/api.md#partial-cancellation); None: the whole price."""
+    paid = product.price if paid is None else paid
     allowance, reasons = cancellation_allowance(state, product.cancellation_policy.mode, now)
     if allowance != "allowed":
-        return CancellationTerms(allowance, reasons, product.price)
-    penalty = penalty_for(product.cancellation_policy.tiers, product.price, state.start - now)
-    return CancellationTerms(allowance, reasons, product.price, penalty, refund_for(product.price, penalty))
+        return CancellationTerms(allowance, reasons, paid)
+    penalty = penalty_for(product.cancellation_policy.tiers, paid, state.start - now)
+    return CancellationTerms(allowance, reasons, paid, penalty, refund_for(paid, penalty))
+
+
+class ProcedureTraveller(BaseModel):
+    """One traveller still confirmed: what cancelling only them would cost and refund (docs/api.md#partial-cancellation)."""
+
+    traveller_id: str
+    price: Money
+    penalty: Money | None
+    difference: Money | None
 
 
 class ProcedureItem(BaseModel):
-    """One product of the refund procedure: ``difference`` is what would be refunded (price − penalty)."""
+    """One product of the refund procedure: ``difference`` is what would be refunded (price − penalty);
+    ``price`` is what the travellers still confirmed paid, and ``travellers`` each of them."""
 
     product_id: str
     refundable: bool
@@ -58,6 +70,7 @@ class ProcedureItem(BaseModel):
     penalty: Money | None
     difference: Money | None
     reasons: list[str]
+    travellers: list[ProcedureTraveller] = []
 
 
 class ProcedureTotal(BaseModel):
@@ -84,10 +97,15 @@ class RefundProcedure(BaseModel):
     computed_at: AwareDatetime
 
 
-def procedure_item(product_id: str, terms: CancellationTerms) -> ProcedureItem:
+def procedure_item(
+    product_id: str, terms: CancellationTerms, travellers: Sequence[tuple[str, CancellationTerms]] = ()
+) -> ProcedureItem:
     """Manual products are refundable with null amounts (an agent will quote); products that cannot be
-    cancelled are not refundable and carry the allowance's reasons."""
+    cancelled are not refundable and carry the allowance's reasons. ``travellers``: the terms of
+    cancelling each traveller still confirmed alone."""
     return ProcedureItem(
+        travellers=[ProcedureTraveller(traveller_id=traveller_id, price=alone.paid, penalty=alone.penalty,
+                                       difference=alone.refund) for traveller_id, alone in travellers],
         product_id=product_id,
         refundable=terms.allowance != "disallowed",
         resolution=terms.resolution,

@@ -194,9 +194,11 @@ def alternatives_for(
 
 
 def new_rescheduling(
-    change: ScheduleChange, flight: FlightProduct, reservation_id: str, partner_id: str
+    change: ScheduleChange, flight: FlightProduct, reservation_id: str, partner_id: str, paid: Money | None = None
 ) -> ReschedulingInfo:
-    """The flow info of a change as received, before it has the product's lock."""
+    """The flow info of a change as received, before it has the product's lock. ``paid``: what the
+    travellers who remain paid (docs/api.md#partial-cancellation), what the ``refund`` alternative
+    gives back; None: the price."""
     return ReschedulingInfo(
         code=rescheduling_code(change.product_id, change.change_id),
         product_id=change.product_id,
@@ -207,5 +209,6 @@ def new_rescheduling(
         change_kind=change.kind,
         original_segments=flight.segments,
         proposed_segments=change.proposed_segments,
-        alternatives=alternatives_for(change.kind, flight.segments, change.proposed_segments, flight.price),
+        alternatives=alternatives_for(change.kind, flight.segments, change.proposed_segments,
+                                      flight.price if paid is None else paid),
     )

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from domain import credit_ledger, refund_ledger
 from domain.credit_ledger import CREDIT_EXPIRED, CREDIT_ISSUED, CREDIT_REDEEMED, Credit, CreditGiven, CreditMovement, CreditPayment
-from domain.journal import Account, JournalEntry, TransitionEffects, sale_entries
+from domain.journal import RESCHEDULING_REASON, Account, FlowRefund, JournalEntry, TransitionEffects, sale_entries
 from domain.money import Money
 from domain.products import ProductSpec
 from domain.refund_ledger import DEPOSIT_REASON, REFUND_POSTED, Refund
@@ -79,6 +79,17 @@ class SoldProduct:
     reservation_id: str
     partner_id: str
     details: Mapping[str, Any]
+    # Travellers cancelled one by one (docs/api.md#partial-cancellation): traveller id → flow code.
+    cancelled_travellers: Mapping[str, str] | None = None
+
+    def remaining_paid(self) -> Money | None:
+        """What the travellers not cancelled one by one paid; None for a product that names no fares."""
+        fares = self.details.get("fares")
+        if not fares:
+            return None
+        gone = self.cancelled_travellers or {}
+        left = [Money.model_validate(f["amount"]) for f in fares if f["traveller_id"] not in gone]
+        return sum(left[1:], left[0]) if left else Money.zero(Money.model_validate(fares[0]["amount"]).currency)
 
     @property
     def vat_rate(self) -> Decimal | None:
@@ -170,13 +181,16 @@ def flow_transition(
         return LedgerWrite(entries=charges)
     if ledger is None:
         raise ValueError(f"the refund of flow {flow.flow_code} is decided on its reservation's ledger")
-    amount, note = ledger.account.flow_refund(flow.amount)
+    requested = within_remaining(flow, product)
+    if not requested.amount > 0:
+        return LedgerWrite(entries=charges)
+    amount, note = ledger.account.flow_refund(requested)
     counters = ledger.counters.next_reference()
     by = f"flow:{flow.flow_code}"
     refund = refund_ledger.draft(
         refund_id=refund_id, reference_number=counters.last_reference, reservation_id=flow.reservation_id,
-        partner_id=flow.partner_id, product_id=flow.product_id, flow_code=flow.flow_code, amount=amount or flow.amount,
-        reason=flow.reason, notes=note, created_by=by, at=at,
+        partner_id=flow.partner_id, product_id=flow.product_id, flow_code=flow.flow_code, amount=amount or requested,
+        reason=flow.reason, notes=note, created_by=by, at=at, traveller_ids=flow.traveller_ids,
     )
     once = InsertOnce(flow_refund_key(flow.flow_code), taken=None)
     if amount is None:
@@ -184,6 +198,17 @@ def flow_transition(
                            entries=charges)
     posted = _posted(refund, counters, by, at, product.vat_rate, once)
     return replace(posted, entries=charges + posted.entries)
+
+
+def within_remaining(flow: FlowRefund, product: SoldProduct) -> Money:
+    """A rescheduling's refund gives back what the travellers who remain paid, never the share of one
+    cancelled already (its refund went with its own cancellation): the alternatives are priced when
+    the change arrives, and a partial cancellation may end while the change waits for the product.
+    The same holds when the refund is taken as a credit (``store.credit_records.book_credits``)."""
+    left = product.remaining_paid()
+    if flow.reason != RESCHEDULING_REASON or left is None or left.currency != flow.amount.currency:
+        return flow.amount
+    return left if left.amount < flow.amount.amount else flow.amount
 
 
 def new_refund(

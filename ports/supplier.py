@@ -31,9 +31,10 @@ class SupplierRefused(Exception):
 
 
 class Supplier(Protocol):
-    async def cancel_product(self, product_id: str, flow_code: str) -> None:
-        """Cancel the product; cancelling again with the same ``flow_code`` succeeds without effect.
-        Raises :class:`SupplierRefused` when the supplier refuses."""
+    async def cancel_product(self, product_id: str, flow_code: str, traveller_ids: list[str] | None = None) -> None:
+        """Cancel the product, or only ``traveller_ids`` of it (docs/api.md#partial-cancellation: the
+        product stays while any traveller remains); cancelling again with the same ``flow_code``
+        succeeds without effect. Raises :class:`SupplierRefused` when the supplier refuses."""
         ...
 
     async def reschedule_product(self, product_id: str, segments: list[Segment], flow_code: str) -> None:

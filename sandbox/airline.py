@@ -79,15 +79,25 @@ class SandboxSupplier(Repository):
         super().__init__(engine)
         self._answer_delay = answer_delay
 
-    async def cancel_product(self, product_id: str, flow_code: str) -> None:
+    async def cancel_product(self, product_id: str, flow_code: str, traveller_ids: list[str] | None = None) -> None:
+        """The whole product, or ``traveller_ids`` of it: the product is cancelled once none of its
+        travellers remains; Aftersales records which travellers a flow cancelled when the flow ends
+        (store.reservation_records.cancel_travellers)."""
         async with self._writing() as conn:
-            row = await _row(conn, product_id, products.c.status, products.c.cancelled_by, products.c.details)
+            row = await _row(conn, product_id, products.c.status, products.c.cancelled_by, products.c.details,
+                             products.c.cancelled_travellers)
             if row.cancelled_by == flow_code:
                 return  # the same flow asking again (a retried activity): already done, never twice
             if row.status == "cancelled":
                 raise SupplierRefused("already_cancelled")
+            gone = row.cancelled_travellers or {}
+            if traveller_ids is not None and any(gone.get(t, flow_code) != flow_code for t in traveller_ids):
+                raise SupplierRefused("already_cancelled")
             if refuses_cancellation(row.details):
                 raise SupplierRefused("supplier_rule")
+            covered = row.details.get("traveller_ids")
+            if traveller_ids is not None and covered and set(covered) - set(gone) - set(traveller_ids):
+                return  # travellers remain: the product stays
             await _update_unless_cancelled(conn, product_id, status="cancelled", cancelled_by=flow_code)
 
     async def reschedule_product(self, product_id: str, segments: list[Segment], flow_code: str) -> None:

@@ -5,7 +5,7 @@ a cancelled product's positions. The flow itself is ``workflows.cancellation``; 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,7 +16,9 @@ from domain.credit_ledger import RefundTo
 from domain.flow_info import Resolution
 from domain.involuntary import schedule_change_waiver
 from domain.money import Money
+from domain.partial_cancellation import Share, cancellation_share
 from domain.positions import CancellationPositions, cancellation_positions
+from domain.refund_terms import cancellation_terms
 from domain.refusals import Refusal, Refused, not_found
 from domain.waivers import WaiverRequest, policy_penalty
 from services.bootstrap import Deps
@@ -53,20 +55,25 @@ def _disallowed(reasons: list[str]) -> Refused:
     return Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(reasons)}")
 
 
-async def quote(deps: Deps, requester: Requester, product_id: str, waiver_request: WaiverRequest | None = None) -> Quote:
-    """A quote for cancelling the product now, kept until ``AFTERSALES_QUOTE_TTL``; a retry under the
-    same Idempotency-Key gets the quote its first attempt kept.
+async def quote(deps: Deps, requester: Requester, product_id: str, waiver_request: WaiverRequest | None = None,
+                traveller_ids: Sequence[str] = ()) -> Quote:
+    """A quote for cancelling ``traveller_ids`` of the product now (none: every traveller still
+    confirmed, docs/api.md#partial-cancellation), kept until ``AFTERSALES_QUOTE_TTL``; a retry under
+    the same Idempotency-Key gets the quote its first attempt kept.
 
     Involuntary (the supplier changed the product, docs/flows.md#involuntary-cancellations): automatic
     at penalty 0 with the schedule change's waiver, whatever the policy. Else a partner's waiver
     request makes it manual: an agent decides (docs/flows.md#waivers)."""
     product = await visible_product(deps, requester.principal, product_id)
     now = _now()
-    # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure).
-    terms, involuntary = await terms_now(deps, product, now)
-    if terms.resolution is None:
+    allowed = cancellation_terms(await product_state(deps, product), product.spec, now)
+    if allowed.resolution is None:
         # A busy product included: a quote is refused for the allowance's reasons (docs/api.md#errors).
-        raise Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(terms.reasons)}")
+        raise Refused(Refusal.CANCELLATION_DISALLOWED, f"the product cannot be cancelled: {', '.join(allowed.reasons)}")
+    share = _share(product, traveller_ids)
+    # The same terms the refund procedure shows (docs/settlement.md#the-refund-procedure), on the share.
+    terms, involuntary = await terms_now(deps, product, now, share.paid)
+    assert terms.resolution is not None  # the allowance does not depend on the share
     policy = policy_penalty(product.spec.cancellation_policy, terms.paid, product.start - now)
     waiver = None
     if involuntary:
@@ -80,8 +87,13 @@ async def quote(deps: Deps, requester: Requester, product_id: str, waiver_reques
         penalty=None if manual else _stored(terms.penalty), refund=None if manual else _stored(terms.refund),
         created_at=now, expires_at=now + deps.settings.quote_ttl, involuntary=involuntary, waiver=waiver,
         waiver_request=None if waiver_request is None else waiver_request.model_dump(mode="json"),
-        policy_penalty=_stored(policy),
+        policy_penalty=_stored(policy), traveller_ids=list(share.traveller_ids),
     ))
+
+
+def _share(product: ProductRecord, traveller_ids: Sequence[str]) -> Share:
+    """The share cancelling ``traveller_ids`` of the product covers, or the refusal (docs/api.md#partial-cancellation)."""
+    return cancellation_share(product.spec, product.fares(), product.cancelled_travellers or {}, traveller_ids)
 
 
 def _stored(money: Money | None) -> dict[str, str] | None:
@@ -113,9 +125,13 @@ async def cancel(
             raise Refused(Refusal.QUOTE_EXPIRED, "the quote has expired: ask for a new one")
         if allowed == "disallowed":
             raise _disallowed(reasons)
+        if kept.traveller_ids:
+            # Still every one of them confirmed, and the policy still allows the subset.
+            _share(product, kept.traveller_ids)
         flow_input = CancellationInput(
             **opening(deps, code, product),
             resolution=kept.resolution,
+            traveller_ids=kept.traveller_ids,
             paid=Money.model_validate(kept.paid),
             penalty=money_of(kept.penalty),
             refund=money_of(kept.refund),
@@ -213,5 +229,6 @@ async def positions(deps: Deps, requester: Requester, code: str) -> Cancellation
     return cancellation_positions(
         code=info.code, product_id=info.product_id, reservation_id=info.reservation_id, product=product.spec,
         paid=info.paid, penalty=penalty, cancelled_at=info.history[0].at if info.history else product.start,
+        traveller_ids=info.traveller_ids,
         waiver=info.waiver,
     )

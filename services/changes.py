@@ -28,6 +28,7 @@ from domain.credit_ledger import Credit
 from domain.flow_info import is_terminal
 from domain.involuntary import without_change_fee
 from domain.money import Money
+from domain.partial_cancellation import for_remaining
 from domain.products import FlightProduct, ProductSpec, Segment
 from domain.refusals import Refusal, Refused, invalid_field, not_found
 from services import credits
@@ -101,6 +102,9 @@ async def search_alternatives(
     if await rescheduling_open(deps, product.product_id):
         # The airline is changing the flight: a change now carries no fee (docs/flows.md#involuntary-cancellations).
         found = [without_change_fee(alternative) for alternative in found]
+    # The travellers who remain are those the change concerns (docs/api.md#partial-cancellation).
+    found = [for_remaining(alternative, product.spec.price, product.fares(), product.cancelled_travellers or {})
+             for alternative in found]
     expires_at = now + deps.settings.quote_ttl
     base = fingerprint(product.details)
     offers = [

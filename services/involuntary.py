@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.cancellation_flow import ScheduleChanged
 from domain.codes import FlowKind, parse_flow_code
 from domain.involuntary import change_unfinished, involuntary_cancellation_terms, is_involuntary
+from domain.money import Money
 from domain.refund_terms import CancellationTerms, cancellation_terms
 from services.bootstrap import Deps
 from services.visibility import product_state
@@ -37,10 +38,13 @@ async def changing_rescheduling(deps: Deps, product_id: str) -> str | None:
     return next((code for code, status in found.items() if is_involuntary([status])), None)
 
 
-async def terms_now(deps: Deps, product: ProductRecord, now: datetime) -> tuple[CancellationTerms, bool]:
-    """What cancelling the product costs now, and whether that is involuntary: the quote and the refund
-    procedure both ask here (docs/settlement.md#the-refund-procedure answers what a quote would)."""
-    terms = cancellation_terms(await product_state(deps, product), product.spec, now)
+async def terms_now(
+    deps: Deps, product: ProductRecord, now: datetime, paid: Money | None = None
+) -> tuple[CancellationTerms, bool]:
+    """What cancelling the product (``paid``: the share of the travellers cancelled, docs/api.md#partial-cancellation)
+    costs now, and whether that is involuntary: the quote and the refund procedure both ask here
+    (docs/settlement.md#the-refund-procedure answers what a quote would)."""
+    terms = cancellation_terms(await product_state(deps, product), product.spec, now, paid)
     if await changing_rescheduling(deps, product.product_id) is None:
         return terms, False
     return involuntary_cancellation_terms(terms), True

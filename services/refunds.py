@@ -13,14 +13,25 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from domain.involuntary import involuntary_cancellation_terms
 from domain.money import Money
+from domain.partial_cancellation import PARTIAL_NOT_ALLOWED, confirmed
 from domain.refund_ledger import Refund, amount_problems
-from domain.refund_terms import ProcedureItem, ProductProcedure, RefundProcedure, procedure_item, refund_procedure
+from domain.refund_terms import (
+    CancellationTerms,
+    ProcedureItem,
+    ProductProcedure,
+    RefundProcedure,
+    cancellation_terms,
+    procedure_item,
+    refund_procedure,
+)
 from domain.refusals import invalid_field, invalid_fields
+from domain.travellers import Fare, total
 from services.bootstrap import Deps
 from services.involuntary import terms_now
 from services.requester import Requester
-from services.visibility import partner_rows, visible_product, visible_refund, visible_reservation
+from services.visibility import partner_rows, product_state, visible_product, visible_refund, visible_reservation
 from store.accounts import Principal
 from store.refund_records import RefundFilter
 from store.reservation_records import ProductRecord
@@ -101,8 +112,24 @@ async def refund_deposit(deps: Deps, requester: Requester, product_id: str) -> R
 
 
 async def _procedure_item(deps: Deps, product: ProductRecord, now: datetime) -> ProcedureItem:
-    terms, _involuntary = await terms_now(deps, product, now)
-    return procedure_item(product.product_id, terms)
+    """Terms of cancelling every traveller still confirmed (involuntary when the supplier changed the
+    product: docs/flows.md#involuntary-cancellations), and of cancelling each alone (docs/api.md#partial-cancellation)."""
+    remaining = confirmed(product.fares(), product.cancelled_travellers or {})
+    if not remaining or product.status == "cancelled":
+        terms, _involuntary = await terms_now(deps, product, now)
+        return procedure_item(product.product_id, terms)
+    terms, involuntary = await terms_now(deps, product, now, total(fare.amount for fare in remaining))
+    state = await product_state(deps, product)
+    spec = product.spec
+
+    def alone(fare: Fare) -> CancellationTerms:
+        if not spec.partial_cancellation():
+            # A policy that cancels whole products only shows each traveller's fare, with no terms of its own.
+            return CancellationTerms("disallowed", [PARTIAL_NOT_ALLOWED], fare.amount)
+        own = cancellation_terms(state, spec, now, fare.amount)
+        return involuntary_cancellation_terms(own) if involuntary else own
+
+    return procedure_item(product.product_id, terms, [(fare.traveller_id, alone(fare)) for fare in remaining])
 
 
 async def reservation_procedure(deps: Deps, requester: Requester, reservation_id: str) -> RefundProcedure:

@@ -59,7 +59,10 @@ async def start_reschedulings(deps: Deps, changes: list[tuple[ProductRecord, Fli
     one way a schedule change starts: one product's push, or a batch of a disruption's fan-out
     (which names itself: ``disruption_id``), indexed in one transaction."""
     settings = deps.settings
-    infos = [(new_rescheduling(change, flight, product.reservation_id, product.partner_id), change)
+    # The travellers who remain are those a change concerns: the refund alternative gives back their
+    # share (docs/api.md#partial-cancellation).
+    infos = [(new_rescheduling(change, flight, product.reservation_id, product.partner_id, product.remaining_paid()),
+              change)
              for product, flight, change in changes]
     known = await deps.store.flows.statuses([info.code for info, _change in infos])
     news = [

@@ -33,10 +33,14 @@ async def ask(deps: Deps, requester: Requester, product_id: str, option_code: st
         option = next((o for o in offered if o.code == option_code), None)
         if option is None:
             raise invalid_field("code", f"not an option of this product (offered: {', '.join(o.code for o in offered) or 'none'})")
-        reservation = await deps.store.reservations.view(product.reservation_id)
-        assert reservation is not None  # the product belongs to it
-        if traveller_id not in {t["traveller_id"] for t in reservation["travellers"]}:
+        travellers = {t.traveller_id: t.status for t in product.travellers()}
+        if traveller_id not in {t["traveller_id"] for t in product.reservation_travellers}:
             raise invalid_field("traveller_id", "not a traveller of this reservation")
+        if traveller_id not in travellers:
+            raise invalid_field("traveller_id", "not a traveller of this product")
+        # A traveller cancelled from the product (docs/api.md#partial-cancellation) travels no more.
+        if travellers[traveller_id] == "cancelled" and product.status != "cancelled":
+            raise invalid_field("traveller_id", "cancelled from this product")
         # The product's own state still matters (nothing to ask for on a cancelled or flown product);
         # another flow running on it does not.
         state = await product_state(deps, product)

@@ -20,7 +20,7 @@ Each effect is booked in the three steps of ``store.money_effects``:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,13 +37,14 @@ from domain.credit_ledger import (
     given_as_credit,
     movement_key,
     paid_with_credit,
+    refund_taken_as_credit,
 )
 from domain.flow_info import FlowRecord
-from domain.journal import transition_effects
+from domain.journal import RESCHEDULING_REASON, transition_effects
 from domain.money import Money
 from domain.settlement import CreditWrite, LedgerWrite
 from store.db import Repository, insert_once, page_after
-from store.money_effects import account_of, write
+from store.money_effects import account_of, locked_product, write
 from store.schema import credit_movements, credits, reservations
 
 _LOCK_CREDIT = sa.select(credits).where(credits.c.credit_id == sa.bindparam("credit_id")).with_for_update()
@@ -148,7 +149,13 @@ async def book_credits(conn: AsyncConnection, record: FlowRecord) -> None:
     paid with one), in the caller's transaction (``record_flow``); nothing is read for a transition
     that does neither."""
     effects = transition_effects(record)
-    given = given_as_credit(record, effects.refund.amount if effects.refund is not None else None)
+    refund = effects.refund
+    if refund is not None and refund.reason == RESCHEDULING_REASON and refund_taken_as_credit(record):
+        # What the travellers who remain paid, as a cash refund would be (domain.settlement.within_remaining).
+        product = await locked_product(conn, record.product_id)
+        if product is not None:
+            refund = replace(refund, amount=settlement.within_remaining(refund, product))
+    given = given_as_credit(record, refund.amount if refund is not None and refund.amount.amount > 0 else None)
     if given is not None:
         travellers = (await conn.execute(_LOCK_TRAVELLERS, {"reservation_id": given.reservation_id})).scalar_one()
         issued = settlement.credit_issue(given, await account_of(conn, given.reservation_id),

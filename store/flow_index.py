@@ -26,6 +26,7 @@ from store.credit_records import book_credits
 from store.db import Repository, insert_many_once, insert_once, refused_for_good
 from store.flow_search import write_search_terms, write_search_terms_many
 from store.money_effects import book_transition
+from store.reservation_records import cancel_travellers
 from store.schema import events, flows, partners, product_locks, products, quotes
 
 # What a refusal's reason keeps of the database's message: enough to say which constraint or value.
@@ -326,6 +327,8 @@ class FlowIndex(Repository):
             # the credit it issues or takes from (docs/settlement.md#credits).
             await book_transition(conn, record)
             await book_credits(conn, record)
+            # The travellers a partial cancellation cancelled (docs/api.md#partial-cancellation).
+            await cancel_travellers(conn, record)
         return push
 
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:

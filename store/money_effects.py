@@ -50,7 +50,7 @@ from store.schema import credits, events, payments, products, refund_counters, r
 # of building bind parameters and a cache key per call (a cancellation's record_flow runs them all).
 _INSERT_EVENT = events.insert()
 _LOCK_PRODUCT = (
-    sa.select(products.c.reservation_id, reservations.c.partner_id, products.c.details)
+    sa.select(products.c.reservation_id, reservations.c.partner_id, products.c.details, products.c.cancelled_travellers)
     .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
     .where(products.c.product_id == sa.bindparam("product_id"))
     .with_for_update(key_share=True, of=reservations)  # FOR NO KEY UPDATE OF reservations: see locked_reservation
@@ -98,7 +98,8 @@ async def locked_reservation(conn: AsyncConnection, reservation_id: str) -> str 
 async def locked_product(conn: AsyncConnection, product_id: str) -> SoldProduct | None:
     """A product, its reservation's row locked as by :func:`locked_reservation`, in one statement."""
     row = (await conn.execute(_LOCK_PRODUCT, {"product_id": product_id})).first()
-    return None if row is None else SoldProduct(product_id, row.reservation_id, row.partner_id, row.details)
+    return None if row is None else SoldProduct(product_id, row.reservation_id, row.partner_id, row.details,
+                                                row.cancelled_travellers)
 
 
 async def account_of(conn: AsyncConnection, reservation_id: str) -> Account:
@@ -223,6 +224,7 @@ async def _insert_refund_once(conn: AsyncConnection, refund: Refund, effect_key:
         "partner_id": refund.partner_id,
         "product_id": refund.product_id,
         "flow_code": refund.flow_code,
+        "traveller_ids": refund.traveller_ids,
         "category": refund.category,
         "created_by": refund.created_by,
         "created_at": refund.created_at,

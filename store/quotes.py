@@ -25,6 +25,8 @@ class Quote:
     refund: dict[str, str] | None
     created_at: datetime
     expires_at: datetime
+    # The travellers it cancels (docs/api.md#partial-cancellation); None for quotes given before they were named.
+    traveller_ids: list[str] | None = None
     involuntary: bool = False
     waiver: dict[str, Any] | None = None
     waiver_request: dict[str, Any] | None = None
@@ -42,13 +44,19 @@ class Quotes(Repository):
         return Quote(**{k: getattr(row, k) for k in Quote.__dataclass_fields__})
 
     async def quote(self, quote_id: str) -> tuple[Quote, bool] | None:
-        """The quote and whether it is still the newest of its product (only the newest can be used)."""
+        """The quote and whether it is still the newest of its product for its travellers: only the
+        newest can be used, and a newer quote naming any of the same travellers (or the whole product)
+        supersedes it, while quotes for different travellers of the product stand side by side
+        (docs/api.md#partial-cancellation)."""
         async with self._reading() as conn:
             row = (await conn.execute(sa.select(quotes).where(quotes.c.quote_id == quote_id))).first()
             if row is None:
                 return None
-            newest = (
-                await conn.execute(sa.select(sa.func.max(quotes.c.seq)).where(quotes.c.product_id == row.product_id))
-            ).scalar_one()
+            newer = (
+                await conn.execute(sa.select(quotes.c.traveller_ids)
+                                   .where(quotes.c.product_id == row.product_id, quotes.c.seq > row.seq))
+            ).scalars().all()
         values = {k: getattr(row, k) for k in Quote.__dataclass_fields__}
-        return Quote(**values), newest == row.seq
+        mine = set(row.traveller_ids or ())
+        newest = not any(not mine or not travellers or mine & set(travellers) for travellers in newer)
+        return Quote(**values), newest

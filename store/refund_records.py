@@ -53,6 +53,7 @@ def _refund(row: Any) -> Refund:
         partner_id=row.partner_id,
         product_id=row.product_id,
         flow_code=row.flow_code,
+        traveller_ids=row.traveller_ids,
         category=row.category,
         amount=Money.of(row.amount, row.currency),
         state=row.state,

@@ -93,6 +93,9 @@ products = sa.Table(
     # The change flow that last gave it a new itinerary: makes the supplier's change idempotent by flow code.
     sa.Column("changed_by", sa.String(20)),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # The travellers cancelled one by one (docs/api.md#partial-cancellation): traveller id → the flow
+    # that cancelled it; NULL: none. The whole product cancelled cancels every traveller.
+    sa.Column("cancelled_travellers", sa.JSON),
 )
 
 flows = sa.Table(
@@ -212,6 +215,8 @@ quotes = sa.Table(
     sa.Column("refund", sa.JSON),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
+    # The travellers the quote cancels (a partial cancellation); NULL for quotes given before they were named.
+    sa.Column("traveller_ids", sa.JSON),
     # The flow the quote started: a quote is used once.
     sa.Column("used_by", sa.String(20)),
     # Involuntary (the supplier changed the product) with its waiver, the waiver the partner asked
@@ -357,6 +362,8 @@ refunds = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("posted_at", UtcDateTime),
     sa.Column("rejected_at", UtcDateTime),
+    # The travellers a flow's refund is for (a partial cancellation); NULL: the whole product, or not a flow's.
+    sa.Column("traveller_ids", sa.JSON),
 )
 
 # The refunds ledger's two counters, in one row (``id`` = 1, seeded by migration 0007), updated in the

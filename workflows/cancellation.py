@@ -157,7 +157,7 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
         return {}
 
     async def _cancel_at_supplier(self) -> None:
-        refused = await supplier_steps.cancel_at_supplier(self._input.product_id, self._input.code)
+        refused = await supplier_steps.cancel_at_supplier(self._input.product_id, self._input.code, self._input.traveller_ids)
         if refused is None:
             # A schedule change heard before now: nothing is charged, whatever was accepted.
             terms = self._involuntary_terms() if self._charges_despite_involuntary() else {}

@@ -39,9 +39,13 @@ SUPPLIER_CALL = workflow.ActivityConfig(
 PENDING_ASK_AGAIN = timedelta(minutes=15)
 
 
-async def cancel_at_supplier(product_id: str, flow_code: str) -> str | None:
-    """Cancel the product at the supplier; the supplier's reason when it refuses, else None."""
-    return await _at_supplier(SupplierActivities.cancel_at_supplier, product_id, flow_code)
+async def cancel_at_supplier(product_id: str, flow_code: str, traveller_ids: list[str] | None = None) -> str | None:
+    """Cancel the product (``traveller_ids``: those travellers of it) at the supplier; the supplier's
+    reason when it refuses, else None. A flow started before travellers were named calls with the
+    arguments it always did."""
+    if traveller_ids is None:
+        return await _at_supplier(SupplierActivities.cancel_at_supplier, product_id, flow_code)
+    return await _at_supplier(SupplierActivities.cancel_at_supplier, product_id, flow_code, traveller_ids)
 
 
 async def reschedule_at_supplier(product_id: str, segments: list[Segment], flow_code: str) -> str | None:

@@ -14,7 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.change_flow import ChangeInfo
 from store.change_offers import ChangeOffer
 from store.repositories import Store
-from tests.api.conftest import Actor, flight, hotel, new_partner
+from tests.api.conftest import Actor, feed_of, flight, hotel, new_partner
 from tests.api.test_foundation import problem
 from tests.workflows.receiver import WebhookReceiver
 from workflows.trigger_delivery import trigger_workflow_id
@@ -151,7 +151,7 @@ async def test_automatic_change_alternatives_context_book(  # type: ignore[no-un
     view = await (await http.get(f"/v1/reservations/{reservation_id}", headers=partner.headers)).json()
     assert [(f["code"], f["kind"], f["status"]) for f in view["flows"]] == [(code, "change", "modified")]
     assert view["products"][0]["segments"] == chosen["segments"]
-    events = await (await http.get("/v1/events", headers=partner.headers)).json()
+    events = await feed_of(http, partner.headers, 1)
     assert [e["type"] for e in events["items"]] == ["change.completed"]
     assert events["items"][0]["data"]["code"] == code
 
@@ -317,7 +317,7 @@ async def test_checkout_issued_prebooked_and_booked(  # type: ignore[no-untyped-
     info = await (await http.get(f"/v1/changes/{checkout['code']}", headers=agent.headers)).json()
     assert info["resolution"] == "manual" and info["payment_method"] == "card"
     assert [h["event"] for h in info["history"]] == ["checkout_issued", "checkout_prebooked", "modified"]
-    feed = await (await http.get("/v1/events", headers=hooked.headers)).json()
+    feed = await feed_of(http, hooked.headers, 2)
     assert [e["type"] for e in feed["items"]] == ["change.checkout_issued", "change.completed"]
     view = await (await http.get(f"/v1/reservations/{reservation_id}", headers=hooked.headers)).json()
     assert [(f["code"], f["kind"], f["status"]) for f in view["flows"]] == [(checkout["code"], "change", "modified")]
@@ -367,6 +367,6 @@ async def test_checkout_expires_after_its_ttl(  # type: ignore[no-untyped-def]
     await problem(await http.post(f"/v1/checkouts/{checkout['checkout_id']}/prebook",
                                   json={"transaction_id": reservation["reservation_id"]}, headers=partner.headers),
                   410, "checkout_expired")
-    feed = await (await http.get("/v1/events", headers=partner.headers)).json()
+    feed = await feed_of(http, partner.headers, 2)
     assert [e["type"] for e in feed["items"]] == ["change.checkout_issued", "change.expired"]
     assert (await allowance(http, partner, product_id))["allowed"] is True

@@ -333,10 +333,14 @@ async def test_refund_procedure_answers_what_a_quote_would(http: TestClient, par
     assert procedure["reservation_id"] == reservation_id and procedure["refundable"] is True
     assert procedure["computed_at"]
     automatic, manual, fixed, yen = procedure["items"]
+    # Each traveller still confirmed, alone (docs/api.md#partial-cancellation): here the reservation's only one.
     assert automatic == {"product_id": ids[0], "refundable": True, "resolution": "automatic", "price": eur("240.00"),
-                         "penalty": eur("120.00"), "difference": eur("120.00"), "reasons": []}
+                         "penalty": eur("120.00"), "difference": eur("120.00"), "reasons": [],
+                         "travellers": [{"traveller_id": "T1", "price": eur("240.00"), "penalty": eur("120.00"),
+                                         "difference": eur("120.00")}]}
     assert manual == {"product_id": ids[1], "refundable": True, "resolution": "manual", "price": eur("600.00"),
-                      "penalty": None, "difference": None, "reasons": []}
+                      "penalty": None, "difference": None, "reasons": [],
+                      "travellers": [{"traveller_id": "T1", "price": eur("600.00"), "penalty": None, "difference": None}]}
     assert (fixed["refundable"], fixed["resolution"], fixed["reasons"]) == (False, None, ["not_cancellable"])
     assert (yen["penalty"], yen["difference"]) == ({"amount": "500", "currency": "JPY"}, {"amount": "500", "currency": "JPY"})
     assert procedure["totals"] == [

@@ -26,10 +26,10 @@ class SlowSupplier:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def cancel_product(self, product_id: str, flow_code: str) -> None:
+    async def cancel_product(self, product_id: str, flow_code: str, traveller_ids: list[str] | None = None) -> None:
         print(f"{CANCEL_STARTED} {flow_code}", flush=True)
         await asyncio.sleep(self._delay.total_seconds())
-        await self._inner.cancel_product(product_id, flow_code)
+        await self._inner.cancel_product(product_id, flow_code, traveller_ids)
         print(f"{CANCEL_FINISHED} {flow_code}", flush=True)
 
 

@@ -24,12 +24,12 @@ class TracedSupplier:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def cancel_product(self, product_id: str, flow_code: str) -> None:
+    async def cancel_product(self, product_id: str, flow_code: str, traveller_ids: list[str] | None = None) -> None:
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{self._airline_url}/airline/cancel", json={"product_id": product_id},
                                  headers=outgoing_headers()) as answer:
                 answer.raise_for_status()
-        await self._inner.cancel_product(product_id, flow_code)
+        await self._inner.cancel_product(product_id, flow_code, traveller_ids)
 
 
 def build(settings: Settings, engine: AsyncEngine) -> TracedSupplier:

@@ -118,11 +118,14 @@ class FakeSupplier:
     refusal: str | None = None
     gate: asyncio.Event | None = None
     cancels: Counter[str] = field(default_factory=Counter)
+    # The travellers each flow asked to cancel (None: the whole product).
+    travellers: dict[str, list[str] | None] = field(default_factory=dict)
 
-    async def cancel_product(self, product_id: str, flow_code: str) -> None:
+    async def cancel_product(self, product_id: str, flow_code: str, traveller_ids: list[str] | None = None) -> None:
         if self.gate is not None:
             await self.gate.wait()
         self.cancels[flow_code] += 1
+        self.travellers[flow_code] = traveller_ids
         if self.refusal is not None:
             raise SupplierRefused(self.refusal)
 

@@ -100,6 +100,11 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "cancellation_manual_decided_while_quoting": lambda h: scenarios.decided_while_quote_recorded(
         h.client, h.task_queue, "CAN-HIST0010", h.store
     ),
+    # Partial cancellations (docs/flows.md#partial-cancellation): the supplier is asked for the travellers named.
+    "cancellation_automatic_partial": lambda h: scenarios.automatic(h.client, h.task_queue, "CAN-HIST0011",
+                                                                    traveller_ids=["T2"]),
+    "cancellation_manual_partial_accepted": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0012", "accept",
+                                                                       traveller_ids=["T1", "T3"]),
     "credit_expired": credit_expired,
     "trigger_delivered": trigger_delivered,
     "disruption_fanned_out": lambda h: disruption_fanned_out(h, 250, "dsr_hist000000000000001"),

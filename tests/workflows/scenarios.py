@@ -29,9 +29,12 @@ AGENT_QUOTE = AgentQuote(
 CancellationHandle = WorkflowHandle[CancellationWorkflow, CancellationInfo]
 
 
-def cancellation_input(code: str, resolution: Resolution, refund_to: RefundTo = "original_payment") -> CancellationInput:
+def cancellation_input(code: str, resolution: Resolution, refund_to: RefundTo = "original_payment",
+                       traveller_ids: list[str] | None = None) -> CancellationInput:
+    """``traveller_ids``: a partial cancellation of those travellers (docs/flows.md#partial-cancellation)."""
     automatic = resolution == "automatic"
     return CancellationInput(
+        traveller_ids=traveller_ids,
         code=code,
         product_id="prd_1",
         reservation_id="res_1",
@@ -49,10 +52,12 @@ def cancellation_input(code: str, resolution: Resolution, refund_to: RefundTo = 
 
 
 async def start_cancellation(
-    client: Client, task_queue: str, code: str, resolution: Resolution, refund_to: RefundTo = "original_payment"
+    client: Client, task_queue: str, code: str, resolution: Resolution, refund_to: RefundTo = "original_payment",
+    traveller_ids: list[str] | None = None,
 ) -> CancellationHandle:
     return await client.start_workflow(
-        CancellationWorkflow.run, cancellation_input(code, resolution, refund_to), id=code, task_queue=task_queue
+        CancellationWorkflow.run, cancellation_input(code, resolution, refund_to, traveller_ids), id=code,
+        task_queue=task_queue,
     )
 
 
@@ -60,18 +65,20 @@ async def finish(handle: CancellationHandle) -> CancellationInfo:
     return await asyncio.wait_for(handle.result(), RESULT_WAIT)
 
 
-async def automatic(client: Client, task_queue: str, code: str, refund_to: RefundTo = "original_payment") -> CancellationHandle:
-    handle = await start_cancellation(client, task_queue, code, "automatic", refund_to)
+async def automatic(client: Client, task_queue: str, code: str, refund_to: RefundTo = "original_payment",
+                    traveller_ids: list[str] | None = None) -> CancellationHandle:
+    handle = await start_cancellation(client, task_queue, code, "automatic", refund_to, traveller_ids)
     await finish(handle)
     return handle
 
 
 async def manual(
-    client: Client, task_queue: str, code: str, decision: Decision | None, refund_to: RefundTo | None = None
+    client: Client, task_queue: str, code: str, decision: Decision | None, refund_to: RefundTo | None = None,
+    traveller_ids: list[str] | None = None,
 ) -> CancellationHandle:
     """Agent quotes; the partner decides (accepting, maybe with where the refund goes), or lets the
     decision window pass when ``decision`` is None."""
-    handle = await start_cancellation(client, task_queue, code, "manual")
+    handle = await start_cancellation(client, task_queue, code, "manual", traveller_ids=traveller_ids)
     await handle.execute_update(CancellationWorkflow.submit_quote, AGENT_QUOTE)
     if decision is not None:
         await handle.execute_update(CancellationWorkflow.decide, PartnerDecision(decision=decision, refund_to=refund_to))

@@ -59,6 +59,18 @@ async def test_automatic_cancellation_completes(harness: Harness) -> None:
     assert await asyncio.wait_for(trigger.result(), RESULT_WAIT) == "no_webhook"
 
 
+async def test_a_partial_cancellation_asks_the_supplier_for_its_travellers(harness: Harness) -> None:
+    """The flow names its travellers from its start to its last trigger; a flow started without them
+    (before they were named) asks the supplier for the whole product, with the arguments it always did."""
+    info = await finish(await automatic(harness.client, harness.task_queue, CODE, traveller_ids=["T2"]))
+    assert (info.status, info.traveller_ids) == ("cancelled", ["T2"])
+    assert harness.supplier.travellers == {CODE: ["T2"]}
+    assert [r.info["traveller_ids"] for r in harness.store.records if r.code == CODE] == [["T2"], ["T2"]]
+    await finish(await automatic(harness.client, harness.task_queue, "CAN-TEST0002"))
+    assert harness.supplier.travellers["CAN-TEST0002"] is None
+
+
+
 async def test_automatic_cancellation_refused_by_supplier_fails(harness: Harness) -> None:
     harness.supplier.refusal = "ticket already used"
 

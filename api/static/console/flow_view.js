@@ -17,6 +17,16 @@ const WAIVERS = {
   MEDICAL: "Medical", BEREAVEMENT: "Bereavement", GOODWILL: "Goodwill", SCHEDULE_CHANGE: "Schedule change", OTHER: "Other",
 };
 
+// The travellers a flow concerns: a partial cancellation names some of its product's (docs/api.md#partial-cancellation);
+// any other flow, every traveller of the reservation.
+function travellersConcerned(info, reservation, product) {
+  const everyone = reservation?.travellers || [];
+  if (!info.traveller_ids) return everyone.map((t) => t.name).join(", ");
+  const named = info.traveller_ids.map((id) => everyone.find((t) => t.traveller_id === id)?.name || id);
+  const covered = product?.traveller_ids?.length || everyone.length;
+  return named.length < covered ? `${named.join(", ")} (${named.length} of ${covered} travellers)` : named.join(", ");
+}
+
 // "Goodwill (loyal customer), 100.00 EUR waived, by agt_…": a waiver as finance reads it.
 function describeWaiver(waiver) {
   const parts = [WAIVERS[waiver.code] || waiver.code];
@@ -241,7 +251,7 @@ export class FlowView {
     byId("flow-status").dataset.status = info.status;
 
     const now = this.gateway.now();
-    const travellers = (reservation?.travellers || []).map((t) => t.name).join(", ");
+    const travellers = travellersConcerned(info, reservation, product);
     const paid = kind === "cancellation" ? info.paid : product?.price;
     const facts = [
       fact("Reservation", `${info.reservation_id}${reservation ? ` (${reservation.status})` : ""}`),
