@@ -137,13 +137,18 @@ async def quote_until_taken(http: TestClient, headers: dict[str, str], code: str
             await response.read()
 
 
-async def final_info(http: TestClient, partner: Actor, code: str) -> dict[str, Any]:
+async def settled(http: TestClient, partner: Actor, path: str, waiting: tuple[str, ...]) -> dict[str, Any]:
+    """The flow at ``path`` once its status is none of ``waiting`` (bounded)."""
     async with asyncio.timeout(BOUND_S):
         while True:
-            info: dict[str, Any] = await (await http.get(f"/v1/cancellations/{code}", headers=partner.headers)).json()
-            if info["status"] not in ("awaiting_agent_quote", "awaiting_partner_decision"):
+            info: dict[str, Any] = await (await http.get(path, headers=partner.headers)).json()
+            if info["status"] not in waiting:
                 return info
             await asyncio.sleep(0.1)
+
+
+async def final_info(http: TestClient, partner: Actor, code: str) -> dict[str, Any]:
+    return await settled(http, partner, f"/v1/cancellations/{code}", ("awaiting_agent_quote", "awaiting_partner_decision"))
 
 
 @pytest.mark.parametrize("after_commit", [False, True], ids=["quote-not-recorded-yet", "quote-recorded-not-applied"])
@@ -276,12 +281,7 @@ async def book_until_final(http: TestClient, partner: Actor, context: str, key: 
 
 
 async def final_change(http: TestClient, partner: Actor, code: str) -> dict[str, Any]:
-    async with asyncio.timeout(BOUND_S):
-        while True:
-            info: dict[str, Any] = await (await http.get(f"/v1/changes/{code}", headers=partner.headers)).json()
-            if info["status"] not in ("checkout_issued", "checkout_prebooked"):
-                return info
-            await asyncio.sleep(0.1)
+    return await settled(http, partner, f"/v1/changes/{code}", ("checkout_issued", "checkout_prebooked"))
 
 
 @pytest.mark.parametrize("after_commit", [False, True], ids=["prebook-not-recorded-yet", "prebook-recorded-not-applied"])
