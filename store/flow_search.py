@@ -115,9 +115,9 @@ async def write_search_terms_many(conn: AsyncConnection, records: list[FlowRecor
     if not records:
         return
     names = dict((await conn.execute(sa.select(partners.c.partner_id, partners.c.name).where(
-        partners.c.partner_id.in_({record.partner_id for record in records})))).tuples().all())
+        partners.c.partner_id.in_({record.partner_id for record in records})))).all())
     travellers = dict((await conn.execute(sa.select(reservations.c.reservation_id, reservations.c.travellers).where(
-        reservations.c.reservation_id.in_({record.reservation_id for record in records})))).tuples().all())
+        reservations.c.reservation_id.in_({record.reservation_id for record in records})))).all())
     rows = [{"term": term, "code": record.code}
             for record in records
             for term in sorted(flow_terms(record.code, record.reservation_id, record.product_id,
