@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel
 
 from domain.credit_ledger import CREDIT_VALIDITY, RefundDestination, RefundTo
-from domain.flow_info import FlowInfo, FlowInput, Resolution
+from domain.flow_info import FlowInfo, FlowInput, HistoryEntry, Resolution
 from domain.money import Money
 from domain.waivers import Waiver, WaiverRequest
 
@@ -102,10 +102,16 @@ class CancellationInput(FlowInput):
     waiver: Waiver | None = None
     waiver_request: WaiverRequest | None = None
     policy_penalty: Money | None = None
+    # An automatic cancellation's ``processing``, recorded by the gateway in the write that opens the
+    # flow, at this time: the workflow's first task then has nothing to record (patch
+    # ``processing-recorded-at-opening``). None: flows opened before, and manual ones, whose workflow
+    # records their first move itself.
+    opened_at: AwareDatetime | None = None
 
     def initial_info(self) -> CancellationInfo:
-        """The flow info before its first transition: what the gateway indexes when it starts the
-        flow, and the state the workflow starts from, so the two never disagree."""
+        """The flow info as the gateway opens it (before the workflow's first transition; with
+        ``processing`` recorded when ``opened_at`` says so): what the gateway indexes when it starts
+        the flow, and the state the workflow starts from, so the two never disagree."""
         return CancellationInfo(
             **self.identity(),
             status="processing" if self.resolution == "automatic" else "awaiting_agent_quote",
@@ -118,7 +124,14 @@ class CancellationInput(FlowInput):
             involuntary=self.involuntary,
             waiver=self.waiver,
             waiver_request=self.waiver_request,
+            history=self.opening_history(),
         )
+
+    def opening_history(self) -> list[HistoryEntry]:
+        """The moves the gateway records when it opens the flow: ``processing``, when ``opened_at`` says so."""
+        if self.resolution == "automatic" and self.opened_at is not None:
+            return [HistoryEntry(at=self.opened_at, event="processing")]
+        return []
 
 
 class AgentQuote(BaseModel):

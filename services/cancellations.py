@@ -143,6 +143,9 @@ async def cancel(
             waiver=kept.waiver,
             waiver_request=kept.waiver_request,
             policy_penalty=money_of(kept.policy_penalty),
+            # An automatic flow's ``processing`` is recorded in the write that opens it: its workflow's
+            # first task goes straight to the supplier (docs/operations.md#a-cancellation-millisecond-by-millisecond).
+            opened_at=_now() if kept.resolution == "automatic" else None,
         )
         return NewFlow(FlowKind.CANCELLATION, flow_input, quote_id=kept.quote_id)
 

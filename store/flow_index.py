@@ -112,7 +112,9 @@ def _index_row(record: FlowRecord, start_input: dict[str, Any], opened_by: str |
         "info": record.info,
         "created_at": record.at,
         "updated_at": record.at,
-        "version": record.version,
+        # 0 however many moves the opening holds (an automatic cancellation's ``processing``): the
+        # workflow has recorded nothing yet, which is what the reconciler looks for (``unstarted``).
+        "version": 0,
         "start_input": start_input,
         "opened_by": opened_by,
         "deadline": record.deadline,

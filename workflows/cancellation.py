@@ -38,7 +38,7 @@ from domain.waivers import grant
 from workflows import supplier_steps
 from workflows.credit_expiry import start_expiry
 from workflows.flow_transitions import FlowWorkflow
-from workflows.patches import EXPIRE_AT_THE_DEADLINE, INVOLUNTARY_ON_SCHEDULE_CHANGE
+from workflows.patches import EXPIRE_AT_THE_DEADLINE, INVOLUNTARY_ON_SCHEDULE_CHANGE, PROCESSING_RECORDED_AT_OPENING
 from workflows.update_refusals import refusal
 
 
@@ -72,7 +72,11 @@ class CancellationWorkflow(FlowWorkflow[CancellationInfo, CancellationStatus]):
     @workflow.run
     async def run(self, input: CancellationInput) -> CancellationInfo:
         if input.resolution == "automatic":
-            await self._move("processing")
+            if input.opened_at is None or not workflow.patched(PROCESSING_RECORDED_AT_OPENING):
+                # Opened before the gateway recorded ``processing`` (or replayed from a run that
+                # recorded it here): the workflow records it, from the input's state.
+                self._info = self._info.model_copy(update={"history": []})
+                await self._move("processing")
             await self._cancel_at_supplier()
         else:
             await self._run_manual()

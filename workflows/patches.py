@@ -28,3 +28,8 @@ PARK_A_REFUSED_RECORD = "park-a-refused-record"
 # ``schedule_changed`` signal): awaiting a quote it is marked so, awaiting a decision it is
 # re-quoted at penalty 0, accepted it is charged nothing. Before, the signal was not handled.
 INVOLUNTARY_ON_SCHEDULE_CHANGE = "involuntary-on-schedule-change"
+
+# An automatic cancellation opened with ``opened_at`` has its ``processing`` recorded by the gateway,
+# in the write that opens the flow (services.cancellations): the workflow's first task goes straight to
+# the supplier. Before, the first task recorded ``processing`` with a local activity.
+PROCESSING_RECORDED_AT_OPENING = "processing-recorded-at-opening"

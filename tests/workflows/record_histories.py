@@ -93,6 +93,10 @@ SCENARIOS: dict[str, Callable[[Harness], Awaitable[Handle]]] = {
     "cancellation_manual_expired": lambda h: scenarios.unquoted(h.client, h.task_queue, "CAN-HIST0006"),
     "cancellation_automatic_recorded_twice": automatic_recorded_twice,
     "cancellation_automatic_record_retried": automatic_record_retried,
+    # Opened with ``processing`` recorded by the gateway (patch processing-recorded-at-opening).
+    "cancellation_automatic_opened": lambda h: scenarios.automatic(
+        h.client, h.task_queue, "CAN-HIST0014", opened_at=datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
+    ),
     "cancellation_automatic_credited": lambda h: scenarios.automatic(h.client, h.task_queue, "CAN-HIST0008", "credit"),
     "cancellation_manual_accepted_as_credit": lambda h: scenarios.manual(h.client, h.task_queue, "CAN-HIST0009", "accept",
                                                                          "credit"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
@@ -30,8 +30,10 @@ CancellationHandle = WorkflowHandle[CancellationWorkflow, CancellationInfo]
 
 
 def cancellation_input(code: str, resolution: Resolution, refund_to: RefundTo = "original_payment",
-                       traveller_ids: list[str] | None = None) -> CancellationInput:
-    """``traveller_ids``: a partial cancellation of those travellers (docs/flows.md#partial-cancellation)."""
+                       traveller_ids: list[str] | None = None, opened_at: datetime | None = None) -> CancellationInput:
+    """``traveller_ids``: a partial cancellation of those travellers (docs/flows.md#partial-cancellation);
+    ``opened_at``: the gateway recorded ``processing`` when it opened the flow, as it does since the
+    ``processing-recorded-at-opening`` patch (None: a flow opened before, which records it itself)."""
     automatic = resolution == "automatic"
     return CancellationInput(
         traveller_ids=traveller_ids,
@@ -48,15 +50,16 @@ def cancellation_input(code: str, resolution: Resolution, refund_to: RefundTo = 
         webhook_retry_for=timedelta(hours=72),
         refund_to=refund_to,
         credit_validity=CREDIT_VALIDITY,
+        opened_at=opened_at,
     )
 
 
 async def start_cancellation(
     client: Client, task_queue: str, code: str, resolution: Resolution, refund_to: RefundTo = "original_payment",
-    traveller_ids: list[str] | None = None,
+    traveller_ids: list[str] | None = None, opened_at: datetime | None = None,
 ) -> CancellationHandle:
     return await client.start_workflow(
-        CancellationWorkflow.run, cancellation_input(code, resolution, refund_to, traveller_ids), id=code,
+        CancellationWorkflow.run, cancellation_input(code, resolution, refund_to, traveller_ids, opened_at), id=code,
         task_queue=task_queue,
     )
 
@@ -66,8 +69,8 @@ async def finish(handle: CancellationHandle) -> CancellationInfo:
 
 
 async def automatic(client: Client, task_queue: str, code: str, refund_to: RefundTo = "original_payment",
-                    traveller_ids: list[str] | None = None) -> CancellationHandle:
-    handle = await start_cancellation(client, task_queue, code, "automatic", refund_to, traveller_ids)
+                    traveller_ids: list[str] | None = None, opened_at: datetime | None = None) -> CancellationHandle:
+    handle = await start_cancellation(client, task_queue, code, "automatic", refund_to, traveller_ids, opened_at)
     await finish(handle)
     return handle
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateHandle, WorkflowUpdateStage
@@ -57,6 +57,21 @@ async def test_automatic_cancellation_completes(harness: Harness) -> None:
     assert event_id is not None and event_id.startswith("evt_")
     trigger = harness.client.get_workflow_handle(trigger_workflow_id(event_id))
     assert await asyncio.wait_for(trigger.result(), RESULT_WAIT) == "no_webhook"
+
+
+async def test_an_automatic_cancellation_opened_as_processing_goes_straight_to_the_supplier(harness: Harness) -> None:
+    """Opened with ``processing`` recorded by the gateway (``opened_at``): the workflow records only
+    ``cancelled``, whose history keeps the gateway's ``processing`` first, once."""
+    opened_at = datetime(2026, 12, 5, 3, 0, tzinfo=timezone.utc)
+    info = await finish(await automatic(harness.client, harness.task_queue, CODE, opened_at=opened_at))
+    assert info.status == "cancelled"
+    assert [(e.event, e.at) for e in info.history][:1] == [("processing", opened_at)]
+    assert [e.event for e in info.history] == ["processing", "cancelled"]
+    assert harness.supplier.cancels == {CODE: 1}
+    assert harness.store.statuses(CODE) == ["cancelled"]
+    assert harness.store.event_types(CODE) == ["cancellation.completed"]
+    assert harness.store.records[-1].info["history"][0] == {"at": opened_at.isoformat().replace("+00:00", "Z"),
+                                                             "event": "processing"}
 
 
 async def test_a_partial_cancellation_asks_the_supplier_for_its_travellers(harness: Harness) -> None:
