@@ -50,6 +50,20 @@ async def test_a_flow_is_unstarted_until_its_workflow_records(store: Store) -> N
     assert "CAN-PROJ0002" not in [f.code for f in await store.flows.unstarted(later, 1000)]
 
 
+async def test_a_flow_opened_as_processing_is_unstarted_until_its_workflow_records(store: Store) -> None:
+    """An automatic cancellation is opened with ``processing`` in its history (the gateway records it):
+    the reconciler still finds it until the workflow's first record (``cancelled`` here)."""
+    await store.flows.open(record("CAN-PROJ0090", "processing", product_id="PRD-P90"), {"code": "CAN-PROJ0090"})
+    later = NOW + timedelta(days=3650)
+    assert "CAN-PROJ0090" in [f.code for f in await store.flows.unstarted(later, 1000)]
+    flow = await store.flows.flow("CAN-PROJ0090")
+    assert flow is not None and flow.status == "processing" and len(flow.info["history"]) == 1
+    await store.flows.record_flow(record("CAN-PROJ0090", "processing", "cancelled", product_id="PRD-P90", terminal=True))
+    assert "CAN-PROJ0090" not in [f.code for f in await store.flows.unstarted(later, 1000)]
+    flow = await store.flows.flow("CAN-PROJ0090")
+    assert flow is not None and flow.status == "cancelled"
+
+
 async def test_opening_again_is_the_same_flow(store: Store) -> None:
     assert await store.flows.open(record("CAN-PROJ0003", product_id="PRD-P3"), {}) is True
     assert await store.flows.open(record("CAN-PROJ0003", product_id="PRD-P3"), {}) is False
