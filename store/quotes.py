@@ -13,6 +13,16 @@ from domain.flow_info import Resolution
 from store.db import Repository, insert_once
 from store.schema import quotes
 
+# A quote with the travellers of each newer quote of its product, in one statement (a row per newer
+# quote; one with NULLs when there is none): the cancellation's start reads it before opening the flow.
+_NEWER = quotes.alias("newer")
+_QUOTE_AND_NEWER = (
+    sa.select(quotes, _NEWER.c.seq.label("newer_seq"), _NEWER.c.traveller_ids.label("newer_travellers"))
+    .select_from(quotes.outerjoin(_NEWER, sa.and_(_NEWER.c.product_id == quotes.c.product_id,
+                                                  _NEWER.c.seq > quotes.c.seq)))
+    .where(quotes.c.quote_id == sa.bindparam("quote_id"))
+)
+
 
 @dataclass(frozen=True)
 class Quote:
@@ -49,14 +59,12 @@ class Quotes(Repository):
         supersedes it, while quotes for different travellers of the product stand side by side
         (docs/api.md#partial-cancellation)."""
         async with self._reading() as conn:
-            row = (await conn.execute(sa.select(quotes).where(quotes.c.quote_id == quote_id))).first()
-            if row is None:
-                return None
-            newer = (
-                await conn.execute(sa.select(quotes.c.traveller_ids)
-                                   .where(quotes.c.product_id == row.product_id, quotes.c.seq > row.seq))
-            ).scalars().all()
+            rows = (await conn.execute(_QUOTE_AND_NEWER, {"quote_id": quote_id})).all()
+        if not rows:
+            return None
+        row = rows[0]
         values = {k: getattr(row, k) for k in Quote.__dataclass_fields__}
         mine = set(row.traveller_ids or ())
+        newer = [r.newer_travellers for r in rows if r.newer_seq is not None]
         newest = not any(not mine or not travellers or mine & set(travellers) for travellers in newer)
         return Quote(**values), newest
