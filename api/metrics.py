@@ -76,7 +76,15 @@ def _flow_families(tally: Tally) -> Iterator[Metric]:
     depth.add_metric([], tally.agent_queue_depth)
     oldest = GaugeMetricFamily("aftersales_agent_queue_oldest_seconds", "Age of the oldest cancellation awaiting a quote (0: none)")
     oldest.add_metric([], tally.agent_queue_oldest_s)
-    yield from (started, ended, running, parked, depth, oldest)
+    late = GaugeMetricFamily("aftersales_flows_past_deadline",
+                             "Flows still waiting for someone after their deadline passed (its outcome not recorded yet), by kind",
+                             labels=["kind"])
+    for kind in sorted(by_kind):
+        late.add_metric([kind], tally.past_deadline.get(kind, 0))
+    latest = GaugeMetricFamily("aftersales_flows_past_deadline_oldest_seconds",
+                               "How far past its deadline the most overdue waiting flow is (0: none)")
+    latest.add_metric([], tally.past_deadline_oldest_s)
+    yield from (started, ended, running, parked, depth, oldest, late, latest)
 
 
 def _delivery_families(tally: Tally) -> Iterator[Metric]:
