@@ -33,11 +33,11 @@ from api.app_keys import DEPS
 from api.console import add_console
 from api.endpoints import Resource
 from api.http_server import handler_args
-from api.metrics import add_metrics, measure_requests
+from api.metrics import add_metrics
 from api.middlewares import authenticate, idempotency, problems, read_body, request_log, security_headers
 from api.openapi import build_openapi
 from api.rate_limits import RATE_LIMITER, RateLimiter, rate_limit_headers
-from api.tracing import trace_requests
+from api.tracing import observe_requests
 from config.settings import Settings
 from config.telemetry import temporal_interceptors
 from ports.webhook_guard import Resolver, system_resolver
@@ -80,7 +80,7 @@ def create_app(
     ``rate_limiter`` the one they use to move the clock of request budgets (api/rate_limits.py)."""
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[measure_requests, trace_requests, request_log, problems, authenticate, read_body, idempotency],
+        middlewares=[observe_requests, request_log, problems, authenticate, read_body, idempotency],
         handler_args=handler_args(settings),
     )
     app[RATE_LIMITER] = rate_limiter or RateLimiter(settings)

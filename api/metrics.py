@@ -12,8 +12,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 import structlog
 from aiohttp import web
@@ -35,9 +34,6 @@ UNMATCHED = "unmatched"
 # A scrape never waits longer than this for the database; the counts are then left out.
 TALLY_TIMEOUT_S = 5.0
 DELIVERY_OUTCOMES = ("delivered", "failed")
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 class StoreCounts(Collector):
     """The database's counts as metric families, from the last :class:`~store.metric_counts.Tally` read."""
@@ -76,7 +72,15 @@ def _flow_families(tally: Tally) -> Iterator[Metric]:
     depth.add_metric([], tally.agent_queue_depth)
     oldest = GaugeMetricFamily("aftersales_agent_queue_oldest_seconds", "Age of the oldest cancellation awaiting a quote (0: none)")
     oldest.add_metric([], tally.agent_queue_oldest_s)
-    yield from (started, ended, running, parked, depth, oldest)
+    late = GaugeMetricFamily("aftersales_flows_past_deadline",
+                             "Flows still waiting for someone after their deadline passed (its outcome not recorded yet), by kind",
+                             labels=["kind"])
+    for kind in sorted(by_kind):
+        late.add_metric([kind], tally.past_deadline.get(kind, 0))
+    latest = GaugeMetricFamily("aftersales_flows_past_deadline_oldest_seconds",
+                               "How far past its deadline the most overdue waiting flow is (0: none)")
+    latest.add_metric([], tally.past_deadline_oldest_s)
+    yield from (started, ended, running, parked, depth, oldest, late, latest)
 
 
 def _delivery_families(tally: Tally) -> Iterator[Metric]:
@@ -106,10 +110,21 @@ class GatewayMetrics:
         )
         self.counts = StoreCounts()
         self.registry.register(self.counts)
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route, method).observe(seconds)
+        """One answered request (``api.tracing.observe_requests``). The series of each route, method and
+        status are looked up once and kept: ``labels()`` takes a lock and builds its key every time.
+        Bounded: routes are templates, methods and statuses few (anything else a client sends as a
+        method is ``OTHER``)."""
+        if method not in METHODS:
+            method = "OTHER"
+        series = self._series.get((route, method, status))
+        if series is None:
+            series = self._series[(route, method, status)] = (
+                self.requests.labels(route, method, str(status)), self.latency.labels(route, method))
+        series[0].inc()
+        series[1].observe(seconds)
 
     async def refresh(self, tallies: Tallies) -> None:
         """Read the database's counts (a few grouped counts, once per scrape); on failure they are left out."""
@@ -129,23 +144,6 @@ METRICS = web.AppKey("metrics", GatewayMetrics)
 def route_template(request: web.Request) -> str:
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else UNMATCHED
-
-
-@web.middleware
-async def measure_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost: times the whole answer, error handling included."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        method = request.method if request.method in METHODS else "OTHER"
-        request.app[METRICS].observe(route_template(request), method, status, time.perf_counter() - started)
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import asyncpg
 from aiohttp import web
-from sqlalchemy.dialects import postgresql
 
 from store.reservation_records import _RESERVATION_FLOWS, _RESERVATION_WITH_PRODUCTS
 from store.schema import api_keys
@@ -27,13 +26,9 @@ from store.schema import api_keys
 POOL = 20  # as many connections as the load client has, so none waits for one
 
 
-def compiled(statement: object) -> str:
-    """The statement's SQL as the gateway's driver sends it ($1 for its one parameter)."""
-    return str(statement.compile(dialect=postgresql.asyncpg.dialect()))  # type: ignore[attr-defined]
-
-
-RESERVATION = compiled(_RESERVATION_WITH_PRODUCTS)
-FLOWS = compiled(_RESERVATION_FLOWS)
+# The SQL the gateway's driver runs ($1 for its one parameter), as store/ compiled it.
+RESERVATION = _RESERVATION_WITH_PRODUCTS.sql
+FLOWS = _RESERVATION_FLOWS.sql
 KEY = f"SELECT principal_id, revoked_at FROM {api_keys.name} WHERE key_hash = $1"
 
 

@@ -1,5 +1,5 @@
-"""What tracing costs a gateway request (docs/operations.md#traces): the server-span middleware
-(``api.tracing.trace_requests``) around a handler that does nothing, called directly (no socket), in
+"""What tracing costs a gateway request (docs/operations.md#traces): the outermost middleware
+(``api.tracing.observe_requests``: the request's metrics and its server span) around a handler that does nothing, called directly (no socket), in
 microseconds per request. Figures, not a test. Usage:
 
     .venv/bin/python -m bench.tracing [-n 20000]
@@ -23,7 +23,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from api.tracing import trace_requests
+from api.metrics import add_metrics
+from api.tracing import observe_requests
 from config import telemetry
 
 TRACEPARENT = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
@@ -39,10 +40,12 @@ async def _per_request_us(n: int, headers: dict[str, str], traced: bool) -> floa
         return web.Response(status=200)
 
     app = web.Application()
+    add_metrics(app)
     app.router.add_get("/v1/cancellations/{code}", handler)
     request = make_mocked_request("GET", "/v1/cancellations/CXL-ABC123", headers=headers, app=app)
     request._match_info = await app.router.resolve(request)  # as the server does before the middlewares
-    call = (lambda: trace_requests(request, handler)) if traced else (lambda: handler(request))
+    request._match_info.add_app(app)
+    call = (lambda: observe_requests(request, handler)) if traced else (lambda: handler(request))
     for _ in range(min(n, 1000)):  # warm up
         await call()
     started = time.perf_counter()

@@ -15,6 +15,7 @@ finds the flow from any of them without another table.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -25,6 +26,8 @@ from domain.money import Money
 from domain.products import ProductSpec
 
 ChangeStatus = Literal["awaiting_booking", "checkout_issued", "checkout_prebooked", "modified", "expired", "failed"]
+# Where the flow waits for the partner to book, until it expires.
+WAITING_FOR_BOOKING: frozenset[ChangeStatus] = frozenset({"awaiting_booking", "checkout_issued", "checkout_prebooked"})
 
 # Trigger types (docs/triggers.md) a change emits.
 CHANGE_CHECKOUT_ISSUED = "change.checkout_issued"
@@ -78,6 +81,10 @@ class ChangeInfo(FlowInfo):
     # The credit the partner pays with (docs/settlement.md#credits): it pays what it can when the change is recorded.
     credit_id: str | None = None
     failure: str | None = None  # the supplier's reason when it refused
+
+    def waiting_until(self) -> datetime | None:
+        # The partner's booking is awaited until the context or checkout expires.
+        return self.expires_at if self.status in WAITING_FOR_BOOKING else None
 
 
 class ChangeInput(FlowInput):

@@ -118,6 +118,10 @@ class ReschedulingInfo(FlowInfo, RefundDestination):
     def alternative(self, alternative_id: str) -> ReschedulingAlternative | None:
         return next((a for a in self.alternatives if a.alternative_id == alternative_id), None)
 
+    def waiting_until(self) -> datetime | None:
+        # The partner's choice is awaited until then; the default applies after it.
+        return self.decision_deadline if self.status == "awaiting_partner_action" else None
+
     def repeats(self, alternative_id: str, refund_to: RefundTo = "original_payment") -> bool:
         """The partner sends the choice that was accepted: answered like the first time."""
         return self.status == "accepted" and self.alternative_id == alternative_id and self.refund_to == refund_to

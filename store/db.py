@@ -7,13 +7,14 @@ import asyncio
 import fcntl
 import os
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -21,6 +22,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 
 from domain.refusals import Refused
 
@@ -49,6 +52,25 @@ class Repository:
 
     def _reading(self) -> AsyncConnection:
         return self._readers.connect()
+
+    @asynccontextmanager
+    async def _hot_reading(self) -> AsyncIterator[HotReader]:
+        """A read of the API's hot path (:class:`HotRead` statements only), autocommit as ``_reading()``.
+
+        On PostgreSQL the pool's connection is taken as it is, without SQLAlchemy's connection
+        around it (whose checkout and close cost about twice the pool's own: isolation level set and
+        reset, its close run as a task): nothing runs on it but the driver's statements, outside any
+        transaction, so it goes back to the pool as it came.
+        """
+        if self._one_writer:
+            async with self._reading() as conn:
+                yield HotReader(conn, None)
+            return
+        pooled = await self._engine.raw_connection()
+        try:
+            yield HotReader(None, pooled)
+        finally:
+            await greenlet_spawn(pooled.close)  # its reset may speak to the server: in SQLAlchemy's greenlet
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncConnection]:
@@ -311,6 +333,64 @@ def page_after(table: sa.Table, equal: dict[sa.Column[Any], object], after_seq: 
     if after_seq is not None:
         query = query.where(table.c.seq > after_seq)
     return query
+
+
+class HotRead:
+    """A read statement of the API's hot path (the reservation read), built once.
+
+    On SQLite it runs through SQLAlchemy like any read. On PostgreSQL its SQL, compiled here once
+    from the same statement for asyncpg, runs on the pooled connection's driver, which prepares
+    it once per connection and keeps it: SQLAlchemy's per-statement work (the compiled cache's
+    look-up, the adapted cursor, greenlet hand-offs, the result's processing) was most of what the
+    read cost beyond the database's own work (docs/operations.md#where-the-remaining-time-goes).
+    The driver decodes JSON and timestamps as SQLAlchemy's PostgreSQL dialect set it up to
+    (aware UTC datetimes, as :class:`store.schema.UtcDateTime` gives). Rows come as mappings by
+    the statement's column labels either way.
+    """
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        self.statement = statement
+        compiled = statement.compile(dialect=_asyncpg_dialect())
+        self.sql = str(compiled)
+        self.parameters: tuple[str, ...] = tuple(compiled.positiontup or ())
+
+
+@cache
+def _asyncpg_dialect() -> sa.Dialect:
+    dialect: sa.Dialect = postgresql.asyncpg.dialect()  # type: ignore[no-untyped-call]
+    return dialect
+
+
+# What the driver raises when the connection itself is gone or unusable (closed, the server shutting
+# down, its protocol state broken by a race with the server closing it): the connection is
+# invalidated and a disconnection raised, as SQLAlchemy does (answered 503 database_unavailable,
+# docs/operations.md).
+_DRIVER_DISCONNECTS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+                       asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError, OSError)
+
+
+class HotReader:
+    """Runs :class:`HotRead` statements on one reading connection (``Repository._hot_reading``):
+    SQLAlchemy's ``conn`` on SQLite, the pool's connection ``pooled`` on PostgreSQL."""
+
+    def __init__(self, conn: AsyncConnection | None, pooled: PoolProxiedConnection | None) -> None:
+        self._conn = conn
+        self._pooled = pooled
+        self._driver: Any = None if pooled is None else pooled.driver_connection
+
+    async def rows(self, read: HotRead, **parameters: Any) -> Sequence[Any]:
+        """The rows of ``read``, each subscriptable by column label."""
+        rows: Sequence[Any]
+        if self._conn is not None:
+            rows = (await self._conn.execute(read.statement, parameters)).mappings().all()
+            return rows
+        try:
+            rows = await self._driver.fetch(read.sql, *(parameters[name] for name in read.parameters))
+            return rows
+        except _DRIVER_DISCONNECTS as exc:
+            assert self._pooled is not None
+            await greenlet_spawn(self._pooled.invalidate, exc)
+            raise sa.exc.DisconnectionError(f"the database connection was lost: {type(exc).__name__}") from exc
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:

@@ -215,6 +215,19 @@ def _listed(page: sa.Subquery) -> sa.Select[Any]:
     )
 
 
+def _stretch(number: int, conditions: list[sa.ColumnElement[bool]], order: tuple[sa.UnaryExpression[Any], ...],
+             limit: int) -> sa.Select[Any]:
+    """The codes of one stretch of a list (its first ``limit`` in ``order``), numbered in the list's order."""
+    codes = sa.select(flows.c.code).where(*conditions).order_by(*order).limit(limit).subquery()
+    return sa.select(codes.c.code, sa.literal(number).label("stretch"))
+
+
+async def _read(conn: AsyncConnection, stretches: list[sa.Select[Any]], limit: int) -> list[Any]:
+    """The first ``limit`` flows of the stretches, in the list's order, in one statement."""
+    page = sa.union_all(*stretches).subquery()
+    return list((await conn.execute(_listed(page).order_by(page.c.stretch, *_NEAREST_FIRST).limit(limit))).all())
+
+
 def _newest_first_after(after: ListPosition | None) -> list[sa.ColumnElement[bool]]:
     """Strictly after ``after`` in (created_at, code) descending; the ``<=`` lets the index seek to it."""
     if after is None:
@@ -311,17 +324,24 @@ class FlowSearch(Repository):
     async def agents_page(self, where: FlowFilter, limit: int, after: ListPosition | None
                           ) -> tuple[list[ListedFlow], ListPosition | None]:
         """Flows of every partner: those with a deadline, nearest first, then the others; newest first
-        among equals. One page and the position of its end when more follow."""
+        among equals. One page and the position of its end when more follow.
+
+        A page that takes flows of both stretches reads them in one statement, so in one snapshot: a flow
+        that gains or loses its deadline meanwhile (a rescheduling offering its alternatives, a
+        cancellation ending) is in exactly one of them, never missed and never listed twice. The first
+        stretch is read alone first: when it fills the page (the usual case) that is all it costs."""
+        stretches: list[sa.Select[Any]] = []
         async with self._reading() as conn:
             narrowed = await self._narrowed(conn, where)
-            found: list[Any] = []
             if after is None or after.deadline is not None:
-                found = await self._rows(conn, [*narrowed.waiting(), *_nearest_first_after(after)], _NEAREST_FIRST, limit + 1)
-            if len(found) <= limit and where.deadline_before is None:
-                still_after = after if after is not None and after.deadline is None else None
-                found += await self._rows(conn, [*narrowed.waiting_for_nobody(), *_newest_first_after(still_after)],
-                                          _NEWEST_FIRST, limit + 1 - len(found))
-        return _page(found, limit)
+                stretches.append(_stretch(0, [*narrowed.waiting(), *_nearest_first_after(after)], _NEAREST_FIRST, limit + 1))
+                found = await _read(conn, stretches, limit + 1)
+                if len(found) > limit or where.deadline_before is not None:
+                    return _page(found, limit)
+            still_after = after if after is not None and after.deadline is None else None
+            stretches.append(_stretch(1, [*narrowed.waiting_for_nobody(), *_newest_first_after(still_after)],
+                                      _NEWEST_FIRST, limit + 1))
+            return _page(await _read(conn, stretches, limit + 1), limit)
 
     async def partners_page(self, partner_id: str, where: FlowFilter, limit: int, after: ListPosition | None
                             ) -> tuple[list[ListedFlow], ListPosition | None]:

@@ -1,5 +1,5 @@
 """Counts an operator scrapes (docs/operations.md#metrics): flows by kind and status, the agent's queue,
-trigger deliveries by outcome, and flows parked on a refused record.
+flows still waiting past their deadline, trigger deliveries by outcome, and flows parked on a refused record.
 
 Read from the database at scrape time: every gateway and every worker writes these rows, so the
 database is the one place where the counts are whole, whichever process is scraped.
@@ -28,6 +28,10 @@ class Tally:
     delivery_attempts: int
     # Flows parked on a record the store refused for good (docs/operations.md#a-refused-record), by kind.
     records_refused: dict[str, int]
+    # Flows still waiting for someone after their deadline passed, by kind, and how far past it the
+    # oldest is (0: none): the deadline's outcome (expired, no_response, the default) is not recorded yet.
+    past_deadline: dict[str, int]
+    past_deadline_oldest_s: float
 
 
 class Tallies(Repository):
@@ -50,6 +54,11 @@ class Tallies(Repository):
             refused = (await conn.execute(
                 sa.select(flows.c.kind, sa.func.count()).where(flows.c.record_refused_at.is_not(None)).group_by(flows.c.kind)
             )).all()
+            # A range of ix_flows_deadline_created: only flows waiting for someone have a deadline.
+            past = (await conn.execute(
+                sa.select(flows.c.kind, sa.func.count(), sa.func.min(flows.c.deadline))
+                .where(flows.c.deadline < datetime.now(timezone.utc)).group_by(flows.c.kind)
+            )).all()
         return Tally(
             flows={(row[0], row[1]): int(row[2]) for row in by_status},
             agent_queue_depth=int(depth),
@@ -57,6 +66,8 @@ class Tallies(Repository):
             deliveries={row[0]: int(row[1]) for row in deliveries},
             delivery_attempts=int(attempts),
             records_refused={row[0]: int(row[1]) for row in refused},
+            past_deadline={row[0]: int(row[1]) for row in past},
+            past_deadline_oldest_s=max((_age(row[2]) for row in past), default=0.0),
         )
 
 

@@ -19,7 +19,7 @@ from domain.money import Money
 from domain.partial_cancellation import confirmed
 from domain.products import ProductSpec, ReservationSpec
 from domain.travellers import Fare, TravellerState, states, total
-from store.db import Repository, insert_once
+from store.db import HotRead, Repository, insert_once
 from store.flight_legs import write_flight_legs
 from store.money_effects import write
 from store.schema import flows, products, reservations
@@ -121,7 +121,7 @@ _PRODUCT_BY_ID = (
     .join(reservations, reservations.c.reservation_id == products.c.reservation_id)
     .where(products.c.product_id == sa.bindparam("product_id"))
 )
-_RESERVATION_WITH_PRODUCTS = (
+_RESERVATION_WITH_PRODUCTS = HotRead(
     sa.select(
         reservations.c.reservation_id.label("id"),
         reservations.c.created_at.label("reserved_at"),
@@ -131,7 +131,7 @@ _RESERVATION_WITH_PRODUCTS = (
     .where(reservations.c.reservation_id == sa.bindparam("reservation_id"))
     .order_by(products.c.position)
 )
-_RESERVATION_FLOWS = (
+_RESERVATION_FLOWS = HotRead(
     sa.select(flows.c.code, flows.c.kind, flows.c.product_id, flows.c.status, flows.c.created_at, flows.c.updated_at)
     .where(flows.c.reservation_id == sa.bindparam("reservation_id"))
     .order_by(flows.c.created_at.desc(), flows.c.code)
@@ -139,8 +139,12 @@ _RESERVATION_FLOWS = (
 
 
 def product_record(row: Any) -> ProductRecord:
-    mapping = row._mapping
-    return ProductRecord(**{name: mapping[name] for name in PRODUCT_FIELDS})
+    return _record(row._mapping)
+
+
+def _record(fields: Any) -> ProductRecord:
+    """A record of anything subscriptable by :data:`PRODUCT_FIELDS` (a row's mapping, a driver's record)."""
+    return ProductRecord(**{name: fields[name] for name in PRODUCT_FIELDS})
 
 
 class Reservations(Repository):
@@ -189,27 +193,27 @@ class Reservations(Repository):
 
         Two statements (the reservation with its products, then its flows): the hot read of the
         API, so no more round trips than that."""
-        async with self._reading() as conn:
-            product_rows = (await conn.execute(_RESERVATION_WITH_PRODUCTS, {"reservation_id": reservation_id})).all()
+        async with self._hot_reading() as read:
+            product_rows = await read.rows(_RESERVATION_WITH_PRODUCTS, reservation_id=reservation_id)
             if not product_rows:
                 return None
-            flow_rows = (await conn.execute(_RESERVATION_FLOWS, {"reservation_id": reservation_id})).all()
+            flow_rows = await read.rows(_RESERVATION_FLOWS, reservation_id=reservation_id)
         first = product_rows[0]
         return {
-            "reservation_id": first.id,
-            "partner_id": first.partner_id,
-            "status": first.reservation_status,
-            "created_at": first.reserved_at.isoformat(),
-            "travellers": first.reservation_travellers,
-            "products": [product_record(row).view() for row in product_rows if row.product_id is not None],
+            "reservation_id": first["id"],
+            "partner_id": first["partner_id"],
+            "status": first["reservation_status"],
+            "created_at": first["reserved_at"].isoformat(),
+            "travellers": first["reservation_travellers"],
+            "products": [_record(row).view() for row in product_rows if row["product_id"] is not None],
             "flows": [
                 {
-                    "code": row.code,
-                    "kind": row.kind,
-                    "product_id": row.product_id,
-                    "status": row.status,
-                    "created_at": row.created_at.isoformat(),
-                    "updated_at": row.updated_at.isoformat(),
+                    "code": row["code"],
+                    "kind": row["kind"],
+                    "product_id": row["product_id"],
+                    "status": row["status"],
+                    "created_at": row["created_at"].isoformat(),
+                    "updated_at": row["updated_at"].isoformat(),
                 }
                 for row in flow_rows
             ],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +13,8 @@ import pytest_asyncio
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from tests.waits import eventually
+
 ADMIN = {"Authorization": "Bearer sandbox-admin-key"}
 FEED_BOUND_S = 30.0
 
@@ -22,12 +23,10 @@ async def feed_of(http: TestClient, headers: dict[str, str], at_least: int, quer
     """A page of ``GET /v1/events{query}`` once it holds ``at_least`` events (bounded). On PostgreSQL the
     feed shows an event once every writing transaction older than it is over, on the whole server
     (docs/triggers.md#the-feeds-order), so one committed an instant ago may be a moment away."""
-    async with asyncio.timeout(FEED_BOUND_S):
-        while True:
-            page: dict[str, Any] = await (await http.get(f"/v1/events{query}", headers=headers)).json()
-            if len(page["items"]) >= at_least:
-                return page
-            await asyncio.sleep(0.05)
+    async def page() -> dict[str, Any] | None:
+        body: dict[str, Any] = await (await http.get(f"/v1/events{query}", headers=headers)).json()
+        return body if len(body["items"]) >= at_least else None
+    return await eventually(page, FEED_BOUND_S, f"{at_least} events in /v1/events{query}")
 
 
 @dataclass(frozen=True)

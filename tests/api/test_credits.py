@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.api.conftest import ADMIN, Actor, flight, hotel, new_partner
 from tests.api.test_foundation import problem
 from tests.api.test_settlement import journal
+from tests.waits import history_event
 from workflows.credit_expiry import expiry_workflow_id
 
 BOUND_S = 60
@@ -75,15 +76,6 @@ async def context_for(http: TestClient, who: Actor, book: Any) -> dict[str, Any]
 async def book_with(http: TestClient, who: Actor, context: dict[str, Any], credit_id: str) -> Any:
     return await http.post(f"/v1/change-contexts/{context['context_id']}/book", json={"credit_id": credit_id},
                            headers=who.headers)
-
-
-async def until_history_has(temporal_env: WorkflowEnvironment, code: str, event_type: EventType.ValueType) -> None:
-    history = temporal_env.client.get_workflow_handle(code).fetch_history_events(wait_new_event=True)
-    async with asyncio.timeout(BOUND_S):
-        async for event in history:
-            if event.event_type == event_type:
-                return
-    raise AssertionError(f"{code} closed without a {EventType.Name(event_type)}")
 
 
 async def test_a_cancellation_refunds_into_a_credit_the_partner_alone_sees(
@@ -226,7 +218,7 @@ async def test_a_manual_cancellation_and_a_rescheduling_refund_into_credits(
     quote = await ok(await http.post(f"/v1/products/{product_id}/cancellation-quotes", json={}, headers=partner.headers), 201)
     code = (await ok(await http.post(f"/v1/products/{product_id}/cancellations", json={"quote_id": quote["quote_id"]},
                                      headers=partner.headers), 202))["code"]
-    await until_history_has(temporal_env, code, EventType.EVENT_TYPE_TIMER_STARTED)
+    await history_event(temporal_env.client.get_workflow_handle(code), EventType.EVENT_TYPE_TIMER_STARTED, BOUND_S)
     await ok(await http.post(f"/v1/agent/cancellations/{code}/quote", headers=agent.headers,
                              json={"penalty": eur("100.00"), "refund": eur("500.00"), "note": "fee"}))
     accepted = await ok(await http.patch(f"/v1/cancellations/{code}", json={"decision": "accept", "refund_to": "credit"},
@@ -239,7 +231,7 @@ async def test_a_manual_cancellation_and_a_rescheduling_refund_into_credits(
                              json={"product_id": flown["products"][0]["product_id"], "kind": "flight_cancelled"}), 202)
     view = await ok(await http.get(f"/v1/reservations/{flown['reservation_id']}", headers=partner.headers))
     [rescheduling] = [f["code"] for f in view["flows"] if f["kind"] == "rescheduling"]
-    await until_history_has(temporal_env, rescheduling, EventType.EVENT_TYPE_TIMER_STARTED)
+    await history_event(temporal_env.client.get_workflow_handle(rescheduling), EventType.EVENT_TYPE_TIMER_STARTED, BOUND_S)
     refused = await problem(await http.post(f"/v1/reschedulings/{rescheduling}/accept", headers=partner.headers,
                                             json={"alternative_id": "rebook-1d", "refund_to": "credit"}), 422, "validation_failed")
     assert refused["errors"] == [{"field": "refund_to", "message": "credit goes only with the refund alternative"}]

@@ -8,6 +8,7 @@ Retry-After, never stored under the Idempotency-Key): never a stored 409 that le
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from store.repositories import Store
 from tests.api.conftest import Actor, hotel
 from tests.api.test_changes import manual_flight
 from tests.api.test_foundation import problem
+from tests.waits import eventually
 from worker.registry import activities_over, workflow_worker
 
 BOUND_S = 60.0
@@ -106,9 +108,9 @@ async def stored_status(store: Store, code: str) -> str | None:
 
 
 async def until_recorded(store: Store, code: str, status: str) -> None:
-    async with asyncio.timeout(BOUND_S):
-        while await stored_status(store, code) != status:
-            await asyncio.sleep(0.05)
+    async def recorded() -> bool | None:
+        return True if await stored_status(store, code) == status else None
+    await eventually(recorded, BOUND_S, f"{code} recorded {status}")
 
 
 def retry_later(response: ClientResponse) -> bool:
@@ -116,35 +118,26 @@ def retry_later(response: ClientResponse) -> bool:
     return response.status == 503 or (response.status == 409 and "Retry-After" in response.headers)
 
 
-async def decide_until_final(http: TestClient, partner: Actor, code: str, key: str) -> ClientResponse:
-    """The partner's decision, retried with the same key while the answer says to retry; the first
+def unavailable(response: ClientResponse) -> bool:
+    return response.status == 503
+
+
+async def sent_until_final(send: Callable[[], Awaitable[ClientResponse]],
+                           again: Callable[[ClientResponse], bool] = retry_later) -> ClientResponse:
+    """``send()`` repeated (with its Idempotency-Key) while its answer says to retry (bounded); the first
     final answer. A stored 409 would be final here, and replayed."""
-    headers = {**partner.headers, "Idempotency-Key": key}
     async with asyncio.timeout(BOUND_S):
-        while True:
-            response = await http.patch(f"/v1/cancellations/{code}", json={"decision": "accept"}, headers=headers)
-            if not retry_later(response):
-                return response
+        while again(response := await send()):
             await response.read()
-
-
-async def quote_until_taken(http: TestClient, headers: dict[str, str], code: str) -> ClientResponse:
-    async with asyncio.timeout(BOUND_S):
-        while True:
-            response = await http.post(f"/v1/agent/cancellations/{code}/quote", json=QUOTE, headers=headers)
-            if response.status != 503:
-                return response
-            await response.read()
+        return response
 
 
 async def settled(http: TestClient, partner: Actor, path: str, waiting: tuple[str, ...]) -> dict[str, Any]:
     """The flow at ``path`` once its status is none of ``waiting`` (bounded)."""
-    async with asyncio.timeout(BOUND_S):
-        while True:
-            info: dict[str, Any] = await (await http.get(path, headers=partner.headers)).json()
-            if info["status"] not in waiting:
-                return info
-            await asyncio.sleep(0.1)
+    async def read() -> dict[str, Any] | None:
+        info: dict[str, Any] = await (await http.get(path, headers=partner.headers)).json()
+        return None if info["status"] in waiting else info
+    return await eventually(read, BOUND_S, f"{path} past {waiting}")
 
 
 async def final_info(http: TestClient, partner: Actor, code: str) -> dict[str, Any]:
@@ -207,8 +200,10 @@ async def test_a_decision_sent_while_no_worker_runs_takes_effect_after_the_resta
     async with worker_over(temporal_env, settings, store, store.flows):
         # Both retry with their keys, at once: the partner's decision is taken, or answered "retry
         # later" until it can be; never refused for good.
-        quoting = asyncio.create_task(quote_until_taken(http, agent_headers, code))
-        decided = await decide_until_final(http, partner, code, "partner-decision")
+        quoting = asyncio.create_task(sent_until_final(
+            lambda: http.post(f"/v1/agent/cancellations/{code}/quote", json=QUOTE, headers=agent_headers), unavailable))
+        decided = await sent_until_final(
+            lambda: http.patch(f"/v1/cancellations/{code}", json={"decision": "accept"}, headers=partner_headers))
         assert decided.status in (200, 202), await decided.text()
         quoted = await asyncio.wait_for(quoting, BOUND_S)
         assert quoted.status in (200, 202), await quoted.text()
@@ -268,18 +263,6 @@ def context_of(checkout: dict[str, Any]) -> str:
     return str(checkout["checkout_id"]).replace("CHK-", "CCX-")
 
 
-async def book_until_final(http: TestClient, partner: Actor, context: str, key: str) -> ClientResponse:
-    """The partner's booking, retried with the same key while the answer says to retry; the first final answer."""
-    headers = {**partner.headers, "Idempotency-Key": key}
-    async with asyncio.timeout(BOUND_S):
-        while True:
-            response = await http.post(f"/v1/checkout-contexts/{context}/book", json={"payment_method": "card"},
-                                       headers=headers)
-            if not retry_later(response):
-                return response
-            await response.read()
-
-
 async def final_change(http: TestClient, partner: Actor, code: str) -> dict[str, Any]:
     return await settled(http, partner, f"/v1/changes/{code}", ("checkout_issued", "checkout_prebooked"))
 
@@ -331,24 +314,22 @@ async def test_a_booking_sent_while_no_worker_runs_takes_effect_after_the_restar
         reservation_id, checkout = await issued_checkout(http, partner, agent)
         await until_recorded(store, checkout["code"], "checkout_issued")
     # The worker is gone: the partner pre-books and books, neither can be taken yet.
-    prebook = (f"/v1/checkouts/{checkout['checkout_id']}/prebook", {"transaction_id": reservation_id},
-               {**partner.headers, "Idempotency-Key": "partner-prebook"})
-    await problem(await http.post(prebook[0], json=prebook[1], headers=prebook[2]), 503, "flow_unavailable")
-    await problem(await http.post(f"/v1/checkout-contexts/{context_of(checkout)}/book", json={"payment_method": "card"},
-                                  headers={**partner.headers, "Idempotency-Key": "partner-book"}),
-                  503, "flow_unavailable")
+    def prebook() -> Awaitable[ClientResponse]:
+        return http.post(f"/v1/checkouts/{checkout['checkout_id']}/prebook", json={"transaction_id": reservation_id},
+                         headers={**partner.headers, "Idempotency-Key": "partner-prebook"})
+
+    def book() -> Awaitable[ClientResponse]:
+        return http.post(f"/v1/checkout-contexts/{context_of(checkout)}/book", json={"payment_method": "card"},
+                         headers={**partner.headers, "Idempotency-Key": "partner-book"})
+
+    await problem(await prebook(), 503, "flow_unavailable")
+    await problem(await book(), 503, "flow_unavailable")
 
     async with worker_over(temporal_env, settings, store, store.flows):
         # Both retried with their keys, at once: the booking is taken, or answered "retry later"
         # until it can be; never refused for good.
-        async def prebook_until_taken() -> ClientResponse:
-            async with asyncio.timeout(BOUND_S):
-                while (response := await http.post(prebook[0], json=prebook[1], headers=prebook[2])).status == 503:
-                    await response.read()
-                return response
-
-        prebooking = asyncio.create_task(prebook_until_taken())
-        booked = await book_until_final(http, partner, context_of(checkout), "partner-book")
+        prebooking = asyncio.create_task(sent_until_final(prebook, unavailable))
+        booked = await sent_until_final(book)
         assert booked.status in (200, 202), await booked.text()
         prebooked = await asyncio.wait_for(prebooking, BOUND_S)
         assert prebooked.status in (201, 202), await prebooked.text()

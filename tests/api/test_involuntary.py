@@ -4,7 +4,6 @@ schedule change arriving during a manual cancellation makes it involuntary at ev
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from random import randrange
@@ -18,6 +17,7 @@ from tests.api.test_disruptions import fanned_out, flight_push, on_flight
 from tests.api.test_foundation import problem
 from tests.api.test_rescheduling import BOUND_S, Hooked, accept, hooked, mock  # noqa: F401 (the fixture)
 from tests.api.test_supplier_intake import new_supplier, push
+from tests.waits import eventually
 
 EUR = "EUR"
 ZERO = {"amount": "0.00", "currency": EUR}
@@ -30,15 +30,12 @@ def eur(amount: str) -> dict[str, str]:
 
 async def until(http: TestClient, who: Actor, path: str, arrived: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """GET ``path`` until ``arrived`` holds for its body (bounded): what the flow recorded, not a sleep."""
-    async def poll() -> dict[str, Any]:
-        while True:
-            response = await http.get(path, headers=who.headers)
-            assert response.status == 200, await response.text()
-            body: dict[str, Any] = await response.json()
-            if arrived(body):
-                return body
-            await asyncio.sleep(0.05)
-    return await asyncio.wait_for(poll(), BOUND_S)
+    async def read() -> dict[str, Any] | None:
+        response = await http.get(path, headers=who.headers)
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body if arrived(body) else None
+    return await eventually(read, BOUND_S, f"{path} as expected")
 
 
 async def quote(http: TestClient, who: Actor, product_id: str, **body: Any) -> dict[str, Any]:

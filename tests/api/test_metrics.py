@@ -5,13 +5,18 @@ outcome; the agent's queue; trigger deliveries by outcome."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import defaultdict
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import WorkflowEnvironment
 
+from domain.codes import FlowKind, new_flow_code
+from domain.flow_info import FlowRecord
+from store.repositories import Store
 from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight, hotel, new_partner, reservation_body
 from tests.workflows.receiver import WebhookReceiver
 from workflows.trigger_delivery import trigger_workflow_id
@@ -111,3 +116,21 @@ async def test_metrics_after_traffic(http: TestClient, temporal_env: WorkflowEnv
     # No auth on /metrics, but an unknown key is still refused (as on every route).
     assert (await http.get("/metrics", headers={"Authorization": "Bearer nope"})).status == 401
     assert (await http.get("/metrics", headers=ADMIN)).status == 200
+
+
+async def test_flows_waiting_past_their_deadline_are_counted(http: TestClient, store: Store) -> None:
+    """A rescheduling whose choice window closed but whose default is not recorded yet counts as past its
+    deadline, and how far past shows in the oldest's age (both databases)."""
+    before = await scrape(http)
+    overdue = datetime.now(timezone.utc) - timedelta(minutes=5)
+    code = new_flow_code(FlowKind.RESCHEDULING, random.Random())
+    record = FlowRecord(code=code, kind=FlowKind.RESCHEDULING, product_id=f"PRD-{code[3:]}", reservation_id="RES-1",
+                        partner_id="ptn_1", status="awaiting_partner_action", terminal=False,
+                        info={"code": code, "status": "awaiting_partner_action", "decision_deadline": overdue.isoformat()},
+                        at=datetime.now(timezone.utc), deadline=overdue)
+    assert await store.flows.open(record, {})
+    after = await scrape(http)
+    assert value(after, "aftersales_flows_past_deadline", kind="rescheduling") >= (
+        value(before, "aftersales_flows_past_deadline", kind="rescheduling") + 1)
+    assert value(after, "aftersales_flows_past_deadline_oldest_seconds") >= 300
+    assert ("kind", "special_request") in {key[0] for key in after["aftersales_flows_past_deadline"]}  # every kind

@@ -6,7 +6,6 @@ with its one event. Nobody but an admin sees or retries a refused record."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,22 +15,20 @@ from store.repositories import Store
 from store.schema import events, payments
 from tests.api.conftest import ADMIN, Actor, cancel_with_a_quote, flight
 from tests.api.test_foundation import problem
+from tests.waits import eventually
 
 BOUND_S = 60
-POLL_S = 0.05
 HUGE = "999999999999999999.99"
 
 
 async def refused(http: TestClient, code: str) -> dict[str, Any]:
     """The refused record the admin view shows for ``code``, once it shows one (within a bound)."""
-    async with asyncio.timeout(BOUND_S):
-        while True:
-            response = await http.get(f"/v1/admin/flows/{code}/refused-record", headers=ADMIN)
-            assert response.status == 200, await response.text()
-            body = await response.json()
-            if body["refused_record"] is not None:
-                return dict(body["refused_record"])
-            await asyncio.sleep(POLL_S)
+    async def read() -> dict[str, Any] | None:
+        response = await http.get(f"/v1/admin/flows/{code}/refused-record", headers=ADMIN)
+        assert response.status == 200, await response.text()
+        found = (await response.json())["refused_record"]
+        return None if found is None else dict(found)
+    return await eventually(read, BOUND_S, f"{code} parked on a refused record")
 
 
 async def parked_codes(http: TestClient) -> set[str]:

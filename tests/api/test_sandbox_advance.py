@@ -6,7 +6,6 @@ what is not theirs, what has passed already or what waits on no deadline."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +15,9 @@ from tests.api.conftest import Actor, flight, hotel
 from tests.api.test_changes import context_for, departure_day, manual_flight
 from tests.api.test_foundation import problem
 from tests.api.test_rescheduling import mock
+from tests.waits import eventually
 
 BOUND_S = 60
-POLL_S = 0.05
 FLOW_PATHS = {"CAN": "cancellations", "CF": "changes", "RS": "reschedulings"}
 
 
@@ -30,10 +29,10 @@ async def flow(http: TestClient, who: Actor, code: str) -> dict[str, Any]:
 
 async def flow_when(http: TestClient, who: Actor, code: str, done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """The flow once ``done`` says so, read again until then (within a bound)."""
-    async with asyncio.timeout(BOUND_S):
-        while not done(found := await flow(http, who, code)):
-            await asyncio.sleep(POLL_S)
-    return found
+    async def read() -> dict[str, Any] | None:
+        found = await flow(http, who, code)
+        return found if done(found) else None
+    return await eventually(read, BOUND_S, f"{code} as expected")
 
 
 async def advance(http: TestClient, who: Actor, code: str) -> Any:

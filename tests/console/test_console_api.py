@@ -8,17 +8,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
-from alembic import command
 
 from api.console import CONTENT_SECURITY_POLICY
 from domain.codes import FlowKind
 from domain.flow_info import FlowRecord
-from store.db import _alembic_config
 from store.flow_index import QueuePosition
 from store.repositories import Store
 from store.schema import flows
 from tests.api.conftest import ADMIN, Actor, hotel, reservation_body
 from tests.console.conftest import ManualCancellation
+from tests.migrating import from_revision
 
 
 async def test_me_names_the_owner_of_the_key(http: TestClient, agent: Actor, partner: Actor) -> None:
@@ -114,25 +113,39 @@ async def test_migration_0004_fills_the_deadline_of_flows_already_waiting(store:
     quoted.info["decision_deadline"] = deadline.isoformat().replace("+00:00", "Z")
     waiting = _record("CAN-0000000W", None)  # a flow started before quote deadlines were recorded
 
-    def back_to_0002(connection: sa.Connection) -> None:
-        command.downgrade(_alembic_config(connection), "0002")
-
-    def to_head(connection: sa.Connection) -> None:
-        command.upgrade(_alembic_config(connection), "head")
-
-    async with store.engine.begin() as conn:
-        await conn.run_sync(back_to_0002)
+    async with from_revision(store, "0002") as conn:
         for record in (quoted, waiting):
             await conn.execute(sa.text(
                 "INSERT INTO flows (code, kind, product_id, reservation_id, partner_id, status, info, created_at, updated_at)"
                 " VALUES (:code, 'cancellation', 'PRD-1', 'RES-1', 'ptn_1', :status, :info, :at, :at)"
             ).bindparams(sa.bindparam("info", type_=sa.JSON), sa.bindparam("at", type_=flows.c.created_at.type)),
                 {"code": record.code, "status": record.status, "info": record.info, "at": record.at})
-        await conn.run_sync(to_head)
     async with store.engine.connect() as conn:
         found = dict((await conn.execute(
             sa.select(flows.c.code, flows.c.deadline).where(flows.c.code.in_([quoted.code, waiting.code])))).all())
     assert found == {"CAN-0000000Q": deadline, "CAN-0000000W": None}
+
+
+async def test_migration_0016_fills_the_deadline_of_reschedulings_and_changes_already_waiting(store: Store) -> None:
+    deadline = datetime(2030, 5, 6, 7, 8, 9, 10, tzinfo=timezone.utc)
+    at = deadline.isoformat().replace("+00:00", "Z")
+    rows = [("RS-0000016W", "rescheduling", "awaiting_partner_action", {"decision_deadline": at}),
+            ("RS-0000016D", "rescheduling", "auto_accepted", {"decision_deadline": at}),
+            ("CF-0000016C", "change", "checkout_issued", {"expires_at": at}),
+            ("CF-0000016M", "change", "modified", {"expires_at": at})]
+
+    async with from_revision(store, "0015") as conn:
+        for code, kind, status, info in rows:
+            await conn.execute(sa.text(
+                "INSERT INTO flows (code, kind, product_id, reservation_id, partner_id, status, info, created_at, updated_at)"
+                " VALUES (:code, :kind, :product, 'RES-1', 'ptn_1', :status, :info, :at, :at)"
+            ).bindparams(sa.bindparam("info", type_=sa.JSON), sa.bindparam("at", type_=flows.c.created_at.type)),
+                {"code": code, "kind": kind, "product": f"PRD-{code}", "status": status,
+                 "info": {"code": code, "status": status, **info}, "at": deadline})
+    async with store.engine.connect() as conn:
+        found = dict((await conn.execute(
+            sa.select(flows.c.code, flows.c.deadline).where(flows.c.code.in_([row[0] for row in rows])))).all())
+    assert found == {"RS-0000016W": deadline, "RS-0000016D": None, "CF-0000016C": deadline, "CF-0000016M": None}
 
 
 async def test_the_console_is_served_by_the_gateway_under_its_policy(http: TestClient) -> None:

@@ -13,18 +13,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-import sqlalchemy as sa
 from aiohttp.test_utils import TestClient
-from alembic import command
 
 from api.page_cursors import next_cursor
-from store.db import _alembic_config
 from store.flow_search import FlowFilter, query_words
 from store.repositories import Store
 from store.schema import flows, partners, reservations
 from tests.api.conftest import ADMIN, Actor, flight, hotel, new_partner, reservation_body
 from tests.api.test_foundation import problem
 from tests.console.conftest import ManualCancellation
+from tests.migrating import from_revision
 
 LISTED_FIELDS = {"code", "kind", "status", "partner_id", "partner_name", "reservation_id", "product_id", "product_kind",
                  "travellers", "deadline", "created_at", "updated_at", "finished"}
@@ -285,14 +283,7 @@ async def test_flows_indexed_before_the_search_are_found_after_the_migration(sto
     """Migration 0008 gives the flows already there the terms the running code gives new ones."""
     now = datetime.now(timezone.utc)
 
-    def back_to_0007(connection: sa.Connection) -> None:
-        command.downgrade(_alembic_config(connection), "0007")
-
-    def to_head(connection: sa.Connection) -> None:
-        command.upgrade(_alembic_config(connection), "head")
-
-    async with store.engine.begin() as conn:
-        await conn.run_sync(back_to_0007)
+    async with from_revision(store, "0007") as conn:
         await conn.execute(partners.insert().values(partner_id=f"ptn_{tag}", name=f"Old {tag} Travel",
                                                     webhook_secret="whsec_x", created_at=now))
         await conn.execute(reservations.insert().values(
@@ -303,7 +294,6 @@ async def test_flows_indexed_before_the_search_are_found_after_the_migration(sto
             code=code, kind="cancellation", product_id=f"PRD-{tag.upper()}", reservation_id=f"RES-{tag.upper()}",
             partner_id=f"ptn_{tag}", status="cancelled", info={"code": code, "status": "cancelled"}, created_at=now,
             updated_at=now))
-        await conn.run_sync(to_head)
 
     for q in (f"emile zola{tag}", f"old {tag}", f"res-{tag[:4]}", "can-old" + tag[:3], tag[:6]):
         items, _ = await store.flow_search.agents_page(FlowFilter(words=query_words(q)), 50, None)

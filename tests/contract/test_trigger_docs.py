@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 from api.trigger_docs import TRIGGERS_PAGE, rewritten
 from domain.signature import SIGNATURE_HEADER
 from tests.api.conftest import cancel_with_a_quote, flight, new_partner
+from tests.waits import eventually
 from tests.workflows.receiver import Received, WebhookReceiver
 
 BOUND_S = 60
@@ -80,14 +81,15 @@ def free_port() -> int:
 
 async def post_when_listening(url: str, body: bytes, signature: str) -> int:
     """POST the delivery to a receiver that is starting: retried while nothing listens yet, within a bound."""
-    async with asyncio.timeout(BOUND_S), aiohttp.ClientSession() as session:
-        while True:
+    async with aiohttp.ClientSession() as session:
+        async def post() -> int | None:
             try:
                 async with session.post(url, data=body, headers={SIGNATURE_HEADER: signature,
                                                                   "Content-Type": "application/json"}) as answer:
                     return answer.status
             except aiohttp.ClientConnectorError:
-                await asyncio.sleep(0.05)
+                return None  # not listening yet
+        return await eventually(post, BOUND_S, f"a receiver listening at {url}")
 
 
 async def test_every_snippet_accepts_a_real_delivery_and_refuses_a_tampered_one(http: TestClient, tmp_path: Path) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
-from domain.change_flow import CHECKOUT_PREFIX, CONTEXT_PREFIX, code_of, public_id
+from domain.change_flow import CHECKOUT_PREFIX, CONTEXT_PREFIX, ChangeInfo, ChangeStatus, code_of, public_id
 from domain.change_pricing import ChangeSearch, DateIncompatible, SearchInvalid, charges_for
 from domain.money import Money
 from domain.products import ChangePolicy, FlightProduct, HotelProduct
@@ -146,3 +146,11 @@ def test_public_ids_name_their_flow() -> None:
     assert code_of(CONTEXT_PREFIX, "CTX-7K2Q0A1B") == "CF-7K2Q0A1B"
     assert code_of(CHECKOUT_PREFIX, "CTX-7K2Q0A1B") is None  # a context id is not a checkout id
     assert code_of(CONTEXT_PREFIX, "CTX-../../x") is None
+
+
+@pytest.mark.parametrize("status", get_args(ChangeStatus))
+def test_a_change_waits_for_the_partner_until_it_expires_while_unbooked(status: str) -> None:
+    expires = datetime(2027, 3, 1, 9, 0, tzinfo=timezone.utc)
+    info = ChangeInfo.model_construct(status=status, expires_at=expires)
+    unbooked = status in ("awaiting_booking", "checkout_issued", "checkout_prebooked")
+    assert info.waiting_until() == (expires if unbooked else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from typing import get_args
 
 import pytest
 from hypothesis import given
@@ -13,7 +14,15 @@ from pydantic import ValidationError
 from domain.flow_info import is_terminal
 from domain.money import Money
 from domain.products import Segment
-from domain.rescheduling_flow import ScheduleChange, alternatives_for, decision_deadline, rescheduling_code, shifted
+from domain.rescheduling_flow import (
+    ReschedulingInfo,
+    ReschedulingStatus,
+    ScheduleChange,
+    alternatives_for,
+    decision_deadline,
+    rescheduling_code,
+    shifted,
+)
 
 CET = timezone(timedelta(hours=1))
 PAID = Money.of("240", "EUR")
@@ -109,3 +118,11 @@ def test_a_supplier_may_send_null_for_no_proposal_and_an_action_time_limit_with_
     with pytest.raises(ValidationError):
         ScheduleChange.model_validate({"change_id": "c", "product_id": "p", "kind": "flight_cancelled",
                                        "action_time_limit": "2027-03-18T12:00:00"})
+
+
+@pytest.mark.parametrize("status", get_args(ReschedulingStatus))
+def test_a_rescheduling_waits_for_someone_only_while_it_offers_its_alternatives(status: str) -> None:
+    """Its deadline (the agents' list order, the past-deadline metric) is the decision deadline then only."""
+    deadline = datetime(2027, 3, 1, 9, 0, tzinfo=timezone.utc)
+    info = ReschedulingInfo.model_construct(status=status, decision_deadline=deadline)
+    assert info.waiting_until() == (deadline if status == "awaiting_partner_action" else None)

@@ -22,6 +22,7 @@ from services.requester import Requester
 from store.accounts import Principal
 from store.repositories import Store
 from tests.api.conftest import reservation_body
+from tests.waits import history_event
 
 BOUND_S = 60
 
@@ -84,13 +85,8 @@ async def refused(call: Awaitable[Any], refusal: Refusal) -> Refused:
 
 
 async def until_history_has(deps: Deps, code: str, event_type: EventType.ValueType) -> None:
-    """Wait, within a bound, until the flow's workflow history holds an event of ``event_type`` (long-polled, no sleeping)."""
-    history = deps.temporal.get_workflow_handle(code).fetch_history_events(wait_new_event=True)
-    async with asyncio.timeout(BOUND_S):
-        async for event in history:
-            if event.event_type == event_type:
-                return
-    raise AssertionError(f"{code} closed without a {EventType.Name(event_type)}")
+    """Wait, within a bound, until the flow's workflow history holds an event of ``event_type``."""
+    await history_event(deps.temporal.get_workflow_handle(code), event_type, BOUND_S)
 
 
 async def final_info(deps: Deps, code: str) -> dict[str, Any]:

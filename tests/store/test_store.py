@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +16,7 @@ from store.db import current_revision, head_revision, migrate
 from store.flow_index import FlowInProgress
 from store.repositories import Store
 from store.schema import events, product_locks
+from tests.waits import eventually
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -70,9 +71,9 @@ async def test_outbox_write_is_idempotent_per_event(store: Store) -> None:
     assert flow is not None and flow.status == "failed" and flow.created_at == NOW
     # On PostgreSQL the feed shows an event once every older writing transaction on the server is over
     # (docs/triggers.md#the-feeds-order): wait, bounded, for it to show.
-    async with asyncio.timeout(30):
-        while not (feed := [e for e in await store.events.feed("ptn_1", None, 10) if e["id"] == event_id]):
-            await asyncio.sleep(0.05)
+    async def shown() -> list[dict[str, Any]] | None:
+        return [e for e in await store.events.feed("ptn_1", None, 10) if e["id"] == event_id] or None
+    feed = await eventually(shown, 30, f"{event_id} in the feed")
     assert len(feed) == 1 and feed[0]["delivery"] == {"status": "pending", "attempts": 0}
     await store.events.record_attempt(event_id, delivered=False, detail="HTTP 500")
     await store.events.record_attempt(event_id, delivered=True, detail="HTTP 200")

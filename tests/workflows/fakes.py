@@ -6,7 +6,7 @@ import asyncio
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,6 +59,8 @@ class InMemoryStore:
     # The disruption fan-out's port: how many products the flight has, and each one's flow starts.
     flight_products: int = 0
     fanned_out: list[str] = field(default_factory=list)
+    # Notified on every record: tests wait on :meth:`wait_for` for what a flow records instead of polling.
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def start_batch(self, temporal: Client, page: FanOutPage) -> FanOutBatch:
         products = [f"PRD-{i:010d}" for i in range(self.flight_products)]
@@ -79,6 +81,7 @@ class InMemoryStore:
             body = event_body(record.event_id, record.event_type, record.at, record.info)
             collect(body, "a workflow test's in-memory store")  # checked against the published schemas (tests/contract)
             self.add_event(record.event_id, body)
+        await self._notify()
         if record.status == self.lose_answer_once:
             self.lose_answer_once = None
             raise RuntimeError("the answer was lost after the commit")
@@ -103,6 +106,15 @@ class InMemoryStore:
         """Records each expiry asked for (every credit exists here, and is active until then)."""
         self.expiries.append((credit_id, at))
         return "expired"
+
+    async def wait_for(self, predicate: Callable[[], object], bound_s: float = 20.0) -> None:
+        """Until ``predicate()`` holds of what was recorded, at most ``bound_s`` seconds."""
+        async with self._changed:
+            await asyncio.wait_for(self._changed.wait_for(predicate), bound_s)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     def statuses(self, code: str) -> list[str]:
         return [r.status for r in self.records if r.code == code]

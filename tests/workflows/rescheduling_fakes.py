@@ -52,7 +52,6 @@ class LockingStore(InMemoryStore):
     holders: dict[str, str] = field(default_factory=dict)  # product_id → flow code
     cancelled: set[str] = field(default_factory=set)
     acquire_attempts: int = 0
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def record_flow(self, record: FlowRecord) -> bool:
         push = await super().record_flow(record)
@@ -74,16 +73,8 @@ class LockingStore(InMemoryStore):
             return "acquired"
         return "busy"
 
-    async def wait_for(self, predicate: Callable[[], bool]) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), RESULT_WAIT)
-
     async def wait_for_status(self, code: str, status: str) -> None:
         await self.wait_for(lambda: status in self.statuses(code))
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
 
 @dataclass

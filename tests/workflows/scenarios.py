@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.exceptions import ApplicationError
 
 from domain.cancellation_flow import AgentQuote, CancellationInfo, CancellationInput, Decision, PartnerDecision
 from domain.credit_ledger import CREDIT_VALIDITY, RefundTo
 from domain.flow_info import Resolution
 from domain.money import Money
 from domain.record_retry import RecordRetried, RecordRetryRequest, RefusedRecord
+from tests.waits import eventually
 from tests.workflows.fakes import InMemoryStore
 from workflows.cancellation import CancellationWorkflow
 from workflows.flow_transitions import FlowWorkflow
@@ -129,14 +132,20 @@ async def deliver(
     return handle
 
 
+async def refused(update: Awaitable[Any]) -> ApplicationError:
+    """The flow's refusal of ``update``; fails the test if the flow takes it."""
+    try:
+        await update
+    except WorkflowUpdateFailedError as failed:
+        assert isinstance(failed.cause, ApplicationError)
+        return failed.cause
+    raise AssertionError("the flow took an update it must refuse")
+
+
 async def parked(handle: WorkflowHandle[Any, Any]) -> RefusedRecord:
     """The record the flow is parked on, once it is (asked of the workflow until then, within a bound)."""
-    async with asyncio.timeout(RESULT_WAIT):
-        while True:
-            refused: RefusedRecord | None = await handle.query(FlowWorkflow.refused_record)
-            if refused is not None:
-                return refused
-            await asyncio.sleep(0.05)
+    return await eventually(lambda: handle.query(FlowWorkflow.refused_record), RESULT_WAIT,
+                            f"{handle.id} parked on a refused record")
 
 
 async def retry_record(handle: WorkflowHandle[Any, Any], requested_by: str = "adm_ops") -> RecordRetried:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowUpdateStage
 from temporalio.testing import WorkflowEnvironment
 
 from domain.change_flow import Booking, Prebooking
@@ -29,6 +27,7 @@ from tests.workflows.change_fakes import (
     start_change,
     unbooked,
 )
+from tests.workflows.scenarios import refused
 from workflows.change import ChangeWorkflow
 
 CODE = "CF-TEST0001"
@@ -38,14 +37,6 @@ CODE = "CF-TEST0001"
 async def h(env: WorkflowEnvironment) -> AsyncIterator[ChangeHarness]:
     async with change_harness(env.client) as harness:
         yield harness
-
-
-async def refusal(update: Awaitable[Any]) -> ApplicationError:
-    with pytest.raises(WorkflowUpdateFailedError) as error:
-        await update
-    cause = error.value.cause
-    assert isinstance(cause, ApplicationError)
-    return cause
 
 
 def assert_only_last_terminal(h: ChangeHarness) -> None:
@@ -83,7 +74,7 @@ async def test_booking_as_the_context_expires_is_refused(h: ChangeHarness) -> No
     result = asyncio.create_task(finish(handle))  # waiting on the result lets the server skip the TTL
     await asyncio.wait_for(h.store.reached.wait(), RESULT_WAIT)
 
-    cause = await refusal(handle.execute_update(ChangeWorkflow.book, Booking()))
+    cause = await refused(handle.execute_update(ChangeWorkflow.book, Booking()))
 
     assert cause.type == "context_expired"
     h.store.release.set()
@@ -132,10 +123,10 @@ async def test_checkout_is_issued_prebooked_and_booked(h: ChangeHarness) -> None
 async def test_checkout_refusals_leave_it_waiting(h: ChangeHarness) -> None:
     handle = await start_change(h, CODE, "manual")
 
-    early = await refusal(handle.execute_update(ChangeWorkflow.book, Booking(payment_method="card")))
+    early = await refused(handle.execute_update(ChangeWorkflow.book, Booking(payment_method="card")))
     # For now only (retryable): the gateway answers it with Retry-After and does not store it under the key.
     assert (early.type, early.non_retryable) == ("not_prebooked", False)
-    wrong = await refusal(handle.execute_update(ChangeWorkflow.prebook, Prebooking(transaction_id="res_other")))
+    wrong = await refused(handle.execute_update(ChangeWorkflow.prebook, Prebooking(transaction_id="res_other")))
     assert wrong.type == "invalid_checkout" and wrong.details[0][0]["field"] == "transaction_id"
 
     prebooked = await handle.execute_update(ChangeWorkflow.prebook, Prebooking(transaction_id=RESERVATION_ID))
@@ -143,7 +134,7 @@ async def test_checkout_refusals_leave_it_waiting(h: ChangeHarness) -> None:
     assert prebooked.status == again.status == "checkout_prebooked"
     assert prebooked.checkout_context_id == again.checkout_context_id == "CCX-TEST0001"
 
-    unknown = await refusal(handle.execute_update(ChangeWorkflow.book, Booking(payment_method="bitcoin")))
+    unknown = await refused(handle.execute_update(ChangeWorkflow.book, Booking(payment_method="bitcoin")))
     assert unknown.type == "invalid_checkout" and unknown.details[0][0]["field"] == "payment_method"
     booked_info = await handle.execute_update(ChangeWorkflow.book, Booking(payment_method="invoice"))
     assert booked_info.status == "modified" and booked_info.payment_method == "invoice"
@@ -172,7 +163,7 @@ async def test_prebooked_checkout_expires_unbooked(h: ChangeHarness) -> None:
 async def test_context_is_not_a_checkout(h: ChangeHarness) -> None:
     handle = await start_change(h, CODE, "automatic")
 
-    cause = await refusal(handle.execute_update(ChangeWorkflow.prebook, Prebooking(transaction_id=RESERVATION_ID)))
+    cause = await refused(handle.execute_update(ChangeWorkflow.prebook, Prebooking(transaction_id=RESERVATION_ID)))
 
     assert cause.type == "not_awaiting_prebook"
     assert (await handle.query(ChangeWorkflow.info)).status == "awaiting_booking"
@@ -201,7 +192,7 @@ async def test_a_booking_while_the_prebook_is_recorded_is_still_checked(h: Chang
     )
     await asyncio.wait_for(h.store.reached.wait(), RESULT_WAIT)
 
-    unknown = await refusal(handle.execute_update(ChangeWorkflow.book, Booking(payment_method="bitcoin")))
+    unknown = await refused(handle.execute_update(ChangeWorkflow.book, Booking(payment_method="bitcoin")))
 
     assert (unknown.type, unknown.non_retryable) == ("invalid_checkout", True)
     h.store.release.set()

@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows import advanced_paths, scenarios
@@ -26,14 +24,6 @@ CODE = "CAN-ADV00001"
 async def h(env: WorkflowEnvironment) -> AsyncIterator[ChangeHarness]:
     async with change_harness(env.client) as harness:
         yield harness
-
-
-async def refused(update: Awaitable[Any]) -> str:
-    with pytest.raises(WorkflowUpdateFailedError) as error:
-        await update
-    cause = error.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type is not None
-    return cause.type
 
 
 Path = Callable[[ChangeHarness, str], Awaitable[Any]]
@@ -91,7 +81,7 @@ async def test_advancing_twice_finds_no_pending_deadline(h: ChangeHarness) -> No
     await advanced_paths.advance(handle)
     await asyncio.wait_for(h.store.reached.wait(), RESULT_WAIT)
 
-    assert await refused(advanced_paths.advance(handle)) == "no_pending_deadline"
+    assert (await scenarios.refused(advanced_paths.advance(handle))).type == "no_pending_deadline"
     h.store.release.set()
     assert (await finish(handle)).status == "expired"
 
@@ -120,7 +110,7 @@ async def test_a_flow_waiting_on_no_deadline_refuses_an_advance(h: ChangeHarness
         id=CODE, task_queue=h.task_queue,
     )
 
-    assert await refused(advanced_paths.advance(handle)) == "no_pending_deadline"
+    assert (await scenarios.refused(advanced_paths.advance(handle))).type == "no_pending_deadline"
     h.supplier.gate.set()
     assert (await finish(handle)).status == "cancelled"
 
@@ -128,7 +118,7 @@ async def test_a_flow_waiting_on_no_deadline_refuses_an_advance(h: ChangeHarness
 async def test_a_flow_started_without_the_capability_refuses_every_advance(h: ChangeHarness) -> None:
     handle = await advanced_paths.start_manual_cancellation(h, CODE, advanceable=False)
 
-    assert await refused(advanced_paths.advance(handle)) == "deadline_not_advanceable"
+    assert (await scenarios.refused(advanced_paths.advance(handle))).type == "deadline_not_advanceable"
     # Its deadline passes only with time (skipped here by the server while the result is awaited).
     info = await finish(handle)
     assert info.status == "expired" and info.quote_deadline is not None and info.history[-1].at >= info.quote_deadline

@@ -9,8 +9,6 @@ completion that accepts the update, so it can only run after that acceptance is 
 
 from __future__ import annotations
 
-import asyncio
-
 from temporalio.api.enums.v1 import EventType
 
 from domain.cancellation_flow import PartnerDecision
@@ -44,9 +42,7 @@ async def _recorded_after_acceptance(handle: scenarios.CancellationHandle) -> li
 async def _first_recorded(harness: Harness, code: str) -> None:
     """Until the flow's opening status is in the store (bounded): an update accepted while that first
     local record is still running would put its marker after the acceptance, telling nothing."""
-    async with asyncio.timeout(scenarios.RESULT_WAIT):
-        while not harness.store.statuses(code):
-            await asyncio.sleep(0.01)
+    await harness.store.wait_for(lambda: harness.store.statuses(code), scenarios.RESULT_WAIT)
 
 
 async def test_quote_and_rejection_are_recorded_after_they_are_durable(harness: Harness) -> None:
