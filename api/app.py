@@ -43,7 +43,7 @@ from config.telemetry import temporal_interceptors
 from ports.webhook_guard import Resolver, system_resolver
 from services.bootstrap import bootstrap
 from services.disruptions import reconcile_starts
-from services.flow_start import RECONCILE_EVERY
+from services.flow_start import RECONCILE_EVERY, ReconcilerPass
 from services.sweeps import sweep_forever
 from store.repositories import Store, open_store
 
@@ -97,7 +97,7 @@ def create_app(
         # sweeps again at once.
         stop = asyncio.Event()
         reconciler = asyncio.create_task(sweep_forever(
-            partial(reconcile_starts, deps), name="flow_start_reconciler", every=RECONCILE_EVERY, stop=stop, full_batch=None,
+            partial(reconcile_starts, deps, ReconcilerPass()), name="flow_start_reconciler", every=RECONCILE_EVERY, stop=stop, full_batch=None,
         ))
         yield
         # Cut short, not waited for: a start it leaves half done is the next round's (here or in another gateway).

@@ -24,7 +24,7 @@ from domain.disruptions import Disruption, FanOutBatch, FanOutInput, FanOutPage,
 from domain.products import FlightProduct
 from domain.refusals import not_found
 from services.bootstrap import Deps, bootstrap
-from services.flow_start import reconcile
+from services.flow_start import ReconcilerPass, reconcile
 from services.requester import Requester
 from services.reschedulings import start_reschedulings
 from store.repositories import Store
@@ -85,9 +85,9 @@ async def reconcile_launches(deps: Deps) -> int:
     return len(unlaunched)
 
 
-async def reconcile_starts(deps: Deps) -> int:
+async def reconcile_starts(deps: Deps, at: ReconcilerPass) -> int:
     """The gateway's reconciler round: the flows and the disruption fan-outs a crash left unstarted."""
-    return await reconcile(deps) + await reconcile_launches(deps)
+    return await reconcile(deps, at) + await reconcile_launches(deps)
 
 
 async def start_batch(deps: Deps, page: FanOutPage) -> FanOutBatch:

@@ -219,9 +219,22 @@ async def _launch(deps: Deps, kind: FlowKind, code: str, argument: BaseModel) ->
         return deps.temporal.get_workflow_handle_for(run, code)
 
 
-async def reconcile(deps: Deps) -> int:
-    """Start every flow whose start a crash may have interrupted; how many were looked at."""
-    unstarted = await deps.store.flows.unstarted(datetime.now(timezone.utc) - UNSTARTED_AFTER, RECONCILE_BATCH)
+@dataclass
+class ReconcilerPass:
+    """Where the reconciler's pass through the unstarted flows is. Each round goes on after the last flow
+    the round before looked at, and a round that reaches the end starts the next pass from the oldest.
+    A flow whose workflow runs but has recorded nothing yet (an automatic cancellation, opened as
+    ``processing``, while its supplier is slow or away) is found again, but once a pass, not every round:
+    however many such flows there are, a flow whose start a crash did interrupt is reached."""
+
+    after: tuple[datetime, str] | None = None
+
+
+async def reconcile(deps: Deps, at: ReconcilerPass | None = None) -> int:
+    """Start every flow whose start a crash may have interrupted, a batch a round; how many were looked at."""
+    at = at or ReconcilerPass()
+    unstarted = await deps.store.flows.unstarted(datetime.now(timezone.utc) - UNSTARTED_AFTER, RECONCILE_BATCH, at.after)
+    at.after = (unstarted[-1].created_at, unstarted[-1].code) if len(unstarted) == RECONCILE_BATCH else None
     for flow in unstarted:
         kind = FlowKind(flow.kind)
         try:

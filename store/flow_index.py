@@ -54,6 +54,7 @@ class Unstarted:
     code: str
     kind: str
     start_input: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -216,18 +217,22 @@ class FlowIndex(Repository):
             ).first()
         return None if row is None else row.start_input
 
-    async def unstarted(self, opened_before: datetime, limit: int) -> list[Unstarted]:
+    async def unstarted(self, opened_before: datetime, limit: int,
+                        after: tuple[datetime, str] | None = None) -> list[Unstarted]:
         """Flows opened before ``opened_before`` whose workflow has recorded nothing yet: their start
-        may have been interrupted (the reconciler in the worker starts them; starting is idempotent)."""
+        may have been interrupted (the reconciler in the worker starts them; starting is idempotent).
+        Oldest first, strictly after ``after`` (the opening time and code of the last one seen)."""
         query = (
-            sa.select(flows.c.code, flows.c.kind, flows.c.start_input)
+            sa.select(flows.c.code, flows.c.kind, flows.c.start_input, flows.c.created_at)
             .where(flows.c.version == 0, flows.c.created_at < opened_before, flows.c.start_input.is_not(None))
-            .order_by(flows.c.created_at)
+            .order_by(flows.c.created_at, flows.c.code)
             .limit(limit)
         )
+        if after is not None:
+            query = query.where(sa.tuple_(flows.c.created_at, flows.c.code) > sa.tuple_(*after))
         async with self._reading() as conn:
             rows = (await conn.execute(query)).all()
-        return [Unstarted(row.code, row.kind, row.start_input) for row in rows]
+        return [Unstarted(row.code, row.kind, row.start_input, row.created_at) for row in rows]
 
     async def product_flows(self, product_id: str, kind: str) -> dict[str, str]:
         """The product's flows of ``kind``: code → status, oldest first (domain.involuntary asks them)."""

@@ -87,3 +87,20 @@ async def test_a_quote_opens_one_flow_under_concurrency(store: Store, contenders
 
     outcomes = await asyncio.gather(*[contend(i) for i in range(contenders)])
     assert sorted(outcomes) == ["opened"] + ["refused"] * (contenders - 1)
+
+
+async def test_the_reconciler_pages_through_unstarted_flows_oldest_first(store: Store) -> None:
+    """Each round goes on after the last flow the round before saw (services.flow_start.ReconcilerPass): flows
+    whose workflows run without having recorded yet never hide the ones opened after them."""
+    base = datetime(2091, 1, 1, tzinfo=timezone.utc)  # after every other test's flows
+    codes = ["CAN-PAGE0003", "CAN-PAGE0001", "CAN-PAGE0002"]
+    for n, code in enumerate(codes):
+        opened = record(code, product_id=f"PRD-PAGE{n}").model_copy(update={"at": base + timedelta(seconds=n // 2)})
+        await store.flows.open(opened, {"code": code})
+    before = base + timedelta(days=1)
+    seen, after = [], (base - timedelta(microseconds=1), "")
+    while page := await store.flows.unstarted(before, 2, after):
+        seen += [flow.code for flow in page]
+        after = (page[-1].created_at, page[-1].code)
+    # Opening time, then code: the two opened at the same instant in code order.
+    assert seen == ["CAN-PAGE0001", "CAN-PAGE0003", "CAN-PAGE0002"]
