@@ -28,3 +28,8 @@ PARK_A_REFUSED_RECORD = "park-a-refused-record"
 # ``schedule_changed`` signal): awaiting a quote it is marked so, awaiting a decision it is
 # re-quoted at penalty 0, accepted it is charged nothing. Before, the signal was not handled.
 INVOLUNTARY_ON_SCHEDULE_CHANGE = "involuntary-on-schedule-change"
+
+# A rescheduling opens with one record (``open_waiting``: waiting_for_product, the product's lock and,
+# when free, awaiting_partner_action with its event, in one local activity); before, a move, an
+# ``acquire_product`` activity and a move, three workflow tasks per flow (docs/operations.md#disruptions-at-scale).
+OPEN_IN_ONE_RECORD = "rescheduling-opens-in-one-record"
