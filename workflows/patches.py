@@ -31,5 +31,6 @@ INVOLUNTARY_ON_SCHEDULE_CHANGE = "involuntary-on-schedule-change"
 
 # A rescheduling opens with one record (``open_waiting``: waiting_for_product, the product's lock and,
 # when free, awaiting_partner_action with its event, in one local activity); before, a move, an
-# ``acquire_product`` activity and a move, three workflow tasks per flow (docs/operations.md#disruptions-at-scale).
+# ``acquire_product`` activity and a move: two workflow tasks and an activity task per flow
+# (docs/operations.md#disruptions-at-scale).
 OPEN_IN_ONE_RECORD = "rescheduling-opens-in-one-record"
