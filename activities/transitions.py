@@ -10,7 +10,7 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from domain.flow_info import FlowRecord
+from domain.flow_info import FlowRecord, WaitingOpened
 from ports.recording import FlowStore, RecordRefused
 
 log = structlog.get_logger("transitions")
@@ -31,24 +31,26 @@ class FlowActivities:
 
     @activity.defn(name="record_flow")
     async def record_flow(self, record: FlowRecord) -> bool:
-        # Keyed the way operators search: flow code and partner.
-        fields = {"flow_code": record.code, "partner_id": record.partner_id, "kind": str(record.kind),
-                  "status": record.status, "event_type": record.event_type, "event_id": record.event_id}
         try:
             push = await self._store.record_flow(record)
         except RecordRefused as refused:
-            # Loud once per refusal: an alert on the counter, the line names the flow.
-            log.error("record_refused", **fields, reason=str(refused))
-            activity.metric_meter().create_counter(
-                RECORDS_REFUSED, "Flow transitions the store refused for good, by flow kind: each parks its flow"
-            ).add(1, {"kind": str(record.kind)})
-            raise ApplicationError(
-                f"the store refused flow {record.code}'s move to {record.status}: {refused}",
-                type=RECORD_REFUSED,
-                non_retryable=True,
-            ) from refused
-        log.info("flow_transition", **fields)  # one line per transition
+            raise _refusal(record, refused) from refused
+        log.info("flow_transition", **_keyed(record))  # one line per transition
         return push
+
+    @activity.defn(name="open_waiting")
+    async def open_waiting(self, waiting: FlowRecord, offered: FlowRecord) -> WaitingOpened:
+        """A flow that waits its turn (a schedule change) opens in one write: ``waiting`` recorded, the
+        product's lock tried and, once taken, ``offered`` recorded with its event (``FlowStore.open_waiting``).
+        Never refused for a busy product: the flow then waits its turn with ``acquire_product``."""
+        try:
+            lock, push = await self._store.open_waiting(waiting, offered)
+        except RecordRefused as refused:
+            raise _refusal(waiting, refused) from refused
+        log.info("flow_transition", **_keyed(waiting))
+        if lock == "acquired":
+            log.info("flow_transition", **_keyed(offered))
+        return WaitingOpened(lock=lock, push=push)
 
     @activity.defn(name="acquire_product")
     async def acquire_product(self, product_id: str, flow_code: str) -> bool:
@@ -63,3 +65,23 @@ class FlowActivities:
                 category=ApplicationErrorCategory.BENIGN,
             )
         return outcome == "acquired"
+
+
+def _keyed(record: FlowRecord) -> dict[str, object]:
+    """A transition's log fields, keyed the way operators search: flow code and partner."""
+    return {"flow_code": record.code, "partner_id": record.partner_id, "kind": str(record.kind),
+            "status": record.status, "event_type": record.event_type, "event_id": record.event_id}
+
+
+def _refusal(record: FlowRecord, refused: RecordRefused) -> ApplicationError:
+    """The store's refusal of ``record`` for good, as the flow hears it; loud once per refusal: an alert
+    on the counter, the line names the flow."""
+    log.error("record_refused", **_keyed(record), reason=str(refused))
+    activity.metric_meter().create_counter(
+        RECORDS_REFUSED, "Flow transitions the store refused for good, by flow kind: each parks its flow"
+    ).add(1, {"kind": str(record.kind)})
+    return ApplicationError(
+        f"the store refused flow {record.code}'s move to {record.status}: {refused}",
+        type=RECORD_REFUSED,
+        non_retryable=True,
+    )

@@ -115,6 +115,15 @@ class FlowRecord(BaseModel):
         return len(self.info.get("history") or [])
 
 
+class WaitingOpened(BaseModel):
+    """What a flow that waits its turn learns from its opening record (``open_waiting``): whether it took
+    the product's lock (and so recorded the status after waiting), and whether that status's event is to
+    be pushed (the partner has a webhook)."""
+
+    lock: Literal["acquired", "busy", "product_cancelled"]
+    push: bool = False
+
+
 def event_body(event_id: str, event_type: str, created_at: datetime, info: dict[str, Any]) -> dict[str, Any]:
     """A trigger as partners receive it (docs/triggers.md), for the store to keep and the outbox to send."""
     return {"id": event_id, "type": event_type, "created_at": created_at.isoformat(), "data": info}

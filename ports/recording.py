@@ -36,6 +36,14 @@ class FlowStore(Protocol):
         ``busy`` while another flow holds it, ``product_cancelled`` when there is nothing left to lock."""
         ...
 
+    async def open_waiting(self, waiting: FlowRecord, offered: FlowRecord) -> tuple[LockOutcome, bool]:
+        """A flow that waits its turn opens in one transaction: record ``waiting`` (its waiting status),
+        try the product's lock as :meth:`acquire` does, and once it is taken record ``offered`` (the next
+        status, with its event) as :meth:`record_flow` does. The lock's outcome, and whether ``offered``'s
+        event is to be pushed (False unless acquired). Idempotent as those are: a retry finds its lock and
+        its event. :class:`RecordRefused` when either record is refused for good (nothing is written)."""
+        ...
+
 
 @dataclass(frozen=True)
 class DeliveryTarget:

@@ -262,14 +262,29 @@ class FlowIndex(Repository):
         try:
             return await self._record_flow(record)
         except Exception as error:
-            if not refused_for_good(error):
-                raise
-            # The transaction rolled back: nothing of the record is written. The flow's row says it is
-            # parked (the admin's list, the gateway's gauge), in a transaction of its own; should that
-            # fail too, its error is raised instead, and the activity retried as after an outage.
-            reason = f"{type(error).__name__}: {error}"[:REFUSAL_REASON_LENGTH]
-            await self._mark_refused(record.code, reason)
-            raise RecordRefused(reason) from error
+            raise await self._refused(record.code, error) from error
+
+    async def open_waiting(self, waiting: FlowRecord, offered: FlowRecord) -> tuple[LockOutcome, bool]:
+        try:
+            async with self._writing() as conn:
+                await _write_record(conn, waiting)
+                outcome = await _take_lock(conn, waiting.product_id, waiting.code, waiting.at)
+                push = await _write_record(conn, offered) if outcome == "acquired" else False
+        except Exception as error:
+            raise await self._refused(waiting.code, error) from error
+        return outcome, push
+
+    async def _refused(self, code: str, error: Exception) -> Exception:
+        """``error`` itself, unless the store refused the record for good: then the flow is marked parked
+        and :class:`RecordRefused` is what to raise."""
+        if not refused_for_good(error):
+            return error
+        # The transaction rolled back: nothing of the record is written. The flow's row says it is
+        # parked (the admin's list, the gateway's gauge), in a transaction of its own; should that
+        # fail too, its error is raised instead, and the activity retried as after an outage.
+        reason = f"{type(error).__name__}: {error}"[:REFUSAL_REASON_LENGTH]
+        await self._mark_refused(code, reason)
+        return RecordRefused(reason)
 
     async def _mark_refused(self, code: str, reason: str) -> None:
         async with self._writing() as conn:
@@ -289,69 +304,12 @@ class FlowIndex(Repository):
                            reason=row.record_refused or "", since=row.record_refused_at) for row in rows]
 
     async def _record_flow(self, record: FlowRecord) -> bool:
-        push = False
         async with self._writing() as conn:
-            # Never behind: a late retry of an older transition leaves the newer one in place.
-            await conn.execute(
-                flows.update()
-                .where(flows.c.code == record.code, flows.c.version <= record.version)
-                .values(status=record.status, info=record.info, updated_at=record.at, version=record.version,
-                        deadline=record.deadline, record_refused=None, record_refused_at=None)
-            )
-            if record.event_type and record.event_id:
-                push = bool(
-                    (
-                        await conn.execute(
-                            sa.select(partners.c.webhook_url).where(partners.c.partner_id == record.partner_id)
-                        )
-                    ).scalar_one_or_none()
-                )
-                await insert_once(conn, events, {
-                    "event_id": record.event_id,
-                    "partner_id": record.partner_id,
-                    "type": record.event_type,
-                    "flow_code": record.code,
-                    "payload": event_body(record.event_id, record.event_type, record.at, record.info),
-                    "created_at": record.at,
-                    "delivery_status": "pending",
-                    "attempts": 0,
-                    # The flow starts its delivery itself; without a webhook, the outbox
-                    # dispatcher starts it once the partner sets one (docs/triggers.md#delivery).
-                    "dispatched_at": record.at if push else None,
-                    "traceparent": current_traceparent(),
-                })
-            if record.terminal:
-                await conn.execute(
-                    product_locks.delete().where(
-                        product_locks.c.product_id == record.product_id, product_locks.c.flow_code == record.code
-                    )
-                )
-            # The money the transition moves, in its transaction and once (docs/settlement.md), and
-            # the credit it issues or takes from (docs/settlement.md#credits).
-            await book_transition(conn, record)
-            await book_credits(conn, record)
-            # The travellers a partial cancellation cancelled (docs/api.md#partial-cancellation).
-            await cancel_travellers(conn, record)
-        return push
+            return await _write_record(conn, record)
 
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
         async with self._writing() as conn:
-            holder = (
-                await conn.execute(sa.select(product_locks.c.flow_code).where(product_locks.c.product_id == product_id))
-            ).scalar_one_or_none()
-            if holder == flow_code:
-                return "acquired"
-            status = (
-                await conn.execute(sa.select(products.c.status).where(products.c.product_id == product_id))
-            ).scalar_one_or_none()
-            if status in (None, "cancelled"):
-                return "product_cancelled"
-            # The primary key decides a race with a flow starting now, as in :meth:`open`.
-            if holder is None and await insert_once(
-                conn, product_locks, {"product_id": product_id, "flow_code": flow_code, "acquired_at": at}
-            ):
-                return "acquired"
-            return "busy"
+            return await _take_lock(conn, product_id, flow_code, at)
 
     # --- reading flows --------------------------------------------------------------------
 
@@ -395,3 +353,71 @@ class FlowIndex(Repository):
         page = rows[:limit]
         more = len(rows) > limit
         return [row.info for row in page], QueuePosition(page[-1].deadline, page[-1].code) if more else None
+
+
+async def _write_record(conn: AsyncConnection, record: FlowRecord) -> bool:
+    """One transition in the caller's transaction: the flow row, its event once, the lock released when
+    terminal, the money it moves; True when the event is to be pushed (the partner has a webhook)."""
+    push = False
+    # Never behind: a late retry of an older transition leaves the newer one in place.
+    await conn.execute(
+        flows.update()
+        .where(flows.c.code == record.code, flows.c.version <= record.version)
+        .values(status=record.status, info=record.info, updated_at=record.at, version=record.version,
+                deadline=record.deadline, record_refused=None, record_refused_at=None)
+    )
+    if record.event_type and record.event_id:
+        push = bool(
+            (
+                await conn.execute(
+                    sa.select(partners.c.webhook_url).where(partners.c.partner_id == record.partner_id)
+                )
+            ).scalar_one_or_none()
+        )
+        await insert_once(conn, events, {
+            "event_id": record.event_id,
+            "partner_id": record.partner_id,
+            "type": record.event_type,
+            "flow_code": record.code,
+            "payload": event_body(record.event_id, record.event_type, record.at, record.info),
+            "created_at": record.at,
+            "delivery_status": "pending",
+            "attempts": 0,
+            # The flow starts its delivery itself; without a webhook, the outbox
+            # dispatcher starts it once the partner sets one (docs/triggers.md#delivery).
+            "dispatched_at": record.at if push else None,
+            "traceparent": current_traceparent(),
+        })
+    if record.terminal:
+        await conn.execute(
+            product_locks.delete().where(
+                product_locks.c.product_id == record.product_id, product_locks.c.flow_code == record.code
+            )
+        )
+    # The money the transition moves, in its transaction and once (docs/settlement.md), and
+    # the credit it issues or takes from (docs/settlement.md#credits).
+    await book_transition(conn, record)
+    await book_credits(conn, record)
+    # The travellers a partial cancellation cancelled (docs/api.md#partial-cancellation).
+    await cancel_travellers(conn, record)
+    return push
+
+
+async def _take_lock(conn: AsyncConnection, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
+    """The product's lock for ``flow_code``, in the caller's transaction (``FlowStore.acquire``)."""
+    holder = (
+        await conn.execute(sa.select(product_locks.c.flow_code).where(product_locks.c.product_id == product_id))
+    ).scalar_one_or_none()
+    if holder == flow_code:
+        return "acquired"
+    status = (
+        await conn.execute(sa.select(products.c.status).where(products.c.product_id == product_id))
+    ).scalar_one_or_none()
+    if status in (None, "cancelled"):
+        return "product_cancelled"
+    # The primary key decides a race with a flow starting now, as in :meth:`open`.
+    if holder is None and await insert_once(
+        conn, product_locks, {"product_id": product_id, "flow_code": flow_code, "acquired_at": at}
+    ):
+        return "acquired"
+    return "busy"

@@ -93,6 +93,7 @@ def activities_over(
     return [
         flow_activities.record_flow,
         flow_activities.acquire_product,
+        flow_activities.open_waiting,
         supplier_activities.cancel_at_supplier,
         supplier_activities.reschedule_at_supplier,
         supplier_activities.apply_change,

@@ -5,7 +5,7 @@ inherits ``FlowWorkflow`` and moves with ``_move``."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -77,24 +77,55 @@ class FlowWorkflow(DeadlineWaits, Generic[InfoT, StatusT]):
         would write the store first, and a crash before the task completed would leave the store
         (and the partner, told by the trigger) ahead of a workflow that never accepted the update.
         """
+        moved, record = self._moved(self._info, status, event_type, **changes)
+        push = await self._record(record, after_update)
+        # A partner without a webhook reads its events from the pull feed: no delivery to run.
+        if record.event_id is not None and push:
+            await _emit_trigger(record.event_id, self._webhook_retry_for)
+        self._info = moved
+
+    def _moved(self, base: InfoT, status: StatusT, event_type: str | None = None, **changes: Any) -> tuple[InfoT, FlowRecord]:
+        """``base`` moved to ``status`` (plus ``changes``) now, and its record with event ``event_type``."""
         now = workflow.now()
-        moved = type(self._info).model_validate(
+        moved = type(base).model_validate(
             {
-                **self._info.model_dump(),
+                **base.model_dump(),
                 **self._carried(),
                 **changes,
                 "status": status,
-                "history": [*self._info.history, HistoryEntry(at=now, event=status)],
+                "history": [*base.history, HistoryEntry(at=now, event=status)],
             }
         )
         # Drawn from the workflow's seeded random, so a replay computes the same id.
         event_id = EVENT_ID.new(workflow.random()) if event_type else None
-        record = FlowRecord.of(moved, self.kind, now, event_id, event_type)
-        push = await self._record(record, after_update)
-        # A partner without a webhook reads its events from the pull feed: no delivery to run.
-        if event_id is not None and push:
-            await _emit_trigger(event_id, self._webhook_retry_for)
-        self._info = moved
+        return moved, FlowRecord.of(moved, self.kind, now, event_id, event_type)
+
+    async def _open_waiting(
+        self, waiting: StatusT, offered: StatusT, event_type: str, **changes: Any
+    ) -> Literal["acquired", "busy", "product_cancelled"] | None:
+        """A flow that waits its turn for the product opens with one record: ``waiting`` recorded and, when
+        the product's lock is free, the lock taken and ``offered`` (plus ``changes``) recorded with its
+        event, in one local activity and one transaction (``open_waiting``), instead of a move, an
+        ``acquire_product`` activity and a move. The lock's outcome: the flow has moved to ``offered`` when
+        ``acquired``, to ``waiting`` otherwise. None when the store refused a record for good: nothing was
+        written, and the caller moves one step at a time (``_move`` parks on the refusal)."""
+        waiting_info, waiting_record = self._moved(self._info, waiting)
+        offered_info, offered_record = self._moved(waiting_info, offered, event_type, **changes)
+        try:
+            opened = await workflow.execute_local_activity_method(
+                FlowActivities.open_waiting, args=[waiting_record, offered_record],
+                start_to_close_timeout=RECORD_TIMEOUT, retry_policy=RECORD_RETRY,
+            )
+        except (ActivityError, ApplicationError) as failed:
+            if _refusal_of(failed) is None:
+                raise
+            return None
+        self._info = waiting_info
+        if opened.lock == "acquired":
+            if offered_record.event_id is not None and opened.push:
+                await _emit_trigger(offered_record.event_id, self._webhook_retry_for)
+            self._info = offered_info
+        return opened.lock
 
     async def _record(self, record: FlowRecord, after_update: bool) -> bool:
         """Record ``record``; while the store refuses it for good, park until an operator asks again.

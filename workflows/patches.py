@@ -33,3 +33,9 @@ INVOLUNTARY_ON_SCHEDULE_CHANGE = "involuntary-on-schedule-change"
 # in the write that opens the flow (services.cancellations): the workflow's first task goes straight to
 # the supplier. Before, the first task recorded ``processing`` with a local activity.
 PROCESSING_RECORDED_AT_OPENING = "processing-recorded-at-opening"
+
+# A rescheduling opens with one record (``open_waiting``: waiting_for_product, the product's lock and,
+# when free, awaiting_partner_action with its event, in one local activity); before, a move, an
+# ``acquire_product`` activity and a move: two workflow tasks and an activity task per flow
+# (docs/operations.md#disruptions-at-scale).
+OPEN_IN_ONE_RECORD = "rescheduling-opens-in-one-record"

@@ -7,7 +7,7 @@ waiting_for_product → obsolete when the product was cancelled before the chang
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -32,6 +32,7 @@ from domain.rescheduling_flow import (
 from workflows import supplier_steps
 from workflows.credit_expiry import start_expiry
 from workflows.flow_transitions import FlowWorkflow
+from workflows.patches import OPEN_IN_ONE_RECORD
 from workflows.update_refusals import refusal
 
 # Referenced, never called here: the sandbox takes the activity module (and what it imports) from outside.
@@ -64,15 +65,47 @@ class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
 
     @workflow.run
     async def run(self, input: ReschedulingInput) -> ReschedulingInfo:
-        await self._move("waiting_for_product")
-        # The change is never refused: it waits here for any other flow of the product to end.
-        if not await self._acquire_product():
+        # The change is never refused: it waits for any other flow of the product to end.
+        if workflow.patched(OPEN_IN_ONE_RECORD):
+            taken = await self._open()
+        else:
+            await self._move("waiting_for_product")
+            taken = None
+        if taken is None:
+            taken = await self._acquire_product()
+            if taken:
+                await self._offer()
+        if not taken:
             await self._move("obsolete", RESCHEDULING_OBSOLETE)
         else:
-            await self._offer_alternatives()
+            await self._decide()
         # Let update callers get their answer before the workflow closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._info
+
+    async def _open(self) -> bool | None:
+        """Record ``waiting_for_product`` and, if the product is free, take it and offer the alternatives,
+        all in one record (a disruption opens thousands of these at once: one workflow task and one write
+        each, not three). True once offered, False when the product was cancelled, None while another flow
+        holds it (or the store refused the record: then nothing is written and the flow moves one step at
+        a time)."""
+        # As in _offer: listening (a choice, an advance of the deadline) before the record, so a partner
+        # who answers its event at once is heard.
+        deadline = self._deadline_ahead("rescheduling_window", self._decision_deadline())
+        self._awaiting = True
+        opened = await self._open_waiting("waiting_for_product", "awaiting_partner_action", RESCHEDULING_DETECTED,
+                                          decision_deadline=deadline.at)
+        if opened == "acquired":
+            return True
+        # Not offered after all. A choice or an advance admitted in the instant between the record and
+        # this (the store showed the flow waiting for the product) is kept for the offer to come (_offer).
+        self._awaiting = False
+        if not deadline.advanced:
+            self._deadline = None
+        if opened is None:
+            await self._move("waiting_for_product")
+            return None
+        return None if opened == "busy" else False
 
     async def _acquire_product(self) -> bool:
         """Wait until this flow holds the product's one-active-flow lock, however long another flow
@@ -85,13 +118,23 @@ class ReschedulingWorkflow(FlowWorkflow[ReschedulingInfo, ReschedulingStatus]):
             summary="wait for the product's lock",
         )
 
-    async def _offer_alternatives(self) -> None:
-        # The window, or the airline's action time limit when earlier (docs/rescheduling.md).
-        deadline = self._deadline_ahead("rescheduling_window", self._input.decision_deadline(workflow.now()))
+    def _decision_deadline(self) -> datetime:
+        """The window, or the airline's action time limit when earlier (docs/rescheduling.md)."""
+        return self._input.decision_deadline(workflow.now())
+
+    async def _offer(self) -> None:
+        """Offer the alternatives once the product is this flow's, after waiting for it."""
+        earlier = self._deadline  # advanced while _open found the product busy; None on the old path
+        deadline = self._deadline_ahead("rescheduling_window", self._decision_deadline())
+        deadline.advanced = earlier is not None and earlier.advanced
         # Listening before the trigger leaves: a partner who answers it at once is heard.
         self._awaiting = True
         await self._move("awaiting_partner_action", RESCHEDULING_DETECTED, decision_deadline=deadline.at)
-        await deadline.wait(lambda: self._choice is not None)
+
+    async def _decide(self) -> None:
+        """Wait for the partner's choice until the deadline, then apply it, or the default."""
+        assert self._deadline is not None  # offered: _open or _offer set it
+        await self._deadline.wait(lambda: self._choice is not None)
         self._awaiting = False
         # Read after the wait, not from its result: a choice accepted by the validator in the
         # same activation as the timer firing is still honoured.

@@ -64,6 +64,9 @@ class HeldRecords:
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
         return await self._flows.acquire(product_id, flow_code, at)
 
+    async def open_waiting(self, waiting: FlowRecord, offered: FlowRecord) -> tuple[LockOutcome, bool]:
+        return await self._flows.open_waiting(waiting, offered)
+
 
 def worker_over(temporal_env: WorkflowEnvironment, settings: Settings, store: Store, flows: FlowStore) -> Worker:
     """The production worker, its flow records going through ``flows``."""

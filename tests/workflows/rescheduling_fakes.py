@@ -73,6 +73,12 @@ class LockingStore(InMemoryStore):
             return "acquired"
         return "busy"
 
+    async def open_waiting(self, waiting: FlowRecord, offered: FlowRecord) -> tuple[LockOutcome, bool]:
+        """As the real store does in one transaction; here, one step after the other."""
+        await self.record_flow(waiting)
+        lock = await self.acquire(waiting.product_id, waiting.code, waiting.at)
+        return lock, (await self.record_flow(offered) if lock == "acquired" else False)
+
     async def wait_for_status(self, code: str, status: str) -> None:
         await self.wait_for(lambda: status in self.statuses(code))
 

@@ -31,6 +31,7 @@ LOCAL_ACTIVITY_MARKER = "core_local_activity"
 REGISTERED_NAMES = {
     "record_flow",
     "acquire_product",
+    "open_waiting",
     "cancel_at_supplier",
     "reschedule_at_supplier",
     "apply_change",

@@ -57,6 +57,9 @@ class AnswerLostAfterCommit:
     async def acquire(self, product_id: str, flow_code: str, at: datetime) -> LockOutcome:
         return await self.flows.acquire(product_id, flow_code, at)
 
+    async def open_waiting(self, waiting: FlowRecord, offered: FlowRecord) -> tuple[LockOutcome, bool]:
+        return await self.flows.open_waiting(waiting, offered)
+
 
 @pytest_asyncio.fixture
 async def real_store(database_url: str) -> AsyncIterator[Store]:
