@@ -62,11 +62,11 @@ async def test_a_connection_lost_under_a_hot_read_is_a_disconnection_then_reads_
     reservation_id, _ = await a_reservation(store)
     async with store.reservations._hot_reading() as hot:
         server_pid = hot._driver.get_server_pid()
+        closed = asyncio.Event()
+        hot._driver.add_termination_listener(lambda _connection: closed.set())
         async with store.engine.connect() as other:
             await other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": server_pid})
-        async with asyncio.timeout(10):  # until the driver has seen the server close it
-            while not hot._driver.is_closed():
-                await asyncio.sleep(0.01)
+        await asyncio.wait_for(closed.wait(), 10)  # until the driver has seen the server close it
         with pytest.raises(sa.exc.DisconnectionError):
             await hot.rows(_RESERVATION_FLOWS, reservation_id=reservation_id)
     view = await store.reservations.view(reservation_id)
